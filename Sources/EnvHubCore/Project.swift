@@ -1,0 +1,61 @@
+import Foundation
+
+/// A user's project: a named instance of a template whose environment can be started and stopped.
+public struct Project: Sendable, Equatable {
+    public static let maxDescriptionLength = 2_000
+
+    public var id: String
+    public var ownerID: String
+    public var owner: UserName
+    public var name: ProjectName
+    public var template: String
+    public var description: String
+    public var state: EnvironmentState
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(
+        id: String, ownerID: String, owner: UserName, name: ProjectName, template: String,
+        description: String, state: EnvironmentState, createdAt: Date, updatedAt: Date
+    ) {
+        self.id = id
+        self.ownerID = ownerID
+        self.owner = owner
+        self.name = name
+        self.template = template
+        self.description = description
+        self.state = state
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
+    public static func validate(description: String) throws(EnvHubError) {
+        if description.count > maxDescriptionLength {
+            throw .invalidField("description", "description must be at most \(maxDescriptionLength) characters")
+        }
+    }
+}
+
+/// Where a project's environment is in its life. Every project starts `inactive`.
+public enum EnvironmentState: String, Codable, Sendable, CaseIterable {
+    case inactive
+    case starting
+    case active
+    case stopping
+    case failed
+    case deleting
+
+    /// The states this one may move to; anything else is a conflict.
+    public var successors: Set<EnvironmentState> {
+        switch self {
+        case .inactive: [.starting, .deleting]
+        case .starting: [.active, .failed, .stopping]
+        case .active: [.stopping, .failed]
+        case .stopping: [.inactive, .failed]
+        case .failed: [.starting, .stopping, .inactive, .deleting]
+        case .deleting: []
+        }
+    }
+
+    public func canMove(to next: EnvironmentState) -> Bool { successors.contains(next) }
+}

@@ -1,0 +1,113 @@
+/// A recipe for an environment: one or more components, one of them exposed through the gateway.
+/// One format serves both runtimes: each component says how to run locally (a command) and on
+/// Kubernetes (an image and args). See `docs/templates.md` for the YAML format.
+public struct Template: Sendable, Equatable, Codable {
+    public var name: String
+    public var title: String
+    public var description: String
+    /// The component the gateway sends `/u/{user}/{project}/…` to.
+    public var expose: String
+    /// Send the gateway prefix on to the app instead of stripping it.
+    public var keepPrefix: Bool
+    /// For agent templates: the path of the exposed component that takes messages and answers with SSE.
+    public var messagePath: String?
+    /// Seconds a component has to answer its health path before the start fails.
+    public var startTimeoutSeconds: Int
+    public var components: [Component]
+
+    public init(
+        name: String, title: String, description: String, expose: String, keepPrefix: Bool = false,
+        messagePath: String? = nil, startTimeoutSeconds: Int = 60, components: [Component]
+    ) {
+        self.name = name
+        self.title = title
+        self.description = description
+        self.expose = expose
+        self.keepPrefix = keepPrefix
+        self.messagePath = messagePath
+        self.startTimeoutSeconds = startTimeoutSeconds
+        self.components = components
+    }
+
+    public var exposedComponent: Component? { components.first { $0.name == expose } }
+}
+
+/// One process (locally) or one Deployment/StatefulSet (on Kubernetes) of an environment.
+public struct Component: Sendable, Equatable, Codable {
+    public var name: String
+    /// argv for the local runtime; `{{envhub}}` stands for the running envhub binary.
+    public var command: [String]
+    public var image: String
+    public var args: [String]
+    public var port: Int
+    public var healthPath: String
+    /// Extra environment; values may use `{{user}}` and `{{project}}`.
+    public var env: [String: String]
+    public var resources: Resources
+    public var replicas: Int
+    public var autoscale: Autoscale?
+    public var volume: Volume?
+
+    public init(
+        name: String, command: [String], image: String, args: [String] = [], port: Int, healthPath: String,
+        env: [String: String] = [:], resources: Resources = .init(), replicas: Int = 1,
+        autoscale: Autoscale? = nil, volume: Volume? = nil
+    ) {
+        self.name = name
+        self.command = command
+        self.image = image
+        self.args = args
+        self.port = port
+        self.healthPath = healthPath
+        self.env = env
+        self.resources = resources
+        self.replicas = replicas
+        self.autoscale = autoscale
+        self.volume = volume
+    }
+}
+
+/// Kubernetes-style CPU and memory quantities (`100m`, `256Mi`).
+public struct Resources: Sendable, Equatable, Codable {
+    public var requests: ResourceAmounts
+    public var limits: ResourceAmounts
+
+    public init(requests: ResourceAmounts = .init(), limits: ResourceAmounts = .init()) {
+        self.requests = requests
+        self.limits = limits
+    }
+}
+
+public struct ResourceAmounts: Sendable, Equatable, Codable {
+    public var cpu: String?
+    public var memory: String?
+
+    public init(cpu: String? = nil, memory: String? = nil) {
+        self.cpu = cpu
+        self.memory = memory
+    }
+}
+
+/// Horizontal autoscaling on CPU use.
+public struct Autoscale: Sendable, Equatable, Codable {
+    public var min: Int
+    public var max: Int
+    public var cpuPercent: Int
+
+    public init(min: Int, max: Int, cpuPercent: Int) {
+        self.min = min
+        self.max = max
+        self.cpuPercent = cpuPercent
+    }
+}
+
+/// A persistent volume: a PersistentVolumeClaim on Kubernetes, a directory locally.
+public struct Volume: Sendable, Equatable, Codable {
+    public var size: String
+    public var mountPath: String
+
+    public init(size: String, mountPath: String) {
+        self.size = size
+        self.mountPath = mountPath
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+import Logging
+
+/// Everything `buildApplication` needs, read by the executable from flags and `ENVHUB_*`
+/// variables. Defaults are the single-machine setup: SQLite in `./envhub-data`.
+public struct AppConfig: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var dataDirectory = "./envhub-data"
+    /// `postgres://…` to use PostgreSQL; nil or empty for SQLite in the data directory.
+    public var databaseURL: String?
+    public var logLevel = Logger.Level.info
+    /// Anyone may create an account with `POST /api/auth/register`.
+    public var openSignup = false
+    /// Mark the session cookie Secure even when the request did not arrive over HTTPS.
+    public var secureCookies = false
+    /// More templates, read after the built-in ones.
+    public var templatesDirectory: String?
+    /// The first admin's password; generated and announced when nil.
+    public var adminPassword: String?
+    /// How long a sign-in lasts.
+    public var sessionLifetime: Duration = .seconds(7 * 24 * 3600)
+    /// bcrypt work factor; lower only in tests.
+    public var bcryptCost: UInt8 = 12
+    /// How long a validated session is trusted before the store is asked again. A revocation
+    /// on this replica takes effect at once; on other replicas within this time.
+    public var sessionCacheLifetime: Duration = .seconds(5)
+    /// Where the first admin's generated password is announced (the console by default).
+    public var announce: @Sendable (String) -> Void = { message in
+        // Written at once, not buffered: the console may be a pipe or a log file.
+        FileHandle.standardOutput.write(Data((message + "\n").utf8))
+    }
+
+    public init() {}
+}

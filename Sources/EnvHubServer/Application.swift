@@ -1,0 +1,76 @@
+import EnvHubCore
+import EnvHubStore
+import Foundation
+import Hummingbird
+import Logging
+
+/// A built hub: the application to run, and the parts tests look at.
+public struct Hub: Sendable {
+    public let application: Application<RouterResponder<HubRequestContext>>
+    public let routes: RouteCatalog
+    public let store: SQLStore
+    public let templates: TemplateCatalog
+}
+
+/// Builds the application that `envhub serve` runs and tests drive. The store's connections
+/// run as a service; migrations, the signing key and the first admin are set up before the
+/// server accepts connections.
+public func buildApplication(_ config: AppConfig, logger: Logger? = nil) async throws -> some ApplicationProtocol {
+    try await buildHub(config, logger: logger).application
+}
+
+public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws -> Hub {
+    let logger = {
+        var logger = logger ?? Logger(label: "envhub")
+        logger.logLevel = config.logLevel
+        return logger
+    }()
+    let templates = try TemplateLoader.load(directory: config.templatesDirectory)
+    let store = try await SQLStore.open(databaseURL: config.databaseURL, dataDirectory: config.dataDirectory, logger: logger)
+    let hasher = PasswordHasher(cost: config.bcryptCost)
+    let sessions = SessionAuthority(store: store, lifetime: config.sessionLifetime, cacheLifetime: config.sessionCacheLifetime)
+    let metrics = HubMetrics()
+    let catalog = RouteCatalog()
+
+    let router = Router(context: HubRequestContext.self)
+    router.add(middleware: MetricsMiddleware(metrics: metrics))
+    router.add(middleware: ErrorMiddleware(catalog: catalog))
+    router.add(middleware: AuthenticationMiddleware(sessions: sessions))
+    let routes = HubRoutes(router: router, catalog: catalog)
+
+    AuthController(
+        store: store, sessions: sessions, hasher: hasher, throttle: LoginThrottle(store: store),
+        cookie: SessionCookie(secureByConfiguration: config.secureCookies), openSignup: config.openSignup,
+        decoyHash: try await hasher.makeDecoyHash()
+    ).addRoutes(to: routes)
+    UserController(store: store, sessions: sessions, hasher: hasher).addRoutes(to: routes)
+    ProjectController(store: store, templates: templates).addRoutes(to: routes)
+    TemplateController(templates: templates).addRoutes(to: routes)
+    OperationsController(
+        store: store, metrics: metrics, openAPIDocument: try OpenAPIDocument.load(),
+        runtimeDescription: "environments cannot be started yet: no runtime is configured in this version"
+    ).addRoutes(to: routes)
+
+    var application = Application(
+        router: router,
+        configuration: .init(address: .hostname(config.host, port: config.port), serverName: "envhub"),
+        services: [store.database],
+        logger: logger)
+    application.beforeServerStarts {
+        try await store.migrate()
+        try await sessions.loadSigningKey()
+        try await FirstAdmin.ensure(store: store, hasher: hasher, password: config.adminPassword, announce: config.announce)
+        logger.info("envhub is ready", metadata: ["store": "\(store.kind.rawValue)", "address": "\(config.host):\(config.port)"])
+    }
+    return Hub(application: application, routes: catalog, store: store, templates: templates)
+}
+
+/// The OpenAPI 3.1 document shipped with the binary.
+enum OpenAPIDocument {
+    static func load() throws -> ByteBuffer {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json") else {
+            throw EnvHubError.unavailable("openapi.json is missing from this build")
+        }
+        return ByteBuffer(bytes: try Data(contentsOf: url))
+    }
+}

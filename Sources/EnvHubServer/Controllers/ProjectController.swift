@@ -1,0 +1,134 @@
+import EnvHubCore
+import EnvHubStore
+import Foundation
+import Hummingbird
+
+/// A user's projects under `/api/users/{user}/projects`. Only the owner and admins see them;
+/// anyone else gets 404, so that whether a user or project exists does not leak.
+struct ProjectController {
+    let store: any HubStore
+    let templates: TemplateCatalog
+
+    struct NewProject: Decodable {
+        let name: String
+        let template: String
+        let description: String?
+    }
+
+    struct ProjectChange: Decodable {
+        let name: String?
+        let template: String?
+        let description: String?
+    }
+
+    struct ProjectList: Encodable {
+        let projects: [ProjectJSON]
+    }
+
+    func addRoutes(to routes: HubRoutes) {
+        routes.get("/api/users/{user}/projects", list)
+        routes.post("/api/users/{user}/projects", create)
+        routes.get("/api/users/{user}/projects/{project}", show)
+        routes.put("/api/users/{user}/projects/{project}", replace)
+        routes.patch("/api/users/{user}/projects/{project}", update)
+        routes.delete("/api/users/{user}/projects/{project}", delete)
+    }
+
+    @Sendable func list(_ request: Request, context: HubRequestContext) async throws -> Response {
+        let owner = try await visibleOwner(context)
+        return try .json(ProjectList(projects: try await store.projects(ownedBy: owner.name).map(ProjectJSON.init)))
+    }
+
+    @Sendable func create(_ request: Request, context: HubRequestContext) async throws -> Response {
+        let owner = try await visibleOwner(context)
+        let body = try await JSON.decode(NewProject.self, from: request, context: context)
+        let name = try ProjectName(validating: body.name, field: "name")
+        try requireTemplate(body.template)
+        let description = body.description ?? ""
+        try Project.validate(description: description)
+        let now = Date()
+        let project = try await store.createProject(Project(
+            id: UUID().uuidString.lowercased(), ownerID: owner.id, owner: owner.name, name: name,
+            template: body.template, description: description, state: .inactive, createdAt: now, updatedAt: now))
+        return try .json(ProjectJSON(project), status: .created)
+    }
+
+    @Sendable func show(_ request: Request, context: HubRequestContext) async throws -> Response {
+        try .json(ProjectJSON(try await visibleProject(context)))
+    }
+
+    /// PUT replaces every editable field: name and template are required, a missing description is emptied.
+    @Sendable func replace(_ request: Request, context: HubRequestContext) async throws -> Response {
+        let project = try await visibleProject(context)
+        let body = try await JSON.decode(NewProject.self, from: request, context: context)
+        return try await save(project, name: body.name, template: body.template, description: body.description ?? "")
+    }
+
+    /// PATCH changes only the fields present.
+    @Sendable func update(_ request: Request, context: HubRequestContext) async throws -> Response {
+        let project = try await visibleProject(context)
+        let body = try await JSON.decode(ProjectChange.self, from: request, context: context)
+        return try await save(
+            project, name: body.name ?? project.name.rawValue, template: body.template ?? project.template,
+            description: body.description ?? project.description)
+    }
+
+    @Sendable func delete(_ request: Request, context: HubRequestContext) async throws -> Response {
+        let project = try await visibleProject(context)
+        guard project.state == .inactive || project.state == .failed else {
+            throw EnvHubError.conflict("project \(project.name) is \(project.state.rawValue); deactivate it first")
+        }
+        guard try await store.deleteProject(id: project.id) else {
+            throw EnvHubError.notFound("no project \(project.owner)/\(project.name)")
+        }
+        return .noContent()
+    }
+
+    private func save(_ project: Project, name rawName: String, template: String, description: String) async throws -> Response {
+        let name = try ProjectName(validating: rawName, field: "name")
+        try requireTemplate(template)
+        try Project.validate(description: description)
+        var changed = project
+        changed.name = name
+        changed.template = template
+        changed.description = description
+        // A running environment is reached by its name and built from its template.
+        let structural = changed.name != project.name || changed.template != project.template
+        if structural && !(project.state == .inactive || project.state == .failed) {
+            throw EnvHubError.conflict(
+                "project \(project.name) is \(project.state.rawValue); deactivate it before renaming it or changing its template")
+        }
+        changed.updatedAt = Date()
+        guard let saved = try await store.updateProject(changed) else {
+            throw EnvHubError.notFound("no project \(project.owner)/\(project.name)")
+        }
+        return try .json(ProjectJSON(saved))
+    }
+
+    private func requireTemplate(_ name: String) throws(EnvHubError) {
+        guard templates.template(named: name) != nil else {
+            let known = templates.templates.map(\.name).joined(separator: ", ")
+            throw .invalidField("template", "template \(name) does not exist (available: \(known))")
+        }
+    }
+
+    /// The user named in the path, if the caller may see their projects.
+    private func visibleOwner(_ context: HubRequestContext) async throws -> User {
+        let identity = try context.requireIdentity()
+        let raw = try context.pathParameter("user")
+        if let name = UserName(rawValue: raw), identity.user.isAdmin || identity.user.name == name,
+           let user = name == identity.user.name ? identity.user : try await store.user(named: name) {
+            return user
+        }
+        throw EnvHubError.notFound("no user \(raw)")
+    }
+
+    private func visibleProject(_ context: HubRequestContext) async throws -> Project {
+        let owner = try await visibleOwner(context)
+        let raw = try context.pathParameter("project")
+        guard let name = ProjectName(rawValue: raw), let project = try await store.project(owner: owner.name, name: name) else {
+            throw EnvHubError.notFound("no project \(owner.name)/\(raw)")
+        }
+        return project
+    }
+}

@@ -1,0 +1,39 @@
+import EnvHubCore
+import Foundation
+import Hummingbird
+
+/// Who is making a request: set by `AuthenticationMiddleware` from a valid session.
+public struct Identity: Sendable {
+    public var user: User
+    public var sessionID: String
+}
+
+/// The request context of every route.
+public struct HubRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var identity: Identity?
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.identity = nil
+    }
+
+    /// Request bodies above 1 MiB answer 413.
+    public var maxUploadSize: Int { 1 << 20 }
+
+    public var requestDecoder: JSONDecoder { JSON.decoder }
+    public var responseEncoder: JSONEncoder { JSON.encoder }
+
+    /// The signed-in user, or a 401.
+    public func requireIdentity() throws(EnvHubError) -> Identity {
+        guard let identity else { throw .unauthenticated() }
+        return identity
+    }
+
+    /// The signed-in user, who must be an admin (403 otherwise).
+    public func requireAdmin() throws(EnvHubError) -> Identity {
+        let identity = try requireIdentity()
+        guard identity.user.isAdmin else { throw .forbidden("only admins may do this") }
+        return identity
+    }
+}

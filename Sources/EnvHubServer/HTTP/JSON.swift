@@ -1,0 +1,70 @@
+import EnvHubCore
+import Foundation
+import Hummingbird
+
+/// The one JSON configuration of the API: ISO 8601 dates, sorted keys (stable output for tests and caches).
+public enum JSON {
+    public static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    public static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+
+    /// Reads the body (at most the context's limit: 413 beyond it) and decodes it, turning
+    /// decoding failures into 400s that name the field.
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: HubRequestContext) async throws -> T {
+        var request = request
+        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        if buffer.readableBytes == 0 { throw EnvHubError.badRequest("the request needs a JSON body") }
+        do {
+            return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            throw describe(error)
+        } catch let error as EnvHubError {
+            throw error
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> EnvHubError {
+        func path(_ codingPath: [any CodingKey], _ last: (any CodingKey)? = nil) -> String {
+            let keys = codingPath + (last.map { [$0] } ?? [])
+            return keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+                .replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            let field = path(context.codingPath, key)
+            return .invalidField(field, "\(field) is required")
+        case .typeMismatch(let type, let context):
+            let field = path(context.codingPath)
+            if field.isEmpty { return .badRequest("the body must be a JSON object") }
+            return .invalidField(field, "\(field) must be \(typeName(type))")
+        case .valueNotFound(let type, let context):
+            let field = path(context.codingPath)
+            return .invalidField(field, "\(field) must be \(typeName(type)), not null")
+        case .dataCorrupted(let context):
+            let field = path(context.codingPath)
+            if field.isEmpty { return .badRequest("the body is not valid JSON") }
+            return .invalidField(field, "\(field) \(context.debugDescription)")
+        @unknown default:
+            return .badRequest("the body could not be read")
+        }
+    }
+
+    private static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Bool.Type: "true or false"
+        case is Int.Type, is Int64.Type: "an integer"
+        case is Double.Type: "a number"
+        default: type == [String: Any].self ? "an object" : "of type \(type)"
+        }
+    }
+}

@@ -1,0 +1,37 @@
+import EnvHubCore
+import Foundation
+import Hummingbird
+
+extension Response {
+    /// A JSON response encoded with the API's one encoder configuration.
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+        let data = try JSON.encoder.encode(value)
+        var headers = headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func noContent(headers: HTTPFields = [:]) -> Response {
+        Response(status: .noContent, headers: headers)
+    }
+}
+
+/// The body of every error response: `{"error": {"code": "...", "message": "..."}}`.
+struct ErrorBody: Encodable {
+    struct Detail: Encodable {
+        let code: String
+        let message: String
+    }
+    let error: Detail
+}
+
+extension EnvHubError {
+    func response(extraHeaders: HTTPFields = [:]) -> Response {
+        var headers = extraHeaders
+        if let retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
+        let body = ErrorBody(error: .init(code: code, message: message))
+        // Encoding two strings cannot fail; fall back to a fixed body rather than crash.
+        return (try? Response.json(body, status: .init(code: status), headers: headers))
+            ?? Response(status: .internalServerError)
+    }
+}

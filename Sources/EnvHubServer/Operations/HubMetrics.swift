@@ -1,0 +1,55 @@
+import EnvHubCore
+import EnvHubStore
+import Hummingbird
+import Prometheus
+
+/// The hub's Prometheus registry: request durations by route, method and status, and gauges
+/// of users and projects by state, refreshed from the store on each scrape.
+final class HubMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    private static let buckets: [Duration] = [
+        .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10),
+        .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+        .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
+    ]
+
+    func recordRequest(route: String, method: String, status: Int, duration: Duration) {
+        registry.makeDurationHistogram(
+            descriptor: .init(namespace: "envhub", subsystem: "http", metricName: "request_duration", unitName: "seconds",
+                              helpText: "Time to answer HTTP requests, by route pattern, method and status."),
+            labels: [("route", route), ("method", method), ("status", String(status))],
+            buckets: Self.buckets
+        ).record(duration)
+    }
+
+    /// The exposition text, after reading the current counts from the store.
+    func render(store: any UserStore & ProjectStore) async throws -> String {
+        registry.makeGauge(descriptor: .init(namespace: "envhub", metricName: "users", unitName: "",
+                                             helpText: "User accounts."))
+            .set(Double(try await store.countUsers()))
+        let counts = try await store.countProjectsByState()
+        for state in EnvironmentState.allCases {
+            registry.makeGauge(descriptor: .init(namespace: "envhub", metricName: "projects", unitName: "",
+                                                 helpText: "Projects by environment state."),
+                               labels: [("state", state.rawValue)])
+                .set(Double(counts[state] ?? 0))
+        }
+        return registry.emitToString()
+    }
+}
+
+/// Times every request, errors included (it sits outside the error middleware).
+struct MetricsMiddleware: RouterMiddleware {
+    typealias Context = HubRequestContext
+    let metrics: HubMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let response = try await next(request, context)
+        // Unmatched paths share one label so that scanners cannot grow the label set.
+        let route = context.endpointPath ?? "unmatched"
+        metrics.recordRequest(route: route == "NotFound" ? "unmatched" : route, method: request.method.rawValue,
+                              status: response.status.code, duration: ContinuousClock.now - start)
+        return response
+    }
+}

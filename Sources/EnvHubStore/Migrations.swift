@@ -1,0 +1,94 @@
+import Foundation
+
+/// The schema, as numbered steps applied in order and recorded in `schema_migrations`.
+/// Never edit a step that has shipped; add a new one. The DDL is written so that the same
+/// text runs on SQLite and PostgreSQL (TEXT, BIGINT milliseconds, BOOLEAN).
+public enum Migrations {
+    public struct Step: Sendable {
+        public let version: Int
+        public let name: String
+        public let statements: [String]
+    }
+
+    public static let steps: [Step] = [
+        Step(version: 1, name: "accounts and projects", statements: [
+            """
+            CREATE TABLE settings (
+                key TEXT PRIMARY KEY,
+                value TEXT NOT NULL)
+            """,
+            """
+            CREATE TABLE users (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                role TEXT NOT NULL,
+                password_hash TEXT NOT NULL,
+                display_name TEXT NOT NULL DEFAULT '',
+                bio TEXT NOT NULL DEFAULT '',
+                email TEXT,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL)
+            """,
+            """
+            CREATE TABLE sessions (
+                id TEXT PRIMARY KEY,
+                user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                revoked_at BIGINT)
+            """,
+            "CREATE INDEX sessions_by_user ON sessions (user_id)",
+            """
+            CREATE TABLE login_failures (
+                username TEXT NOT NULL,
+                failed_at BIGINT NOT NULL)
+            """,
+            "CREATE INDEX login_failures_by_user ON login_failures (username, failed_at)",
+            """
+            CREATE TABLE projects (
+                id TEXT PRIMARY KEY,
+                owner_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                name TEXT NOT NULL,
+                template TEXT NOT NULL,
+                description TEXT NOT NULL DEFAULT '',
+                state TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                UNIQUE (owner_id, name))
+            """,
+        ]),
+    ]
+
+    /// Applies the steps not yet applied, all in one transaction. On PostgreSQL an advisory lock
+    /// makes replicas that start together take turns. Returns the versions it applied.
+    @discardableResult
+    public static func run(on database: any SQLDatabase, now: Date = Date()) async throws -> [Int] {
+        try await database.query("""
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                applied_at BIGINT NOT NULL)
+            """)
+        let kind = database.kind
+        return try await database.transaction { sql in
+            if kind == .postgres {
+                try await sql.query("SELECT pg_advisory_xact_lock(7413001)")
+            }
+            let applied = Set(try await sql.query("SELECT version FROM schema_migrations").map { try $0.int("version") })
+            var done: [Int] = []
+            for step in steps where !applied.contains(Int64(step.version)) {
+                for statement in step.statements {
+                    try await sql.query(statement)
+                }
+                try await sql.query(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                    [.int(Int64(step.version)), .text(step.name), .date(now)])
+                done.append(step.version)
+            }
+            return done
+        }
+    }
+
+    /// The highest version this build knows.
+    public static var latestVersion: Int { steps.map(\.version).max() ?? 0 }
+}

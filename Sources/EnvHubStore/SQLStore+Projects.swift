@@ -1,0 +1,76 @@
+import EnvHubCore
+import Foundation
+
+extension SQLStore: ProjectStore {
+    private static let projectSelect = """
+        SELECT p.id, p.owner_id, u.name AS owner_name, p.name, p.template, p.description, p.state,
+               p.created_at, p.updated_at
+        FROM projects p JOIN users u ON u.id = p.owner_id
+        """
+
+    public func createProject(_ project: Project) async throws -> Project {
+        try await Self.conflictOnDuplicate("project \(project.owner)/\(project.name) already exists") {
+            try await database.query(
+                """
+                INSERT INTO projects (id, owner_id, name, template, description, state, created_at, updated_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                """,
+                [.text(project.id), .text(project.ownerID), .text(project.name.rawValue), .text(project.template),
+                 .text(project.description), .text(project.state.rawValue), .date(project.createdAt), .date(project.updatedAt)])
+        }
+        return project
+    }
+
+    public func projects(ownedBy owner: UserName) async throws -> [Project] {
+        try await database.query("\(Self.projectSelect) WHERE u.name = $1 ORDER BY p.name", [.text(owner.rawValue)])
+            .map(Self.project(from:))
+    }
+
+    public func allProjects() async throws -> [Project] {
+        try await database.query("\(Self.projectSelect) ORDER BY u.name, p.name").map(Self.project(from:))
+    }
+
+    public func project(owner: UserName, name: ProjectName) async throws -> Project? {
+        try await database.query(
+            "\(Self.projectSelect) WHERE u.name = $1 AND p.name = $2", [.text(owner.rawValue), .text(name.rawValue)]
+        ).first.map(Self.project(from:))
+    }
+
+    public func updateProject(_ project: Project) async throws -> Project? {
+        let updated = try await Self.conflictOnDuplicate("project \(project.owner)/\(project.name) already exists") {
+            try await database.query(
+                """
+                UPDATE projects SET name = $1, template = $2, description = $3, state = $4, updated_at = $5
+                WHERE id = $6 RETURNING id
+                """,
+                [.text(project.name.rawValue), .text(project.template), .text(project.description),
+                 .text(project.state.rawValue), .date(project.updatedAt), .text(project.id)])
+        }
+        return updated.isEmpty ? nil : project
+    }
+
+    public func deleteProject(id: String) async throws -> Bool {
+        !(try await database.query("DELETE FROM projects WHERE id = $1 RETURNING id", [.text(id)]).isEmpty)
+    }
+
+    public func countProjectsByState() async throws -> [EnvironmentState: Int] {
+        var counts: [EnvironmentState: Int] = [:]
+        for row in try await database.query("SELECT state, COUNT(*) AS n FROM projects GROUP BY state") {
+            if let state = EnvironmentState(rawValue: try row.text("state")) {
+                counts[state] = Int(try row.int("n"))
+            }
+        }
+        return counts
+    }
+
+    static func project(from row: SQLRow) throws -> Project {
+        guard let owner = UserName(rawValue: try row.text("owner_name")),
+              let name = ProjectName(rawValue: try row.text("name")),
+              let state = EnvironmentState(rawValue: try row.text("state"))
+        else { throw SQLDriverError.unexpectedColumn("owner_name/name/state", "a valid project") }
+        return Project(
+            id: try row.text("id"), ownerID: try row.text("owner_id"), owner: owner, name: name,
+            template: try row.text("template"), description: try row.text("description"), state: state,
+            createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"))
+    }
+}

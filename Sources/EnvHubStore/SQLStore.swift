@@ -1,0 +1,78 @@
+import EnvHubCore
+import Foundation
+import Logging
+
+/// The one implementation of the store protocols, over SQLite or PostgreSQL.
+public final class SQLStore: Sendable {
+    public let database: any SQLDatabase
+
+    public init(database: any SQLDatabase) {
+        self.database = database
+    }
+
+    public var kind: DatabaseKind { database.kind }
+
+    /// Opens the database named by `databaseURL` (`postgres://…`), or else the SQLite file
+    /// `envhub.sqlite` in `dataDirectory`, which is created if missing. Call `migrate()` and
+    /// keep `database.run()` running (it is a `Service`) while the store is used.
+    public static func open(databaseURL: String?, dataDirectory: String, logger: Logger) async throws -> SQLStore {
+        if let databaseURL, !databaseURL.isEmpty {
+            return SQLStore(database: try PostgresDatabase(url: databaseURL, logger: logger))
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw SQLDriverError.configuration("cannot create the data directory \(dataDirectory): \(error.localizedDescription)")
+        }
+        let path = URL(fileURLWithPath: dataDirectory).appendingPathComponent("envhub.sqlite").path
+        return SQLStore(database: try await SQLiteDatabase.open(path: path, logger: logger))
+    }
+
+    @discardableResult
+    public func migrate() async throws -> [Int] { try await Migrations.run(on: database) }
+
+    /// Answers when the database does.
+    public func ping() async throws { try await database.query("SELECT 1 AS ok") }
+
+    /// Runs `body` while the database's connections are up, then shuts them down: for
+    /// command-line tools that are not part of a service group.
+    public func withRunning<T: Sendable>(_ body: @Sendable (SQLStore) async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.database.run() }
+            do {
+                let result = try await body(self)
+                group.cancelAll()
+                return result
+            } catch {
+                group.cancelAll()
+                throw error
+            }
+        }
+    }
+
+    static func newID() -> String { UUID().uuidString.lowercased() }
+
+    /// Turns a unique-constraint failure into the 409 clients see.
+    static func conflictOnDuplicate<T>(_ message: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch SQLDriverError.uniqueViolation {
+            throw EnvHubError.conflict(message)
+        }
+    }
+}
+
+extension SQLStore: SettingsStore {
+    public func setting(_ key: String) async throws -> String? {
+        try await database.query("SELECT value FROM settings WHERE key = $1", [.text(key)]).first?.text("value")
+    }
+
+    public func settingInsertingIfAbsent(_ key: String, value: String) async throws -> String {
+        try await database.query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", [.text(key), .text(value)])
+        guard let stored = try await setting(key) else {
+            throw SQLDriverError.configuration("setting \(key) vanished right after it was written")
+        }
+        return stored
+    }
+}

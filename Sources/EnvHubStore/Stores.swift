@@ -1,0 +1,76 @@
+import EnvHubCore
+import Foundation
+
+/// Accounts. Names are unique; creating a taken one throws a 409 `EnvHubError`.
+public protocol UserStore: Sendable {
+    func createUser(name: UserName, role: Role, passwordHash: String, profile: Profile, at: Date) async throws -> User
+    func user(named name: UserName) async throws -> User?
+    /// The user and their bcrypt hash, for checking a password.
+    func credentials(of name: UserName) async throws -> (user: User, passwordHash: String)?
+    func users() async throws -> [User]
+    func countUsers() async throws -> Int
+    /// Returns nil when there is no such user.
+    func updateUser(named name: UserName, profile: Profile, role: Role, at: Date) async throws -> User?
+    /// Sets the password and revokes every session of the user except `keeping`, in one transaction.
+    func changePassword(of name: UserName, passwordHash: String, keeping sessionID: String?, at: Date) async throws -> Bool
+    /// Deletes the user with their sessions and projects. Returns false when there was none.
+    func deleteUser(named name: UserName) async throws -> Bool
+}
+
+/// A signed-in session; the token the client holds names it, so it can be revoked.
+public struct Session: Sendable, Equatable {
+    public var id: String
+    public var userID: String
+    public var createdAt: Date
+    public var expiresAt: Date
+    public var revokedAt: Date?
+
+    public init(id: String, userID: String, createdAt: Date, expiresAt: Date, revokedAt: Date? = nil) {
+        self.id = id
+        self.userID = userID
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.revokedAt = revokedAt
+    }
+
+    public func isValid(at date: Date) -> Bool { revokedAt == nil && expiresAt > date }
+}
+
+public protocol SessionStore: Sendable {
+    func createSession(_ session: Session) async throws
+    /// The session and its user, whether or not it is still valid.
+    func session(id: String) async throws -> (session: Session, user: User)?
+    func revokeSession(id: String, at: Date) async throws
+    /// Removes sessions that expired before `date`; returns how many.
+    func deleteSessions(expiredBefore date: Date) async throws -> Int
+}
+
+/// Failed sign-ins per user name, for throttling password guessing across all replicas.
+public protocol LoginFailureStore: Sendable {
+    func recordLoginFailure(username: String, at: Date) async throws
+    /// Times of failures since `date`, oldest first.
+    func loginFailures(username: String, since date: Date) async throws -> [Date]
+    func clearLoginFailures(username: String) async throws
+}
+
+/// Projects, keyed by owner and name. Creating a taken name throws a 409 `EnvHubError`.
+public protocol ProjectStore: Sendable {
+    func createProject(_ project: Project) async throws -> Project
+    func projects(ownedBy owner: UserName) async throws -> [Project]
+    func allProjects() async throws -> [Project]
+    func project(owner: UserName, name: ProjectName) async throws -> Project?
+    /// Saves name, template, description, state and updatedAt of the project with this id.
+    func updateProject(_ project: Project) async throws -> Project?
+    func deleteProject(id: String) async throws -> Bool
+    func countProjectsByState() async throws -> [EnvironmentState: Int]
+}
+
+/// Small values every replica must agree on, such as the token signing key.
+public protocol SettingsStore: Sendable {
+    func setting(_ key: String) async throws -> String?
+    /// Stores `value` unless the key exists; returns the value that is stored either way.
+    func settingInsertingIfAbsent(_ key: String, value: String) async throws -> String
+}
+
+/// Everything the hub keeps.
+public typealias HubStore = UserStore & SessionStore & LoginFailureStore & ProjectStore & SettingsStore

@@ -1,0 +1,52 @@
+import ArgumentParser
+import EnvHubServer
+import Foundation
+import Hummingbird
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the hub: API, web UI and gateway. Stops gracefully on SIGTERM or SIGINT.")
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(help: "Address to listen on. Env: ENVHUB_HOST. Default: 127.0.0.1")
+    var host: String?
+
+    @Option(help: "Port to listen on. Env: ENVHUB_PORT. Default: 8080")
+    var port: Int?
+
+    @Flag(name: .customLong("open-signup"), help: "Let anyone create an account. Env: ENVHUB_OPEN_SIGNUP=true")
+    var openSignup = false
+
+    @Flag(name: .customLong("secure-cookies"), help: "Mark the session cookie Secure (serve behind HTTPS). Env: ENVHUB_SECURE_COOKIES=true")
+    var secureCookies = false
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        var config = try store.config()
+        config.host = host ?? env["ENVHUB_HOST"] ?? config.host
+        if let rawPort = port.map(String.init) ?? env["ENVHUB_PORT"] {
+            guard let value = Int(rawPort), (0...65535).contains(value) else {
+                throw ValidationError("port '\(rawPort)' must be a number between 0 and 65535")
+            }
+            config.port = value
+        }
+        config.openSignup = try openSignup || environmentFlag("ENVHUB_OPEN_SIGNUP") == true
+        config.secureCookies = try secureCookies || environmentFlag("ENVHUB_SECURE_COOKIES") == true
+        if let password = env["ENVHUB_ADMIN_PASSWORD"], !password.isEmpty { config.adminPassword = password }
+        let app = try await buildApplication(config, logger: store.logger(config))
+        try await app.runService()
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply database migrations and exit. `serve` also applies them at start.")
+
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        let config = try store.config()
+        let applied = try await withStore(config) { try await $0.migrate() }
+        print(applied.isEmpty ? "envhub: the schema is up to date" : "envhub: applied migrations \(applied.map(String.init).joined(separator: ", "))")
+    }
+}
