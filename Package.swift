@@ -67,13 +67,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "EnvHubTestSupport",
+            dependencies: [
+                "EnvHubStore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Support"
+        ),
         .testTarget(
             name: "EnvHubCoreTests",
             dependencies: ["EnvHubCore"]
         ),
         .testTarget(
             name: "EnvHubStoreTests",
-            dependencies: ["EnvHubStore", "EnvHubCore"]
+            dependencies: ["EnvHubStore", "EnvHubCore", "EnvHubTestSupport"]
         ),
         .testTarget(
             name: "EnvHubServerTests",
@@ -81,6 +89,7 @@ let package = Package(
                 "EnvHubServer",
                 "EnvHubStore",
                 "EnvHubCore",
+                "EnvHubTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

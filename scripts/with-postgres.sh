@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317  # cleanup/on_signal run from traps, unseen by shellcheck
 # Run a command against a throwaway PostgreSQL server.
 #
 #   scripts/with-postgres.sh COMMAND [ARGS...]
@@ -32,6 +33,7 @@ timeout_s="${WITH_POSTGRES_TIMEOUT:-60}"
 # Debian puts initdb/pg_ctl under /usr/lib/postgresql/<major>/bin, not on PATH.
 find_pg_bin() {
     local d
+    # shellcheck disable=SC2012  # Debian's fixed layout: plain version numbers
     d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
     if [ -n "$d" ] && [ -x "$d/initdb" ]; then echo "$d"; fi
 }
@@ -58,6 +60,7 @@ if [ "$(id -u)" -eq 0 ]; then
     if command -v runuser >/dev/null 2>&1; then
         as_pg() { (cd "$tmp" && runuser -u postgres -- "$@"); }
     else
+        # shellcheck disable=SC2016  # expanded by the inner sh, not here
         as_pg() { (cd "$tmp" && su -s /bin/sh -c '"$0" "$@"' postgres "$@"); }
     fi
     pg_owner=postgres
@@ -171,11 +174,18 @@ log "PostgreSQL $("$pg_bin/pg_ctl" --version | awk '{print $3}') ready on 127.0.
 
 # --- 7. Run the command ------------------------------------------------------------
 # Run it in the background and `wait`, so that a SIGTERM sent to this script is
-# handled right away (bash defers traps while a foreground child runs). The
-# explicit `<&0` keeps the caller's stdin (bash would otherwise give a
-# background job /dev/null).
+# handled right away (bash defers traps while a foreground child runs).
+# Two bash quirks of background jobs in scripts are undone here:
+#  - they get /dev/null as stdin: the explicit `<&0` keeps the caller's stdin;
+#  - they start with SIGINT/SIGQUIT ignored, so Ctrl-C would not stop them:
+#    GNU env --default-signal restores the default handlers.
+reset_signals=()
+if env --default-signal=INT,QUIT true 2>/dev/null; then
+    # shellcheck disable=SC2054  # the comma belongs to the option
+    reset_signals=(env --default-signal=INT,QUIT)
+fi
 set +e
-"$@" <&0 &
+"${reset_signals[@]}" "$@" <&0 &
 child=$!
 wait "$child"
 status=$?

@@ -92,7 +92,7 @@ struct UserController {
         }
         try profile.validate()
         var role = user.role
-        if let admin = change.admin {
+        if let admin = change.admin, admin != user.isAdmin {
             guard identity.user.isAdmin else { throw EnvHubError.forbidden("only admins may change roles") }
             role = admin ? .admin : .user
             if user.role == .admin, role != .admin { try await requireAnotherAdmin(than: user) }
@@ -123,8 +123,10 @@ struct UserController {
         try PasswordPolicy.validate(body.newPassword, field: "newPassword")
         let isSelf = identity.user.id == user.id
         if isSelf || !identity.user.isAdmin {
-            guard let current = body.currentPassword,
-                  let credentials = try await store.credentials(of: user.name),
+            guard let current = body.currentPassword else {
+                throw EnvHubError.invalidField("currentPassword", "currentPassword is required to change your own password")
+            }
+            guard let credentials = try await store.credentials(of: user.name),
                   try await hasher.verify(current, hash: credentials.passwordHash)
             else { throw EnvHubError(code: "wrong_password", status: 403, message: "currentPassword is wrong") }
         }

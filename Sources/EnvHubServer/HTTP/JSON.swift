@@ -1,6 +1,7 @@
 import EnvHubCore
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// The one JSON configuration of the API: ISO 8601 dates, sorted keys (stable output for tests and caches).
 public enum JSON {
@@ -21,7 +22,12 @@ public enum JSON {
     /// decoding failures into 400s that name the field.
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: HubRequestContext) async throws -> T {
         var request = request
-        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        } catch is NIOTooManyBytesError {
+            throw EnvHubError(code: "body_too_large", status: 413, message: "the request body is larger than 1 MiB")
+        }
         if buffer.readableBytes == 0 { throw EnvHubError.badRequest("the request needs a JSON body") }
         do {
             return try decoder.decode(T.self, from: Data(buffer.readableBytesView))

@@ -38,11 +38,12 @@ struct OperationsController {
 
     func addRoutes(to routes: HubRoutes) {
         routes.get("/healthz") { _, _ in try .json(Health(status: "ok")) }
-        routes.get("/readyz") { _, _ in
+        routes.get("/readyz") { _, context in
             do {
                 try await store.ping()
             } catch {
-                throw EnvHubError.unavailable("the store does not answer: \(error)")
+                context.logger.warning("readiness check failed", metadata: ["error": "\(error)"])
+                throw EnvHubError.unavailable("the store does not answer")
             }
             return try .json(Health(status: "ready"))
         }

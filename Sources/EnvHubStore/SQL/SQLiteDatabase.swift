@@ -1,6 +1,7 @@
 import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
+import NIOCore
 import SQLiteNIO
 
 /// SQLite in WAL mode: one writer connection behind a lock (SQLite has one writer at a time)
@@ -68,8 +69,10 @@ public final class SQLiteDatabase: SQLDatabase {
 
     public func run() async throws {
         try? await gracefulShutdown()
+        // The future-based close is not cancelled with the task, so the files are always closed.
         for connection in readers + [writer] {
-            try? await connection.close()
+            let closed: EventLoopFuture<Void> = connection.close()
+            try? await closed.get()
         }
     }
 

@@ -1,0 +1,147 @@
+import EnvHubTestSupport
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import NIOConcurrencyHelpers
+import Testing
+
+/// The `envhub` executable, run as a real process against real stores.
+@Suite(.serialized) struct CommandLineTests {
+    static let binary: URL = {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/envhub")
+    }()
+
+    @Test(arguments: TestDatabase.allCases)
+    func usersAreManagedAgainstTheSameStore(_ database: TestDatabase) async throws {
+        try await database.withLocation { location async throws in
+            let env = Self.environment(location)
+            let add = try await EnvHubProcess.run(["user", "add", "carol", "--admin", "--password-stdin"], env: env, stdin: "carol-password\n")
+            #expect(add.status == 0, "\(add.output)")
+            #expect(add.output.contains("created admin carol"))
+            let again = try await EnvHubProcess.run(["user", "add", "carol", "--password-stdin"], env: env, stdin: "carol-password\n")
+            #expect(again.status != 0)
+            #expect(again.output.contains("already exists"))
+            let bad = try await EnvHubProcess.run(["user", "add", "Bad_Name", "--password-stdin"], env: env, stdin: "password-123\n")
+            #expect(bad.status != 0)
+            #expect(bad.output.contains("user name may contain only lowercase letters"))
+            let short = try await EnvHubProcess.run(["user", "add", "dave", "--password-stdin"], env: env, stdin: "short\n")
+            #expect(short.status != 0)
+            #expect(short.output.contains("at least 8 characters"))
+            let list = try await EnvHubProcess.run(["user", "list"], env: env)
+            #expect(list.output.split(separator: "\n").contains { $0.hasPrefix("carol") && $0.contains("admin") })
+            let passwd = try await EnvHubProcess.run(["user", "passwd", "carol", "--password-stdin"], env: env, stdin: "new-carol-password\n")
+            #expect(passwd.status == 0, "\(passwd.output)")
+            let missing = try await EnvHubProcess.run(["user", "passwd", "nobody", "--password-stdin"], env: env, stdin: "new-carol-password\n")
+            #expect(missing.status != 0)
+            let migrate = try await EnvHubProcess.run(["migrate"], env: env)
+            #expect(migrate.output.contains("up to date"))
+        }
+    }
+
+    @Test func withoutATerminalThePasswordMustComeFromStdin() async throws {
+        try await TestDatabase.sqlite.withLocation { location async throws in
+            let result = try await EnvHubProcess.run(["user", "add", "erin"], env: Self.environment(location), stdin: "")
+            #expect(result.status != 0)
+            #expect(result.output.contains("--password-stdin"))
+        }
+    }
+
+    @Test func templateListShowsTheCatalogue() async throws {
+        let result = try await EnvHubProcess.run(["template", "list"], env: [:])
+        #expect(result.status == 0)
+        for name in ["hello", "desktop", "agent", "athlete", "data"] {
+            #expect(result.output.contains("\n\(name) "), "\(name) missing from: \(result.output)")
+        }
+    }
+
+    @Test(arguments: TestDatabase.allCases)
+    func serveAnnouncesTheFirstAdminOnceAndStopsOnSIGTERM(_ database: TestDatabase) async throws {
+        try await database.withLocation { location async throws in
+            let env = Self.environment(location)
+            for start in 0..<2 {
+                let server = try EnvHubProcess(["serve", "--port", "0"], env: env)
+                defer { server.kill() }
+                let port = try await server.waitForPort()
+                let ready = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/readyz")!)
+                #expect((ready.1 as? HTTPURLResponse)?.statusCode == 200)
+                let announced = server.output.contains("password: ")
+                #expect(announced == (start == 0), "start \(start): \(server.output)")
+                server.terminate()
+                #expect(try await server.waitForExit() == 0, "\(server.output)")
+            }
+        }
+    }
+
+    static func environment(_ location: TestDatabase.Location) -> [String: String] {
+        var env = ["ENVHUB_DATA_DIR": location.dataDirectory, "ENVHUB_LOG_LEVEL": "info"]
+        if let url = location.databaseURL { env["ENVHUB_DATABASE_URL"] = url }
+        return env
+    }
+}
+
+/// A running `envhub` process whose stdout and stderr are collected together.
+final class EnvHubProcess: Sendable {
+    private let process: Process
+    private let collected = NIOLockedValueBox("")
+
+    init(_ arguments: [String], env: [String: String], stdin: String? = nil) throws {
+        let process = Process()
+        process.executableURL = CommandLineTests.binary
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ENVHUB_") }
+            .merging(env) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        let input = Pipe()
+        process.standardInput = input
+        let collected = self.collected
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            collected.withLockedValue { $0 += String(decoding: data, as: UTF8.self) }
+        }
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        self.process = process
+    }
+
+    var output: String { collected.withLockedValue { $0 } }
+
+    static func run(_ arguments: [String], env: [String: String], stdin: String? = nil) async throws -> (status: Int32, output: String) {
+        let process = try EnvHubProcess(arguments, env: env, stdin: stdin)
+        let status = try await process.waitForExit()
+        return (status, process.output)
+    }
+
+    /// The port from "listening on 127.0.0.1:PORT" in the log.
+    func waitForPort(timeout: Duration = .seconds(60)) async throws -> Int {
+        try await waitFor(timeout: timeout, "the server to listen") {
+            guard let range = self.output.range(of: "listening on 127.0.0.1:") else { return nil }
+            return Int(self.output[range.upperBound...].prefix { $0.isNumber })
+        }
+    }
+
+    func waitForExit(timeout: Duration = .seconds(60)) async throws -> Int32 {
+        try await waitFor(timeout: timeout, "the process to exit") {
+            self.process.isRunning ? nil : self.process.terminationStatus
+        }
+    }
+
+    func terminate() { process.terminate() }
+
+    func kill() {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+
+    private func waitFor<T>(timeout: Duration, _ what: String, _ probe: () -> T?) async throws -> T {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let value = probe() { return value }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestSetupError("timed out waiting for \(what); output so far:\n\(output)")
+    }
+}

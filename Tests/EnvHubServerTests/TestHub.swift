@@ -1,0 +1,87 @@
+import EnvHubCore
+import EnvHubServer
+import EnvHubTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+/// A hub on a fresh database, driven through Hummingbird's router test client.
+struct TestHub {
+    static let adminPassword = "admin-password-1"
+
+    let client: any TestClientProtocol
+    let hub: Hub
+
+    /// Builds a hub (cheap bcrypt, known admin password) and runs `body` against it.
+    static func run(
+        on database: TestDatabase = .sqlite,
+        configure: @escaping @Sendable (inout AppConfig) -> Void = { _ in },
+        _ body: @escaping @Sendable (TestHub) async throws -> Void
+    ) async throws {
+        try await database.withLocation { location async throws in
+            var config = AppConfig()
+            config.databaseURL = location.databaseURL
+            config.dataDirectory = location.dataDirectory
+            config.adminPassword = adminPassword
+            config.bcryptCost = 4
+            config.announce = { _ in }
+            configure(&config)
+            let hub = try await buildHub(config, logger: quietLogger)
+            try await hub.application.test(.router) { client in
+                try await body(TestHub(client: client, hub: hub))
+            }
+        }
+    }
+
+    /// Sends a request; `json` is encoded as the body, `token` as a Bearer header.
+    @discardableResult
+    func request(
+        _ method: HTTPRequest.Method, _ path: String, token: String? = nil, json: Any? = nil,
+        rawBody: String? = nil, headers: HTTPFields = [:]
+    ) async throws -> TestResponse {
+        var headers = headers
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        var body: ByteBuffer?
+        if let json {
+            body = ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json))
+            headers[.contentType] = "application/json"
+        } else if let rawBody {
+            body = ByteBuffer(string: rawBody)
+        }
+        return try await client.execute(uri: path, method: method, headers: headers, body: body)
+    }
+
+    /// Signs in and returns the token.
+    func login(_ username: String, _ password: String) async throws -> String {
+        let response = try await request(.post, "/api/auth/login", json: ["username": username, "password": password])
+        #expect(response.status == .ok, "login of \(username): \(response.text)")
+        guard let token = response.object["token"] as? String else { throw TestSetupError("no token for \(username)") }
+        return token
+    }
+
+    func adminToken() async throws -> String { try await login("admin", Self.adminPassword) }
+
+    /// Creates a user through the admin API and returns their token.
+    func createUser(_ name: String, password: String = "password-123", admin: Bool = false, adminToken: String) async throws -> String {
+        let response = try await request(
+            .post, "/api/users", token: adminToken, json: ["username": name, "password": password, "admin": admin])
+        #expect(response.status == .created, "create \(name): \(response.text)")
+        return try await login(name, password)
+    }
+}
+
+extension TestResponse {
+    var text: String { String(buffer: body) }
+
+    /// The body as a JSON object (empty when it is not one).
+    var object: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
+    }
+
+    /// The `error.code` of an error body.
+    var errorCode: String? { (object["error"] as? [String: Any])?["code"] as? String }
+    var errorMessage: String? { (object["error"] as? [String: Any])?["message"] as? String }
+}
