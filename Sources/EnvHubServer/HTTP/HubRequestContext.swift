@@ -22,7 +22,6 @@ public struct HubRequestContext: RequestContext {
     public var maxUploadSize: Int { 1 << 20 }
 
     public var requestDecoder: JSONDecoder { JSON.decoder }
-    public var responseEncoder: JSONEncoder { JSON.encoder }
 
     /// The signed-in user, or a 401.
     public func requireIdentity() throws(EnvHubError) -> Identity {

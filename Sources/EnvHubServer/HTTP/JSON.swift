@@ -3,15 +3,9 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-/// The one JSON configuration of the API: ISO 8601 dates, sorted keys (stable output for tests and caches).
+/// Reading request bodies: ISO 8601 dates, errors that name the field. Responses are written
+/// by `JSONWriter`.
 public enum JSON {
-    public static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
-
     public static let decoder: JSONDecoder = {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601

@@ -5,10 +5,9 @@ import Hummingbird
 extension Response {
     /// A JSON response encoded with the API's one encoder configuration.
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
-        let data = try JSON.encoder.encode(value)
         var headers = headers
         headers[.contentType] = "application/json; charset=utf-8"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: try JSONWriter.encode(value)))
     }
 
     static func noContent(headers: HTTPFields = [:]) -> Response {

@@ -84,10 +84,11 @@ public final class PostgresDatabase: SQLDatabase {
 
     static func collect(_ rows: PostgresRowSequence) async throws -> [SQLRow] {
         var result: [SQLRow] = []
+        var names: [String]?
         for try await row in rows {
-            var values: [String: SQLValue] = [:]
-            for cell in row { values[cell.columnName] = try value(of: cell) }
-            result.append(SQLRow(values))
+            let columns = names ?? row.map(\.columnName)
+            names = columns
+            result.append(SQLRow(columns: columns, cells: try row.map(value(of:))))
         }
         return result
     }

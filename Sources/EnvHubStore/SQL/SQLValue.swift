@@ -12,24 +12,34 @@ public enum SQLValue: Sendable, Hashable {
     public static func optionalText(_ text: String?) -> SQLValue { text.map(SQLValue.text) ?? .null }
 }
 
-/// One result row, by column name.
+/// One result row, read by column name. Columns are few, so a linear search over the names
+/// (shared by every row of a result) beats hashing each row into a dictionary.
 public struct SQLRow: Sendable {
-    public let values: [String: SQLValue]
+    public let columns: [String]
+    public let cells: [SQLValue]
 
-    public init(_ values: [String: SQLValue]) { self.values = values }
+    public init(columns: [String], cells: [SQLValue]) {
+        self.columns = columns
+        self.cells = cells
+    }
+
+    private subscript(_ column: String) -> SQLValue? {
+        guard let index = columns.firstIndex(of: column) else { return nil }
+        return cells[index]
+    }
 
     public func text(_ column: String) throws -> String {
-        guard case .text(let value) = values[column] else { throw SQLDriverError.unexpectedColumn(column, "text") }
+        guard case .text(let value) = self[column] else { throw SQLDriverError.unexpectedColumn(column, "text") }
         return value
     }
 
     public func optionalText(_ column: String) throws -> String? {
-        if case .null = values[column] ?? .null { return nil }
+        if case .null = self[column] ?? .null { return nil }
         return try text(column)
     }
 
     public func int(_ column: String) throws -> Int64 {
-        switch values[column] {
+        switch self[column] {
         case .int(let value): return value
         case .double(let value): return Int64(value)
         default: throw SQLDriverError.unexpectedColumn(column, "integer")
@@ -37,13 +47,13 @@ public struct SQLRow: Sendable {
     }
 
     public func optionalInt(_ column: String) throws -> Int64? {
-        if case .null = values[column] ?? .null { return nil }
+        if case .null = self[column] ?? .null { return nil }
         return try int(column)
     }
 
     /// SQLite keeps booleans as 0 and 1; PostgreSQL as booleans.
     public func bool(_ column: String) throws -> Bool {
-        switch values[column] {
+        switch self[column] {
         case .bool(let value): return value
         case .int(let value): return value != 0
         default: throw SQLDriverError.unexpectedColumn(column, "boolean")

@@ -89,11 +89,9 @@ public final class SQLiteDatabase: SQLDatabase {
         let data = binds.map(sqliteData)
         do {
             let rows = try await connection.query(statement, data)
-            return rows.map { row in
-                var values: [String: SQLValue] = [:]
-                for column in row.columns { values[column.name] = value(of: column.data) }
-                return SQLRow(values)
-            }
+            guard let first = rows.first else { return [] }
+            let names = first.columns.map(\.name)
+            return rows.map { row in SQLRow(columns: names, cells: row.columns.map { value(of: $0.data) }) }
         } catch let error as SQLiteError {
             switch error.reason {
             case .constraint, .constraintUniqueFailed, .constraintPrimaryKeyFailed:
