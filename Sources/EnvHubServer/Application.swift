@@ -54,7 +54,7 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     var application = Application(
         router: router,
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "envhub"),
-        services: [store.database],
+        services: [store.database, SessionSweeper(store: store, interval: .seconds(3600), logger: logger)],
         logger: logger)
     application.beforeServerStarts {
         try await store.migrate()

@@ -129,4 +129,8 @@ extension SQLStore: LoginFailureStore {
     public func clearLoginFailures(username: String) async throws {
         try await database.query("DELETE FROM login_failures WHERE username = $1", [.text(username)])
     }
+
+    public func deleteLoginFailures(before date: Date) async throws -> Int {
+        try await database.query("DELETE FROM login_failures WHERE failed_at < $1 RETURNING username", [.date(date)]).count
+    }
 }

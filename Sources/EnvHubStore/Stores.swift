@@ -51,6 +51,8 @@ public protocol LoginFailureStore: Sendable {
     /// Times of failures since `date`, oldest first.
     func loginFailures(username: String, since date: Date) async throws -> [Date]
     func clearLoginFailures(username: String) async throws
+    /// Forgets failures older than `date`; returns how many.
+    func deleteLoginFailures(before date: Date) async throws -> Int
 }
 
 /// Projects, keyed by owner and name. Creating a taken name throws a 409 `EnvHubError`.

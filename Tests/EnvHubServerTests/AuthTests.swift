@@ -1,10 +1,10 @@
-import EnvHubServer
 import EnvHubTestSupport
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Testing
+@testable import EnvHubServer
 
 @Suite struct AuthTests {
     @Test(arguments: TestDatabase.allCases)
@@ -152,6 +152,27 @@ import Testing
             let reset = try await hub.request(.post, "/api/users/alice/password", token: admin, json: ["newPassword": "reset-password-1"])
             #expect(reset.status == .noContent)
             #expect(try await hub.request(.get, "/api/auth/me", token: first).status == .unauthorized)
+        }
+    }
+}
+
+@Suite struct SweeperTests {
+    @Test func expiredSessionsAndOldFailuresAreSwept() async throws {
+        try await TestHub.run { hub in
+            _ = try await hub.adminToken()
+            _ = try await hub.request(.post, "/api/auth/login", json: ["username": "admin", "password": "wrong-password"])
+            let store = hub.hub.store
+            let count = { (table: String) async throws -> Int64 in
+                try await store.database.query("SELECT COUNT(*) AS n FROM \(table)").first?.int("n") ?? -1
+            }
+            #expect(try await count("sessions") == 1)
+            #expect(try await count("login_failures") == 1)
+            let sweeper = SessionSweeper(store: store, interval: .seconds(3600), logger: quietLogger)
+            try await sweeper.sweep(now: Date())
+            #expect(try await count("sessions") == 1)
+            try await sweeper.sweep(now: Date().addingTimeInterval(8 * 24 * 3600))
+            #expect(try await count("sessions") == 0)
+            #expect(try await count("login_failures") == 0)
         }
     }
 }

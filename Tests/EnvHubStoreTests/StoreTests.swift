@@ -163,3 +163,16 @@ struct Abort: Error {}
         }
     }
 }
+
+@Suite struct SweepTests {
+    @Test(arguments: TestDatabase.allCases)
+    func oldLoginFailuresAreForgotten(_ database: TestDatabase) async throws {
+        try await database.withStore { store async throws in
+            let now = StoreTests.now
+            try await store.recordLoginFailure(username: "a", at: now.addingTimeInterval(-600))
+            try await store.recordLoginFailure(username: "a", at: now)
+            #expect(try await store.deleteLoginFailures(before: now.addingTimeInterval(-300)) == 1)
+            #expect(try await store.loginFailures(username: "a", since: .distantPast) == [now])
+        }
+    }
+}
