@@ -22,9 +22,10 @@ public struct AppConfig: Sendable {
     public var sessionLifetime: Duration = .seconds(7 * 24 * 3600)
     /// bcrypt work factor; lower only in tests.
     public var bcryptCost: UInt8 = 12
-    /// How long a validated session is trusted before the store is asked again. A revocation
-    /// on this replica takes effect at once; on other replicas within this time.
-    public var sessionCacheLifetime: Duration = .seconds(5)
+    /// How long a checked session token is remembered before the store is asked again.
+    /// Revocations reach every replica's memory at once through the change feed; this is
+    /// only a safety net.
+    public var sessionCacheLifetime: Duration = .seconds(60)
     /// Where the first admin's generated password is announced (the console by default).
     public var announce: @Sendable (String) -> Void = { message in
         // Written at once, not buffered: the console may be a pipe or a log file.

@@ -28,7 +28,8 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     let templates = try TemplateLoader.load(directory: config.templatesDirectory)
     let store = try await SQLStore.open(databaseURL: config.databaseURL, dataDirectory: config.dataDirectory, logger: logger)
     let hasher = PasswordHasher(cost: config.bcryptCost)
-    let sessions = SessionAuthority(store: store, lifetime: config.sessionLifetime, cacheLifetime: config.sessionCacheLifetime)
+    let sessions = SessionAuthority(
+        store: store, feed: store.changes, lifetime: config.sessionLifetime, cacheLifetime: config.sessionCacheLifetime)
     let metrics = HubMetrics()
     let catalog = RouteCatalog()
 
@@ -43,8 +44,8 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
         cookie: SessionCookie(secureByConfiguration: config.secureCookies), openSignup: config.openSignup,
         decoyHash: try await hasher.makeDecoyHash()
     ).addRoutes(to: routes)
-    UserController(store: store, sessions: sessions, hasher: hasher).addRoutes(to: routes)
-    ProjectController(store: store, templates: templates).addRoutes(to: routes)
+    UserController(store: store, hasher: hasher).addRoutes(to: routes)
+    ProjectController(store: store, templates: templates, listCache: ProjectListCache(feed: store.changes)).addRoutes(to: routes)
     TemplateController(templates: templates).addRoutes(to: routes)
     OperationsController(
         store: store, metrics: metrics, openAPIDocument: try OpenAPIDocument.load(),
@@ -54,7 +55,8 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     var application = Application(
         router: router,
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "envhub"),
-        services: [store.database, SessionSweeper(store: store, interval: .seconds(3600), logger: logger)],
+        services: [store.database] + (store.changeListener(logger: logger).map { [$0] } ?? [])
+            + [SessionSweeper(store: store, interval: .seconds(3600), logger: logger)],
         logger: logger)
     application.beforeServerStarts {
         try await store.migrate()

@@ -10,15 +10,17 @@ extension SQLStore: ProjectStore {
 
     public func createProject(_ project: Project) async throws -> Project {
         try await Self.conflictOnDuplicate("project \(project.owner)/\(project.name) already exists") {
-            try await database.query(
-                """
-                INSERT INTO projects (id, owner_id, name, template, description, state, created_at, updated_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                """,
-                [.text(project.id), .text(project.ownerID), .text(project.name.rawValue), .text(project.template),
-                 .text(project.description), .text(project.state.rawValue), .date(project.createdAt), .date(project.updatedAt)])
+            try await write { sql in
+                try await sql.query(
+                    """
+                    INSERT INTO projects (id, owner_id, name, template, description, state, created_at, updated_at)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                    """,
+                    [.text(project.id), .text(project.ownerID), .text(project.name.rawValue), .text(project.template),
+                     .text(project.description), .text(project.state.rawValue), .date(project.createdAt), .date(project.updatedAt)])
+                return (project, [.projects(ownerID: project.ownerID)])
+            }
         }
-        return project
     }
 
     public func projects(ownedBy owner: UserName) async throws -> [Project] {
@@ -37,20 +39,25 @@ extension SQLStore: ProjectStore {
     }
 
     public func updateProject(_ project: Project) async throws -> Project? {
-        let updated = try await Self.conflictOnDuplicate("project \(project.owner)/\(project.name) already exists") {
-            try await database.query(
-                """
-                UPDATE projects SET name = $1, template = $2, description = $3, state = $4, updated_at = $5
-                WHERE id = $6 RETURNING id
-                """,
-                [.text(project.name.rawValue), .text(project.template), .text(project.description),
-                 .text(project.state.rawValue), .date(project.updatedAt), .text(project.id)])
+        try await Self.conflictOnDuplicate("project \(project.owner)/\(project.name) already exists") {
+            try await write { sql in
+                let updated = try await sql.query(
+                    """
+                    UPDATE projects SET name = $1, template = $2, description = $3, state = $4, updated_at = $5
+                    WHERE id = $6 RETURNING owner_id
+                    """,
+                    [.text(project.name.rawValue), .text(project.template), .text(project.description),
+                     .text(project.state.rawValue), .date(project.updatedAt), .text(project.id)])
+                return updated.isEmpty ? (nil, []) : (project, [.projects(ownerID: try updated[0].text("owner_id"))])
+            }
         }
-        return updated.isEmpty ? nil : project
     }
 
     public func deleteProject(id: String) async throws -> Bool {
-        !(try await database.query("DELETE FROM projects WHERE id = $1 RETURNING id", [.text(id)]).isEmpty)
+        try await write { sql in
+            let deleted = try await sql.query("DELETE FROM projects WHERE id = $1 RETURNING owner_id", [.text(id)])
+            return (!deleted.isEmpty, try deleted.map { .projects(ownerID: try $0.text("owner_id")) })
+        }
     }
 
     public func countProjectsByState() async throws -> [EnvironmentState: Int] {

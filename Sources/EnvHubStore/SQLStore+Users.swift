@@ -39,32 +39,42 @@ extension SQLStore: UserStore {
     }
 
     public func updateUser(named name: UserName, profile: Profile, role: Role, at date: Date) async throws -> User? {
-        try await database.query(
-            """
-            UPDATE users SET display_name = $1, bio = $2, email = $3, role = $4, updated_at = $5
-            WHERE name = $6 RETURNING \(Self.userColumns)
-            """,
-            [.text(profile.displayName), .text(profile.bio), .optionalText(profile.email), .text(role.rawValue),
-             .date(date), .text(name.rawValue)]
-        ).first.map(Self.user(from:))
+        try await write { sql in
+            let user = try await sql.query(
+                """
+                UPDATE users SET display_name = $1, bio = $2, email = $3, role = $4, updated_at = $5
+                WHERE name = $6 RETURNING \(Self.userColumns)
+                """,
+                [.text(profile.displayName), .text(profile.bio), .optionalText(profile.email), .text(role.rawValue),
+                 .date(date), .text(name.rawValue)]
+            ).first.map(Self.user(from:))
+            return (user, user.map { [.user(id: $0.id)] } ?? [])
+        }
     }
 
     public func changePassword(of name: UserName, passwordHash: String, keeping sessionID: String?, at date: Date) async throws -> Bool {
-        try await database.transaction { sql in
+        try await write { sql in
             guard let row = try await sql.query(
                 "UPDATE users SET password_hash = $1, updated_at = $2 WHERE name = $3 RETURNING id",
                 [.text(passwordHash), .date(date), .text(name.rawValue)]).first
-            else { return false }
+            else { return (false, []) }
+            let id = try row.text("id")
             try await sql.query(
                 "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL AND id <> $3",
-                [.date(date), .text(try row.text("id")), .text(sessionID ?? "")])
-            return true
+                [.date(date), .text(id), .text(sessionID ?? "")])
+            return (true, [.user(id: id)])
         }
     }
 
     public func deleteUser(named name: UserName) async throws -> Bool {
         // Foreign keys cascade to sessions and projects.
-        !(try await database.query("DELETE FROM users WHERE name = $1 RETURNING id", [.text(name.rawValue)]).isEmpty)
+        try await write { sql in
+            guard let row = try await sql.query("DELETE FROM users WHERE name = $1 RETURNING id", [.text(name.rawValue)]).first else {
+                return (false, [])
+            }
+            let id = try row.text("id")
+            return (true, [.user(id: id), .projects(ownerID: id)])
+        }
     }
 
     static func user(from row: SQLRow) throws -> User {
@@ -104,8 +114,12 @@ extension SQLStore: SessionStore {
     }
 
     public func revokeSession(id: String, at date: Date) async throws {
-        try await database.query(
-            "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", [.date(date), .text(id)])
+        try await write { sql in
+            let rows = try await sql.query(
+                "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING user_id",
+                [.date(date), .text(id)])
+            return ((), try rows.map { .user(id: try $0.text("user_id")) })
+        }
     }
 
     public func deleteSessions(expiredBefore date: Date) async throws -> Int {

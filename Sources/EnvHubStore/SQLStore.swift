@@ -5,9 +5,36 @@ import Logging
 /// The one implementation of the store protocols, over SQLite or PostgreSQL.
 public final class SQLStore: Sendable {
     public let database: any SQLDatabase
+    /// Announces every write, here and on the other replicas, for caches to follow.
+    public let changes: ChangeFeed
 
     public init(database: any SQLDatabase) {
         self.database = database
+        self.changes = ChangeFeed(live: database.kind == .sqlite)
+    }
+
+    /// The service that brings other replicas' changes in: PostgreSQL only, since with SQLite
+    /// there are no other replicas.
+    public func changeListener(logger: Logger) -> PostgresChangeListener? {
+        guard let postgres = database as? PostgresDatabase else { return nil }
+        return PostgresChangeListener(address: postgres.address, feed: changes, logger: logger)
+    }
+
+    /// Runs `body` as one transaction and announces the changes it reports: to the other
+    /// replicas by NOTIFY inside the transaction (delivered only if it commits), and to this
+    /// replica's caches right after the commit, before the caller answers its client.
+    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> (T, [StoreChange])) async throws -> T {
+        let feed = changes
+        let notifies = database.kind == .postgres
+        let (result, changed) = try await database.transaction { sql in
+            let (result, changed) = try await body(sql)
+            if notifies {
+                for change in changed { try await PostgresChangeListener.notify(change, from: feed, on: sql) }
+            }
+            return (result, changed)
+        }
+        for change in changed { feed.deliver(change) }
+        return result
     }
 
     public var kind: DatabaseKind { database.kind }

@@ -15,25 +15,46 @@ struct TestHub {
     let client: any TestClientProtocol
     let hub: Hub
 
-    /// Builds a hub (cheap bcrypt, known admin password) and runs `body` against it.
+    /// Builds a hub (cheap bcrypt, known admin password) on a fresh database and runs `body` against it.
     static func run(
         on database: TestDatabase = .sqlite,
         configure: @escaping @Sendable (inout AppConfig) -> Void = { _ in },
         _ body: @escaping @Sendable (TestHub) async throws -> Void
     ) async throws {
         try await database.withLocation { location async throws in
-            var config = AppConfig()
-            config.databaseURL = location.databaseURL
-            config.dataDirectory = location.dataDirectory
-            config.adminPassword = adminPassword
-            config.bcryptCost = 4
-            config.announce = { _ in }
-            configure(&config)
-            let hub = try await buildHub(config, logger: quietLogger)
-            try await hub.application.test(.router) { client in
-                try await body(TestHub(client: client, hub: hub))
-            }
+            try await run(at: location, configure: configure, body)
         }
+    }
+
+    /// Builds a hub on an existing database: two of them on one PostgreSQL are two replicas.
+    static func run(
+        at location: TestDatabase.Location,
+        configure: @escaping @Sendable (inout AppConfig) -> Void = { _ in },
+        _ body: @escaping @Sendable (TestHub) async throws -> Void
+    ) async throws {
+        var config = AppConfig()
+        config.databaseURL = location.databaseURL
+        config.dataDirectory = location.dataDirectory
+        config.adminPassword = adminPassword
+        config.bcryptCost = 4
+        config.announce = { _ in }
+        configure(&config)
+        let hub = try await buildHub(config, logger: quietLogger)
+        try await hub.application.test(.router) { client in
+            try await body(TestHub(client: client, hub: hub))
+        }
+    }
+
+    /// Polls `probe` until it holds, failing after `timeout`.
+    static func eventually(
+        _ what: String, timeout: Duration = .seconds(10), _ probe: @Sendable () async throws -> Bool
+    ) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await probe() { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("timed out waiting for \(what)")
     }
 
     /// Sends a request; `json` is encoded as the body, `token` as a Bearer header.
@@ -74,6 +95,11 @@ struct TestHub {
 }
 
 extension TestResponse {
+    /// The names in a `{"projects": [...]}` answer.
+    var projectNames: [String] {
+        (object["projects"] as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []
+    }
+
     var text: String { String(buffer: body) }
 
     /// The body as a JSON object (empty when it is not one).

@@ -158,3 +158,24 @@ import Testing
         }
     }
 }
+
+@Suite struct ProjectListFreshnessTests {
+    /// Lists are served from memory; every write must show in the very next list.
+    @Test(arguments: TestDatabase.allCases)
+    func everyWriteShowsInTheNextList(_ database: TestDatabase) async throws {
+        try await TestHub.run(on: database) { hub in
+            let token = try await hub.adminToken()
+            let list = { try await hub.request(.get, "/api/users/admin/projects", token: token) }
+            #expect(try await list().projectNames == [])
+            _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "one", "template": "hello"])
+            #expect(try await list().projectNames == ["one"])
+            _ = try await hub.request(.patch, "/api/users/admin/projects/one", token: token, json: ["description": "changed"])
+            let described = try await list().object["projects"] as? [[String: Any]]
+            #expect(described?.first?["description"] as? String == "changed")
+            _ = try await hub.request(.patch, "/api/users/admin/projects/one", token: token, json: ["name": "two"])
+            #expect(try await list().projectNames == ["two"])
+            _ = try await hub.request(.delete, "/api/users/admin/projects/two", token: token)
+            #expect(try await list().projectNames == [])
+        }
+    }
+}

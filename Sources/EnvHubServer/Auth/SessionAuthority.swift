@@ -5,28 +5,53 @@ import JWTKit
 import NIOConcurrencyHelpers
 
 /// Issues, checks and revokes sessions. A session is a row in the store; the client holds a
-/// JWT (HS256, key shared by all replicas through the store) that names it. Checking a token
-/// verifies the signature and expiry, then the session row, cached for a few seconds.
+/// JWT (HS256, key shared by all replicas through the store) that names it. A checked token
+/// is remembered, so the next request with it needs neither the signature check nor the
+/// store; the store's change feed drops what it remembers of a user on every change to
+/// them (revocation, password, role, deletion) on any replica, and nothing is remembered
+/// while the feed is not live.
 final class SessionAuthority: Sendable {
     static let signingKeySetting = "session_signing_key"
+    private static let maxCachedTokens = 100_000
 
     let store: any SessionStore & SettingsStore
     let lifetime: TimeInterval
     private let cacheLifetime: TimeInterval
+    private let feed: ChangeFeed
     private let keys = JWTKeyCollection()
-    private let cache = NIOLockedValueBox<[String: CachedSession]>([:])
+    private let cache = NIOLockedValueBox(Cache())
 
-    private struct CachedSession {
+    /// Remembered tokens, and a counter of changes so that a check that raced with a
+    /// change never stores what the change made stale.
+    private struct Cache {
+        var entries: [String: CachedIdentity] = [:]
+        var generation = 0
+    }
+
+    private struct CachedIdentity {
         let identity: Identity
         let expiresAt: Date
         let checkedAt: Date
     }
 
-    init(store: any SessionStore & SettingsStore, lifetime: Duration, cacheLifetime: Duration) {
+    init(store: any SessionStore & SettingsStore, feed: ChangeFeed, lifetime: Duration, cacheLifetime: Duration) {
         self.store = store
-        self.lifetime = TimeInterval(lifetime.components.seconds)
-        self.cacheLifetime = TimeInterval(cacheLifetime.components.seconds)
-            + TimeInterval(cacheLifetime.components.attoseconds) / 1e18
+        self.feed = feed
+        self.lifetime = Self.seconds(lifetime)
+        self.cacheLifetime = Self.seconds(cacheLifetime)
+        feed.subscribe { [cache] change in
+            cache.withLockedValue { cache in
+                switch change {
+                case .user(let id):
+                    cache.generation += 1
+                    cache.entries = cache.entries.filter { $0.value.identity.user.id != id }
+                case .everything:
+                    cache.generation += 1
+                    cache.entries.removeAll()
+                case .projects: break
+                }
+            }
+        }
     }
 
     /// Loads the signing key from the store, creating it on the very first start.
@@ -51,36 +76,40 @@ final class SessionAuthority: Sendable {
 
     /// The identity a token stands for, or nil when it is malformed, forged, expired or revoked.
     func identity(for token: String, now: Date = Date()) async -> Identity? {
-        guard let claims = try? await keys.verify(token, as: SessionToken.self) else { return nil }
-        if let cached = cache.withLockedValue({ $0[claims.sid] }),
-           now.timeIntervalSince(cached.checkedAt) < cacheLifetime, cached.expiresAt > now {
+        let (cached, generation) = cache.withLockedValue { ($0.entries[token], $0.generation) }
+        if let cached, cached.expiresAt > now, now.timeIntervalSince(cached.checkedAt) < cacheLifetime {
             return cached.identity
         }
-        guard let (session, user) = try? await store.session(id: claims.sid),
+        let live = feed.isLive
+        guard let claims = try? await keys.verify(token, as: SessionToken.self),
+              let (session, user) = try? await store.session(id: claims.sid),
               session.isValid(at: now), session.userID == claims.sub.value
         else {
-            cache.withLockedValue { _ = $0.removeValue(forKey: claims.sid) }
+            cache.withLockedValue { _ = $0.entries.removeValue(forKey: token) }
             return nil
         }
         let identity = Identity(user: user, sessionID: session.id)
-        cache.withLockedValue { entries in
-            if entries.count > 10_000 { entries.removeAll(keepingCapacity: true) }
-            entries[session.id] = CachedSession(identity: identity, expiresAt: session.expiresAt, checkedAt: now)
+        // Remember it only if the feed was live throughout and nothing changed meanwhile.
+        if live && feed.isLive {
+            cache.withLockedValue { cache in
+                guard cache.generation == generation else { return }
+                if cache.entries.count >= Self.maxCachedTokens { cache.entries.removeAll(keepingCapacity: true) }
+                cache.entries[token] = CachedIdentity(identity: identity, expiresAt: session.expiresAt, checkedAt: now)
+            }
         }
         return identity
     }
 
     func revoke(sessionID: String, now: Date = Date()) async throws {
         try await store.revokeSession(id: sessionID, at: now)
-        forget(sessionID: sessionID)
     }
-
-    /// Drops cached sessions so that a change (revocation, role, deletion) is seen at once here.
-    func forget(sessionID: String) { cache.withLockedValue { _ = $0.removeValue(forKey: sessionID) } }
-    func forget(userID: String) { cache.withLockedValue { $0 = $0.filter { $0.value.identity.user.id != userID } } }
 
     private static func randomID() -> String {
         var generator = SystemRandomNumberGenerator()
         return (0..<4).map { _ in String(generator.next() as UInt64, radix: 16) }.joined()
+    }
+
+    private static func seconds(_ duration: Duration) -> TimeInterval {
+        TimeInterval(duration.components.seconds) + TimeInterval(duration.components.attoseconds) / 1e18
     }
 }

@@ -8,6 +8,7 @@ import Hummingbird
 struct ProjectController {
     let store: any HubStore
     let templates: TemplateCatalog
+    let listCache: ProjectListCache
 
     struct NewProject: Decodable {
         let name: String
@@ -36,7 +37,12 @@ struct ProjectController {
 
     @Sendable func list(_ request: Request, context: HubRequestContext) async throws -> Response {
         let owner = try await visibleOwner(context)
-        return try .json(ProjectList(projects: try await store.projects(ownedBy: owner.name).map(ProjectJSON.init)))
+        let (cached, generation) = listCache.lookup(ownerID: owner.id)
+        if let cached { return .json(encoded: cached) }
+        let projects = try await store.projects(ownedBy: owner.name).map(ProjectJSON.init)
+        let body = try JSONWriter.encode(ProjectList(projects: projects))
+        listCache.store(body, ownerID: owner.id, generation: generation)
+        return .json(encoded: body)
     }
 
     @Sendable func create(_ request: Request, context: HubRequestContext) async throws -> Response {

@@ -7,7 +7,6 @@ import Hummingbird
 /// (without the email); changing one is for its owner and admins.
 struct UserController {
     let store: any HubStore
-    let sessions: SessionAuthority
     let hasher: PasswordHasher
 
     struct NewUser: Decodable {
@@ -100,7 +99,6 @@ struct UserController {
         guard let updated = try await store.updateUser(named: user.name, profile: profile, role: role, at: Date()) else {
             throw EnvHubError.notFound("no user \(user.name)")
         }
-        sessions.forget(userID: user.id)
         return try .json(UserJSON(updated, for: identity))
     }
 
@@ -109,7 +107,6 @@ struct UserController {
         let user = try await existingUser(context)
         if user.isAdmin { try await requireAnotherAdmin(than: user) }
         guard try await store.deleteUser(named: user.name) else { throw EnvHubError.notFound("no user \(user.name)") }
-        sessions.forget(userID: user.id)
         return .noContent()
     }
 
@@ -134,7 +131,6 @@ struct UserController {
             of: user.name, passwordHash: try await hasher.hash(body.newPassword),
             keeping: isSelf ? identity.sessionID : nil, at: Date())
         guard changed else { throw EnvHubError.notFound("no user \(user.name)") }
-        sessions.forget(userID: user.id)
         return .noContent()
     }
 

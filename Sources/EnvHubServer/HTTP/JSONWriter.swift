@@ -3,12 +3,13 @@ import NIOCore
 
 /// The API's one JSON encoder: writes any `Encodable` straight into a `ByteBuffer`, keys in
 /// declaration order, dates as ISO 8601 in UTC (`2026-11-23T11:30:43Z`), nil optionals
-/// omitted. It exists because Foundation's `JSONEncoder` builds a tree first and spent
+/// omitted. Coding paths are not tracked (they cost an allocation per field), so encoding
+/// errors carry none. It exists because Foundation's `JSONEncoder` builds a tree first and spent
 /// 40 % of the hub's CPU on a 50-project list (see bench/README.md).
 enum JSONWriter {
     static func encode(_ value: some Encodable) throws -> ByteBuffer {
         let sink = Sink()
-        try sink.write(value, codingPath: [])
+        try sink.write(value)
         return sink.buffer
     }
 
@@ -16,53 +17,56 @@ enum JSONWriter {
     final class Sink {
         var buffer = ByteBufferAllocator().buffer(capacity: 512)
 
-        func write(_ value: some Encodable, codingPath: [any CodingKey]) throws {
+        func write(_ value: some Encodable) throws {
             switch value {
             case let string as String: writeString(string)
             case let date as Date: writeDate(date)
             case let bool as Bool: buffer.writeStaticString(bool ? "true" : "false")
             case let int as Int: buffer.writeString(String(int))
             case let int as Int64: buffer.writeString(String(int))
-            case let double as Double: try writeDouble(double, codingPath: codingPath)
+            case let double as Double: try writeDouble(double)
             default:
                 let container = Container(sink: self)
-                try value.encode(to: StreamingEncoder(container: container, codingPath: codingPath))
+                try value.encode(to: StreamingEncoder(container: container))
                 container.close()
             }
         }
 
         func writeString(_ string: String) {
-            buffer.writeInteger(UInt8(ascii: "\""))
-            var start = string.utf8.startIndex
-            let utf8 = string.utf8
-            var index = start
-            while index != utf8.endIndex {
-                let byte = utf8[index]
-                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 {
-                    buffer.writeString(String(utf8[start..<index])!)
-                    switch byte {
-                    case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
-                    case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
-                    case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
-                    case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
-                    case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
-                    default:
-                        let hex = Array("0123456789abcdef".utf8)
-                        buffer.writeStaticString("\\u00")
-                        buffer.writeInteger(hex[Int(byte >> 4)])
-                        buffer.writeInteger(hex[Int(byte & 0xF)])
-                    }
-                    start = utf8.index(after: index)
+            var string = string
+            string.withUTF8 { bytes in
+                buffer.writeInteger(UInt8(ascii: "\""))
+                var start = 0
+                for index in 0..<bytes.count {
+                    let byte = bytes[index]
+                    guard byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 else { continue }
+                    buffer.writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start..<index])))
+                    writeEscape(byte)
+                    start = index + 1
                 }
-                index = utf8.index(after: index)
+                buffer.writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start..<bytes.count])))
+                buffer.writeInteger(UInt8(ascii: "\""))
             }
-            buffer.writeString(String(utf8[start..<index])!)
-            buffer.writeInteger(UInt8(ascii: "\""))
         }
 
-        func writeDouble(_ double: Double, codingPath: [any CodingKey]) throws {
+        private func writeEscape(_ byte: UInt8) {
+            switch byte {
+            case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
+            case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+            case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
+            case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
+            case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
+            default:
+                let hex: StaticString = "0123456789abcdef"
+                buffer.writeStaticString("\\u00")
+                buffer.writeInteger(hex.utf8Start[Int(byte >> 4)])
+                buffer.writeInteger(hex.utf8Start[Int(byte & 0xF)])
+            }
+        }
+
+        func writeDouble(_ double: Double) throws {
             guard double.isFinite else {
-                throw EncodingError.invalidValue(double, .init(codingPath: codingPath, debugDescription: "JSON has no \(double)"))
+                throw EncodingError.invalidValue(double, .init(codingPath: [], debugDescription: "JSON has no \(double)"))
             }
             buffer.writeString(double == double.rounded() && abs(double) < 1e15 ? String(Int64(double)) : "\(double)")
         }
@@ -81,29 +85,30 @@ enum JSONWriter {
             let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
             let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
             let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-            buffer.writeInteger(UInt8(ascii: "\""))
-            writeDigits(year, 4)
-            buffer.writeInteger(UInt8(ascii: "-"))
-            writeDigits(month, 2)
-            buffer.writeInteger(UInt8(ascii: "-"))
-            writeDigits(day, 2)
-            buffer.writeInteger(UInt8(ascii: "T"))
-            writeDigits(secondOfDay / 3600, 2)
-            buffer.writeInteger(UInt8(ascii: ":"))
-            writeDigits(secondOfDay % 3600 / 60, 2)
-            buffer.writeInteger(UInt8(ascii: ":"))
-            writeDigits(secondOfDay % 60, 2)
-            buffer.writeStaticString("Z\"")
-        }
-
-        private func writeDigits(_ value: Int64, _ width: Int) {
-            var digits = [UInt8](repeating: UInt8(ascii: "0"), count: width)
-            var rest = value
-            for position in stride(from: width - 1, through: 0, by: -1) {
-                digits[position] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 22) { text in
+                func put(_ value: Int64, _ width: Int, at offset: Int) {
+                    var rest = value
+                    for position in stride(from: offset + width - 1, through: offset, by: -1) {
+                        text[position] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
+                        rest /= 10
+                    }
+                }
+                text[0] = UInt8(ascii: "\"")
+                text[5] = UInt8(ascii: "-")
+                text[8] = UInt8(ascii: "-")
+                text[11] = UInt8(ascii: "T")
+                text[14] = UInt8(ascii: ":")
+                text[17] = UInt8(ascii: ":")
+                text[20] = UInt8(ascii: "Z")
+                text[21] = UInt8(ascii: "\"")
+                put(year, 4, at: 1)
+                put(month, 2, at: 6)
+                put(day, 2, at: 9)
+                put(secondOfDay / 3600, 2, at: 12)
+                put(secondOfDay % 3600 / 60, 2, at: 15)
+                put(secondOfDay % 60, 2, at: 18)
+                buffer.writeBytes(UnsafeRawBufferPointer(text))
             }
-            buffer.writeBytes(digits)
         }
     }
 

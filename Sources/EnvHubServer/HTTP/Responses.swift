@@ -5,9 +5,14 @@ import Hummingbird
 extension Response {
     /// A JSON response encoded with the API's one encoder configuration.
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+        json(encoded: try JSONWriter.encode(value), status: status, headers: headers)
+    }
+
+    /// A JSON response from a body that is already encoded.
+    static func json(encoded body: ByteBuffer, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
         var headers = headers
         headers[.contentType] = "application/json; charset=utf-8"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: try JSONWriter.encode(value)))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: body))
     }
 
     static func noContent(headers: HTTPFields = [:]) -> Response {

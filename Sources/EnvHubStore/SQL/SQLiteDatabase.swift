@@ -129,18 +129,11 @@ public final class SQLiteDatabase: SQLDatabase {
 extension String {
     /// Rewrites `$N` placeholders as `?N`.
     fileprivate func replacingDollarParameters() -> String {
-        var result = ""
-        result.reserveCapacity(utf8.count)
-        var iterator = makeIterator()
-        var pending: Character? = iterator.next()
-        while let character = pending {
-            pending = iterator.next()
-            if character == "$", let next = pending, next.isASCII, next.isNumber {
-                result.append("?")
-            } else {
-                result.append(character)
-            }
+        var bytes = Array(utf8)
+        for index in bytes.indices.dropLast()
+        where bytes[index] == UInt8(ascii: "$") && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index + 1]) {
+            bytes[index] = UInt8(ascii: "?")
         }
-        return result
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

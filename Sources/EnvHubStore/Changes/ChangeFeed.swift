@@ -1,0 +1,66 @@
+import Foundation
+import NIOConcurrencyHelpers
+
+/// What a write changed, so that every replica can drop what it cached of it.
+public enum StoreChange: Sendable, Hashable {
+    /// A user's projects: created, changed or deleted.
+    case projects(ownerID: String)
+    /// A user: profile, role, password, sessions, or the user deleted.
+    case user(id: String)
+    /// Anything: a replica lost its connection to the feed and may have missed changes.
+    case everything
+}
+
+/// Tells in-memory caches about writes, on this replica at once and on the others through
+/// PostgreSQL LISTEN/NOTIFY (`PostgresChangeListener`). Caches may serve from memory only
+/// while the feed `isLive`: with SQLite there are no other replicas, so it always is; with
+/// PostgreSQL only while this replica is listening.
+public final class ChangeFeed: Sendable {
+    /// Identifies this replica's own notifications when they come back from PostgreSQL.
+    public let replicaID = UUID().uuidString.lowercased()
+    private let subscribers = NIOLockedValueBox<[@Sendable (StoreChange) -> Void]>([])
+    private let live: NIOLockedValueBox<Bool>
+
+    public init(live: Bool) {
+        self.live = NIOLockedValueBox(live)
+    }
+
+    public var isLive: Bool { live.withLockedValue { $0 } }
+
+    /// Calls `handler` synchronously for every change from now on.
+    public func subscribe(_ handler: @escaping @Sendable (StoreChange) -> Void) {
+        subscribers.withLockedValue { $0.append(handler) }
+    }
+
+    /// Hands `change` to every subscriber before returning.
+    public func deliver(_ change: StoreChange) {
+        for handler in subscribers.withLockedValue({ $0 }) { handler(change) }
+    }
+
+    /// Marks whether changes of other replicas are arriving; either way caches start empty.
+    func setLive(_ isLive: Bool) {
+        live.withLockedValue { $0 = isLive }
+        deliver(.everything)
+    }
+}
+
+extension StoreChange {
+    /// `projects:ID`, `user:ID` or `everything`: the text carried by a notification.
+    var wireFormat: String {
+        switch self {
+        case .projects(let ownerID): "projects:\(ownerID)"
+        case .user(let id): "user:\(id)"
+        case .everything: "everything"
+        }
+    }
+
+    init?(wireFormat: Substring) {
+        let parts = wireFormat.split(separator: ":", maxSplits: 1)
+        switch (parts.first, parts.count) {
+        case ("projects", 2): self = .projects(ownerID: String(parts[1]))
+        case ("user", 2): self = .user(id: String(parts[1]))
+        case ("everything", 1): self = .everything
+        default: return nil
+        }
+    }
+}

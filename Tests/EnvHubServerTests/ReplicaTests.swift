@@ -1,0 +1,65 @@
+import EnvHubServer
+import EnvHubTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// Two hubs on one PostgreSQL database are two replicas: what one writes, the other's
+/// caches must follow through LISTEN/NOTIFY.
+@Suite struct ReplicaTests {
+    static func withReplicas(_ body: @escaping @Sendable (TestHub, TestHub) async throws -> Void) async throws {
+        try await TestDatabase.postgres.withLocation { location async throws in
+            try await TestHub.run(at: location) { first in
+                try await TestHub.run(at: location) { second in
+                    try await TestHub.eventually("both change feeds to be live") {
+                        first.hub.store.changes.isLive && second.hub.store.changes.isLive
+                    }
+                    try await body(first, second)
+                }
+            }
+        }
+    }
+
+    @Test func aProjectWrittenOnOneReplicaIsListedOnTheOther() async throws {
+        try await Self.withReplicas { first, second in
+            let token = try await first.adminToken()
+            #expect(try await second.request(.get, "/api/users/admin/projects", token: token).projectNames == [])
+            #expect(try await first.request(.post, "/api/users/admin/projects", token: token, json: ["name": "web", "template": "hello"]).status == .created)
+            try await TestHub.eventually("the second replica to list the new project") {
+                try await second.request(.get, "/api/users/admin/projects", token: token).projectNames == ["web"]
+            }
+            #expect(try await first.request(.delete, "/api/users/admin/projects/web", token: token).status == .noContent)
+            try await TestHub.eventually("the second replica to drop the deleted project") {
+                try await second.request(.get, "/api/users/admin/projects", token: token).projectNames == []
+            }
+        }
+    }
+
+    @Test func aSessionRevokedOnOneReplicaIsRejectedOnTheOther() async throws {
+        try await Self.withReplicas { first, second in
+            let token = try await first.adminToken()
+            #expect(try await second.request(.get, "/api/auth/me", token: token).status == .ok)
+            #expect(try await first.request(.post, "/api/auth/logout", token: token).status == .noContent)
+            try await TestHub.eventually("the second replica to reject the revoked token") {
+                try await second.request(.get, "/api/auth/me", token: token).status == .unauthorized
+            }
+        }
+    }
+
+    @Test func aReplicaThatLostItsFeedCatchesUpAfterReconnecting() async throws {
+        try await Self.withReplicas { first, second in
+            let token = try await first.adminToken()
+            #expect(try await second.request(.get, "/api/users/admin/projects", token: token).projectNames == [])
+            // Cut every LISTEN connection, then write while the replicas may not be listening.
+            try await first.hub.store.database.query(
+                "SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE query LIKE 'LISTEN%'")
+            #expect(try await first.request(.post, "/api/users/admin/projects", token: token, json: ["name": "late", "template": "hello"]).status == .created)
+            try await TestHub.eventually("the second replica to list the project written while it was cut off") {
+                try await second.request(.get, "/api/users/admin/projects", token: token).projectNames == ["late"]
+            }
+            try await TestHub.eventually("the change feed to be live again") { second.hub.store.changes.isLive }
+        }
+    }
+}
