@@ -5,7 +5,7 @@ import Hummingbird
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the hub: API, web UI and gateway. Stops gracefully on SIGTERM or SIGINT.")
+        abstract: "Run the hub's HTTP API. Stops gracefully on SIGTERM or SIGINT; migrates the store first.")
 
     @OptionGroup var store: StoreOptions
 
