@@ -21,10 +21,10 @@ struct UserCommand: AsyncParsableCommand {
         func run() async throws {
             let userName = try validated { () throws(EnvHubError) in try UserName(validating: name, field: "user name") }
             let password = try readPassword(fromStdin: passwordStdin)
-            let hash = Bcrypt.hash(password, cost: AppConfig().bcryptCost)
             let role: Role = admin ? .admin : .user
             let user = try await withStore(try store.config()) { store in
-                try await store.createUser(name: userName, role: role, passwordHash: hash, profile: Profile(), at: Date())
+                try await AccountFactory(store: store).create(
+                    username: userName.rawValue, password: password, role: role, displayName: nil, email: nil)
             }
             print("envhub: created \(user.role == .admin ? "admin" : "user") \(user.name)")
         }

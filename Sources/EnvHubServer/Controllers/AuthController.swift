@@ -47,12 +47,8 @@ struct AuthController {
             throw EnvHubError.forbidden("open sign-up is off; ask an admin to create your account")
         }
         let body = try await JSON.decode(Registration.self, from: request, context: context)
-        let name = try UserName(validating: body.username, field: "username")
-        try PasswordPolicy.validate(body.password)
-        let profile = Profile(displayName: body.displayName ?? "", email: body.email)
-        try profile.validate()
-        let user = try await store.createUser(
-            name: name, role: .user, passwordHash: try await hasher.hash(body.password), profile: profile, at: Date())
+        let user = try await AccountFactory(store: store, hasher: hasher).create(
+            username: body.username, password: body.password, role: .user, displayName: body.displayName, email: body.email)
         return try await startSession(for: user, request: request, status: .created)
     }
 

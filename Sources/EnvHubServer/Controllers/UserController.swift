@@ -60,13 +60,9 @@ struct UserController {
     @Sendable func create(_ request: Request, context: HubRequestContext) async throws -> Response {
         _ = try context.requireAdmin()
         let body = try await JSON.decode(NewUser.self, from: request, context: context)
-        let name = try UserName(validating: body.username, field: "username")
-        try PasswordPolicy.validate(body.password)
-        let profile = Profile(displayName: body.displayName ?? "", email: body.email)
-        try profile.validate()
-        let user = try await store.createUser(
-            name: name, role: body.admin == true ? .admin : .user,
-            passwordHash: try await hasher.hash(body.password), profile: profile, at: Date())
+        let user = try await AccountFactory(store: store, hasher: hasher).create(
+            username: body.username, password: body.password, role: body.admin == true ? .admin : .user,
+            displayName: body.displayName, email: body.email)
         return try .json(UserJSON(user, showEmail: true), status: .created)
     }
 
