@@ -25,9 +25,12 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
         logger.logLevel = config.logLevel
         return logger
     }()
+    // Everything that can fail comes before the store opens, so a failed start leaves nothing open.
     let templates = try TemplateLoader.load(directory: config.templatesDirectory)
-    let store = try await SQLStore.open(databaseURL: config.databaseURL, dataDirectory: config.dataDirectory, logger: logger)
+    let openAPIDocument = try OpenAPIDocument.load()
     let hasher = PasswordHasher(cost: config.bcryptCost)
+    let decoyHash = try await hasher.makeDecoyHash()
+    let store = try await SQLStore.open(databaseURL: config.databaseURL, dataDirectory: config.dataDirectory, logger: logger)
     let sessions = SessionAuthority(
         store: store, feed: store.changes, lifetime: config.sessionLifetime, cacheLifetime: config.sessionCacheLifetime)
     let metrics = HubMetrics()
@@ -42,13 +45,13 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     AuthController(
         store: store, sessions: sessions, hasher: hasher, throttle: LoginThrottle(store: store),
         cookie: SessionCookie(secureByConfiguration: config.secureCookies), openSignup: config.openSignup,
-        decoyHash: try await hasher.makeDecoyHash()
+        decoyHash: decoyHash
     ).addRoutes(to: routes)
     UserController(store: store, hasher: hasher).addRoutes(to: routes)
     ProjectController(store: store, templates: templates, listCache: ProjectListCache(feed: store.changes)).addRoutes(to: routes)
     TemplateController(templates: templates).addRoutes(to: routes)
     OperationsController(
-        store: store, metrics: metrics, openAPIDocument: try OpenAPIDocument.load(),
+        store: store, metrics: metrics, openAPIDocument: openAPIDocument,
         runtimeDescription: "environments cannot be started yet: no runtime is configured in this version"
     ).addRoutes(to: routes)
 

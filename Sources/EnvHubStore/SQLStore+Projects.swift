@@ -41,14 +41,26 @@ extension SQLStore: ProjectStore {
     public func updateProject(_ project: Project) async throws -> Project? {
         try await Self.conflictOnDuplicate("project \(project.owner)/\(project.name) already exists") {
             try await write { sql in
+                // The state condition makes the check and the write one step, so a start that
+                // happens meanwhile cannot be renamed away from under its environment.
                 let updated = try await sql.query(
                     """
-                    UPDATE projects SET name = $1, template = $2, description = $3, state = $4, updated_at = $5
-                    WHERE id = $6 RETURNING owner_id
+                    UPDATE projects SET name = $1, template = $2, description = $3, updated_at = $4
+                    WHERE id = $5 AND (state IN ('inactive', 'failed') OR (name = $1 AND template = $2))
+                    RETURNING owner_id, state
                     """,
                     [.text(project.name.rawValue), .text(project.template), .text(project.description),
-                     .text(project.state.rawValue), .date(project.updatedAt), .text(project.id)])
-                return updated.isEmpty ? (nil, []) : (project, [.projects(ownerID: try updated[0].text("owner_id"))])
+                     .date(project.updatedAt), .text(project.id)])
+                if let row = updated.first {
+                    var saved = project
+                    if let state = EnvironmentState(rawValue: try row.text("state")) { saved.state = state }
+                    return (saved, [.projects(ownerID: try row.text("owner_id"))])
+                }
+                guard let current = try await sql.query("SELECT state FROM projects WHERE id = $1", [.text(project.id)]).first else {
+                    return (nil, [])
+                }
+                throw EnvHubError.conflict(
+                    "project \(project.name) is \(try current.text("state")); deactivate it before renaming it or changing its template")
             }
         }
     }

@@ -61,7 +61,9 @@ public protocol ProjectStore: Sendable {
     func projects(ownedBy owner: UserName) async throws -> [Project]
     func allProjects() async throws -> [Project]
     func project(owner: UserName, name: ProjectName) async throws -> Project?
-    /// Saves name, template, description, state and updatedAt of the project with this id.
+    /// Saves name, template, description and updatedAt of the project with this id (its state
+    /// is the lifecycle's to change). Renaming or changing the template is refused with a 409
+    /// unless the environment is inactive or failed. Returns nil when there is no such project.
     func updateProject(_ project: Project) async throws -> Project?
     func deleteProject(id: String) async throws -> Bool
     func countProjectsByState() async throws -> [EnvironmentState: Int]

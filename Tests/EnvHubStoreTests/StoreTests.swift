@@ -92,9 +92,9 @@ struct Abort: Error {}
         try await database.withStore { store async throws in
             let alice = try await store.createUser(name: Self.alice, role: .user, passwordHash: "a", profile: Profile(), at: Self.now)
             let bob = try await store.createUser(name: Self.bob, role: .user, passwordHash: "b", profile: Profile(), at: Self.now)
-            func project(_ owner: User, _ name: String) -> Project {
+            func project(_ owner: User, _ name: String, state: EnvironmentState = .inactive) -> Project {
                 Project(id: UUID().uuidString, ownerID: owner.id, owner: owner.name, name: ProjectName(unchecked: name),
-                        template: "hello", description: "d", state: .inactive, createdAt: Self.now, updatedAt: Self.now)
+                        template: "hello", description: "d", state: state, createdAt: Self.now, updatedAt: Self.now)
             }
             let first = try await store.createProject(project(alice, "web"))
             _ = try await store.createProject(project(alice, "api"))
@@ -108,17 +108,24 @@ struct Abort: Error {}
 
             var renamed = first
             renamed.name = ProjectName(unchecked: "site")
-            renamed.state = .failed
             renamed.updatedAt = Self.now.addingTimeInterval(5)
             #expect(try await store.updateProject(renamed) == renamed)
             #expect(try await store.project(owner: Self.alice, name: ProjectName(unchecked: "site")) == renamed)
             var clash = renamed
             clash.name = ProjectName(unchecked: "api")
-            await #expect(throws: EnvHubError.self) { _ = try await store.updateProject(clash) }
-            #expect(try await store.countProjectsByState() == [.inactive: 2, .failed: 1])
+            await #expect(throws: EnvHubError.conflict("project alice/api already exists")) { _ = try await store.updateProject(clash) }
+
+            // A running environment keeps its name and template; its description may change.
+            var running = try await store.createProject(project(bob, "live", state: .active))
+            running.description = "still editable"
+            #expect(try await store.updateProject(running)?.description == "still editable")
+            running.name = ProjectName(unchecked: "moved")
+            await #expect(throws: EnvHubError.self) { _ = try await store.updateProject(running) }
+            #expect(try await store.project(owner: Self.bob, name: ProjectName(unchecked: "live"))?.description == "still editable")
+            #expect(try await store.countProjectsByState() == [.inactive: 3, .active: 1])
 
             #expect(try await store.deleteUser(named: Self.alice))
-            #expect(try await store.allProjects().map(\.owner) == [Self.bob])
+            #expect(try await store.allProjects().map(\.owner) == [Self.bob, Self.bob])
             #expect(try await store.deleteProject(id: first.id) == false)
         }
     }

@@ -98,12 +98,7 @@ struct ProjectController {
         changed.name = name
         changed.template = template
         changed.description = description
-        // A running environment is reached by its name and built from its template.
-        let structural = changed.name != project.name || changed.template != project.template
-        if structural && !(project.state == .inactive || project.state == .failed) {
-            throw EnvHubError.conflict(
-                "project \(project.name) is \(project.state.rawValue); deactivate it before renaming it or changing its template")
-        }
+        // The store refuses renames and template changes of a running environment.
         changed.updatedAt = Date()
         guard let saved = try await store.updateProject(changed) else {
             throw EnvHubError.notFound("no project \(project.owner)/\(project.name)")
