@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite: builds envhub (the command-line tests run the binary), checks that
-# openapi.json is a valid OpenAPI 3.1 document, starts a throwaway PostgreSQL so that every
-# store and server test runs on SQLite and PostgreSQL, and runs `swift test`.
+# The whole test suite. In order:
+#  1. openapi.json must be a valid OpenAPI 3.1 document (openapi-spec-validator);
+#  2. build envhub and the tests (the command-line tests run the binary);
+#  3. fuzz the running API against that document (scripts/fuzz-api.sh, fixed seed): no 5xx,
+#     every answer as documented, bad input refused;
+#  4. start a throwaway PostgreSQL so that every store and server test runs on SQLite and
+#     PostgreSQL, and run `swift test`.
 # Used by developers and by CI (.ci/run) alike; extra arguments go to `swift test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,4 +14,5 @@ tools=$(scripts/python-tools.sh)
 "$tools/bin/openapi-spec-validator" Sources/EnvHubServer/Resources/openapi.json
 
 swift build --build-tests
+scripts/fuzz-api.sh
 scripts/with-postgres.sh swift test --skip-build "$@"
