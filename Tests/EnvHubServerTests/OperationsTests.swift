@@ -67,7 +67,7 @@ import Testing
             #expect(components.contains { $0["volume"] != nil })
             #expect(components.contains { $0["autoscale"] != nil })
             let agent = try #require(templates.first { $0["name"] as? String == "agent" })
-            #expect(agent["messagePath"] as? String == "/api/messages")
+            #expect(agent["messagePath"] as? String == "/reply")
         }
     }
 
