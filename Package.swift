@@ -11,6 +11,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
@@ -55,10 +56,19 @@ let package = Package(
                 .copy("Resources/openapi.json"),
             ]
         ),
+        .target(
+            name: "EnvHubWorkloads",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "envhub",
             dependencies: [
                 "EnvHubServer",
+                "EnvHubWorkloads",
                 "EnvHubStore",
                 "EnvHubCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -82,6 +92,13 @@ let package = Package(
         .testTarget(
             name: "EnvHubStoreTests",
             dependencies: ["EnvHubStore", "EnvHubCore", "EnvHubTestSupport"]
+        ),
+        .testTarget(
+            name: "EnvHubWorkloadsTests",
+            dependencies: [
+                "EnvHubWorkloads",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
         ),
         .testTarget(
             name: "EnvHubServerTests",

@@ -74,6 +74,20 @@ import Testing
         }
     }
 
+    @Test func workloadsRunAsTheirOwnProcesses() async throws {
+        let process = try EnvHubProcess(["workload", "hello"], env: ["PORT": "0", "USER_ID": "carol"])
+        defer { process.kill() }
+        let port = try await process.waitForPort()
+        let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/")!)
+        #expect(String(decoding: data, as: UTF8.self) == #"{"message":"Hello from Flask bot of user carol!"}"#)
+        process.terminate()
+        #expect(try await process.waitForExit() == 0)
+
+        let unknown = try await EnvHubProcess.run(["workload", "nope"], env: [:])
+        #expect(unknown.status != 0)
+        #expect(unknown.output.contains("choose one of hello, athlete, agent"))
+    }
+
     static func environment(_ location: TestDatabase.Location) -> [String: String] {
         var env = ["ENVHUB_DATA_DIR": location.dataDirectory, "ENVHUB_LOG_LEVEL": "info"]
         if let url = location.databaseURL { env["ENVHUB_DATABASE_URL"] = url }
