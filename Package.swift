@@ -56,6 +56,16 @@ let package = Package(
                 .copy("Resources/openapi.json"),
             ]
         ),
+        .target(name: "CProcessSpawn"),
+        .target(
+            name: "EnvHubRuntime",
+            dependencies: [
+                "EnvHubCore",
+                "CProcessSpawn",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "EnvHubWorkloads",
             dependencies: [
@@ -92,6 +102,10 @@ let package = Package(
         .testTarget(
             name: "EnvHubStoreTests",
             dependencies: ["EnvHubStore", "EnvHubCore", "EnvHubTestSupport"]
+        ),
+        .testTarget(
+            name: "EnvHubRuntimeTests",
+            dependencies: ["EnvHubRuntime", "EnvHubCore", "EnvHubTestSupport"]
         ),
         .testTarget(
             name: "EnvHubWorkloadsTests",

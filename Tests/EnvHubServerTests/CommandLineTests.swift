@@ -8,10 +8,7 @@ import Testing
 
 /// The `envhub` executable, run as a real process against real stores.
 @Suite(.serialized) struct CommandLineTests {
-    static let binary: URL = {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.appendingPathComponent(".build/debug/envhub")
-    }()
+    static let binary = envhubBinary
 
     @Test(arguments: TestDatabase.allCases)
     func usersAreManagedAgainstTheSameStore(_ database: TestDatabase) async throws {

@@ -1,0 +1,13 @@
+#ifndef ENVHUB_PROCESS_SPAWN_H
+#define ENVHUB_PROCESS_SPAWN_H
+
+#include <sys/types.h>
+
+/// Starts `path` (searched on PATH when it has no slash) with `argv` and `envp` (NULL-terminated) as the leader of a new process
+/// group, in `directory`, with stdin from /dev/null and stdout and stderr appended to
+/// `log_path`, every signal at its default disposition and unblocked, and no file
+/// descriptor above 2 inherited. Returns 0 and sets `*pid`, or an errno value.
+int envhub_spawn(const char *path, char *const argv[], char *const envp[],
+                 const char *directory, const char *log_path, pid_t *pid);
+
+#endif

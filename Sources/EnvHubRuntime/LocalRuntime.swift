@@ -1,0 +1,167 @@
+import CProcessSpawn
+import EnvHubCore
+import Foundation
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs environments as local processes: each component is the leader of its own process
+/// group, in the project's directory under `root`, on a free loopback port, with its output
+/// appended to `logs/{component}.log`. For one machine whose local accounts are trusted:
+/// processes bind 127.0.0.1 and are not isolated from each other.
+public struct LocalRuntime: Sendable {
+    public let root: URL
+    /// The running envhub binary, for `{{envhub}}` in template commands.
+    public let envhubBinary: String
+    /// How long a component may take to exit after SIGTERM before it gets SIGKILL.
+    public let stopGrace: Duration
+    let logger: Logger
+
+    public init(root: URL, envhubBinary: String, stopGrace: Duration = .seconds(10), logger: Logger) {
+        self.root = root
+        self.envhubBinary = envhubBinary
+        self.stopGrace = stopGrace
+        self.logger = logger
+    }
+
+    public func directory(of projectID: String) -> URL { root.appendingPathComponent(projectID) }
+
+    /// Starts every component, then waits for each to answer its health path within the
+    /// template's timeout. On failure nothing is left running and the error carries the reason
+    /// and the last lines of output.
+    public func start(_ spec: EnvironmentSpec, progress: @Sendable (StartStep) -> Void = { _ in }) async throws -> EnvironmentRecord {
+        let directory = directory(of: spec.projectID)
+        let logs = directory.appendingPathComponent("logs")
+        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+        let ports = try spec.template.components.map { _ in try FreePort.pick() }
+        var started: [ComponentRecord] = []
+        do {
+            for (index, component) in spec.template.components.enumerated() {
+                progress(.startingComponent(component.name))
+                let environment = ComponentEnvironment.variables(
+                    for: component, at: index, ports: ports, spec: spec, base: ProcessInfo.processInfo.environment)
+                let argv = component.command.map { ComponentEnvironment.substitute($0, spec: spec, envhub: envhubBinary) }
+                let pid = try spawn(argv, environment: environment, directory: directory,
+                                    log: logs.appendingPathComponent("\(component.name).log"))
+                guard let entry = ProcessTable.entry(pid: pid) else {
+                    ProcessTable.reap(pid)
+                    throw RuntimeError("\(component.name) exited at once", lastLogLines: lastLines(spec.projectID, 20))
+                }
+                started.append(ComponentRecord(name: component.name, pid: pid, startTime: entry.startTime, port: ports[index]))
+            }
+            let deadline = ContinuousClock.now + .seconds(spec.template.startTimeoutSeconds)
+            for (record, component) in zip(started, spec.template.components) {
+                progress(.waitingForHealth(component.name))
+                try await waitUntilHealthy(record, healthPath: component.healthPath, deadline: deadline, spec: spec)
+                progress(.componentReady(component.name))
+            }
+        } catch {
+            await stop(EnvironmentRecord(components: started, exposed: spec.template.expose))
+            throw error
+        }
+        return EnvironmentRecord(components: started, exposed: spec.template.expose)
+    }
+
+    /// SIGTERM to every component's process group, SIGKILL to what is left after the grace
+    /// period; returns when no process of the environment remains.
+    public func stop(_ record: EnvironmentRecord) async {
+        let groups = record.components.filter { ProcessTable.isAlive(pid: $0.pid, startTime: $0.startTime) }.map(\.pid)
+        for group in groups { kill(-group, SIGTERM) }
+        let deadline = ContinuousClock.now + stopGrace
+        while ContinuousClock.now < deadline, !allGone(groups) {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let survivors = groups.filter { !ProcessTable.members(ofGroup: $0).isEmpty }
+        if !survivors.isEmpty {
+            logger.warning("components ignored SIGTERM; killing them", metadata: ["process.groups": "\(survivors)"])
+            for group in survivors { kill(-group, SIGKILL) }
+            while !allGone(survivors) { try? await Task.sleep(for: .milliseconds(20)) }
+        }
+    }
+
+    /// Stops the environment and removes its directory.
+    public func delete(projectID: String, record: EnvironmentRecord?) async throws {
+        if let record { await stop(record) }
+        let directory = directory(of: projectID)
+        if FileManager.default.fileExists(atPath: directory.path) {
+            try FileManager.default.removeItem(at: directory)
+        }
+    }
+
+    /// Which recorded components are still the processes that were started.
+    public func livingComponents(_ record: EnvironmentRecord) -> [String] {
+        record.components.filter { component in
+            ProcessTable.reap(component.pid)
+            return ProcessTable.isAlive(pid: component.pid, startTime: component.startTime)
+        }.map(\.name)
+    }
+
+    /// The last `count` lines each component wrote, prefixed with its name, oldest first per component.
+    public func lastLines(_ projectID: String, _ count: Int) -> [String] {
+        let logs = directory(of: projectID).appendingPathComponent("logs")
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: logs.path)) ?? []).filter { $0.hasSuffix(".log") }.sorted()
+        return files.flatMap { file in
+            LogTail.lines(of: logs.appendingPathComponent(file), count: count).map { "[\(file.dropLast(4))] \($0)" }
+        }
+    }
+
+    private func allGone(_ groups: [Int32]) -> Bool {
+        groups.allSatisfy { group in
+            ProcessTable.reap(group)
+            return ProcessTable.members(ofGroup: group).isEmpty
+        }
+    }
+
+    private func waitUntilHealthy(_ record: ComponentRecord, healthPath: String, deadline: ContinuousClock.Instant, spec: EnvironmentSpec) async throws {
+        while true {
+            if await HealthProbe.isHealthy(port: record.port, path: healthPath) { return }
+            ProcessTable.reap(record.pid)
+            guard ProcessTable.isAlive(pid: record.pid, startTime: record.startTime) else {
+                throw RuntimeError("\(record.name) exited before it answered \(healthPath)", lastLogLines: lastLines(spec.projectID, 20))
+            }
+            guard ContinuousClock.now < deadline else {
+                throw RuntimeError(
+                    "\(record.name) did not answer \(healthPath) with 2xx within \(spec.template.startTimeoutSeconds) s",
+                    lastLogLines: lastLines(spec.projectID, 20))
+            }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+    }
+
+    private func spawn(_ argv: [String], environment: [String: String], directory: URL, log: URL) throws -> Int32 {
+        let arguments = argv.map { strdup($0) } + [nil]
+        let variables = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            arguments.forEach { free($0) }
+            variables.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let result = envhub_spawn(argv[0], arguments, variables, directory.path, log.path, &pid)
+        guard result == 0 else {
+            throw RuntimeError("cannot start \(argv[0]): \(String(cString: strerror(result)))")
+        }
+        return pid
+    }
+}
+
+/// A port nothing listens on right now, from the kernel.
+enum FreePort {
+    static func pick() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw RuntimeError("cannot open a socket to find a free port") }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
+                bind(descriptor, socketAddress, length) == 0 && getsockname(descriptor, socketAddress, &length) == 0
+            }
+        }
+        guard bound else { throw RuntimeError("cannot find a free port on 127.0.0.1") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}

@@ -1,0 +1,140 @@
+import EnvHubCore
+import EnvHubTestSupport
+import Foundation
+import Logging
+import Testing
+@testable import EnvHubRuntime
+
+/// Real processes throughout: the built envhub binary's workloads and plain shell commands.
+@Suite struct LocalRuntimeTests {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("envhub-runtime-\(UUID().uuidString)")
+
+    func runtime(grace: Duration = .seconds(5)) -> LocalRuntime {
+        LocalRuntime(root: root, envhubBinary: envhubBinary.path, stopGrace: grace, logger: quietLogger)
+    }
+
+    func spec(_ command: [String], timeout: Int = 20, env: [String: String] = [:], components: Int = 1) -> EnvironmentSpec {
+        let parts = (0..<components).map { index in
+            Component(name: index == 0 ? "web" : "side\(index)", command: command, image: "unused", port: 8080,
+                      healthPath: "/health", env: env)
+        }
+        return EnvironmentSpec(
+            projectID: UUID().uuidString.lowercased(), owner: UserName(unchecked: "alice"), project: ProjectName(unchecked: "web"),
+            template: Template(name: "t", title: "T", description: "", expose: "web", startTimeoutSeconds: timeout, components: parts))
+    }
+
+    func get(_ port: Int, _ path: String) async throws -> String {
+        let url = URL(string: "http://127.0.0.1:\(port)\(path)")!
+        return String(decoding: try Data(contentsOf: url), as: UTF8.self)
+    }
+
+    @Test func startsAComponentThatAnswersAndStopsItWithoutLeftovers() async throws {
+        defer { try? FileManager.default.removeItem(at: root) }
+        let runtime = runtime()
+        let steps = StepLog()
+        let spec = spec(["{{envhub}}", "workload", "hello"], env: ["GREETING": "hi {{user}}"], components: 2)
+        let record = try await runtime.start(spec) { steps.append($0) }
+        #expect(record.components.count == 2)
+        let port = try #require(record.exposedPort)
+        #expect(try await get(port, "/") == #"{"message":"Hello from Flask bot of user alice!"}"#)
+        // BASE_PATH is the gateway prefix, and the workload answers under it.
+        #expect(try await get(port, "/u/alice/web/health") == #"{"status":"healthy"}"#)
+        #expect(steps.steps.first == .startingComponent("web"))
+        #expect(steps.steps.contains(.componentReady("side1")))
+        for component in record.components {
+            #expect(ProcessTable.entry(pid: component.pid)?.group == component.pid)
+        }
+        #expect(runtime.livingComponents(record) == ["web", "side1"])
+
+        await runtime.stop(record)
+        for component in record.components {
+            #expect(ProcessTable.members(ofGroup: component.pid).isEmpty)
+        }
+        #expect(runtime.livingComponents(record).isEmpty)
+        // The working directory stays until the project is deleted.
+        #expect(FileManager.default.fileExists(atPath: runtime.directory(of: spec.projectID).path))
+        try await runtime.delete(projectID: spec.projectID, record: record)
+        #expect(!FileManager.default.fileExists(atPath: runtime.directory(of: spec.projectID).path))
+    }
+
+    @Test func aComponentThatDiesFailsTheStartWithItsLastWords() async throws {
+        defer { try? FileManager.default.removeItem(at: root) }
+        let spec = spec(["/bin/sh", "-c", "echo starting up; echo cannot open the database >&2; exit 3"])
+        do {
+            _ = try await runtime().start(spec)
+            Issue.record("the start should have failed")
+        } catch let error as RuntimeError {
+            #expect(error.reason.contains("exited before it answered /health"))
+            #expect(error.lastLogLines.contains("[web] cannot open the database"))
+        }
+    }
+
+    @Test func aComponentThatNeverGetsHealthyIsStoppedAfterTheTimeout() async throws {
+        defer { try? FileManager.default.removeItem(at: root) }
+        let marker = "envhub-test-\(UUID().uuidString.prefix(8))"
+        let spec = spec(["/bin/sh", "-c", "sleep 600; : \(marker)"], timeout: 1)
+        let started = ContinuousClock.now
+        do {
+            _ = try await runtime().start(spec)
+            Issue.record("the start should have failed")
+        } catch let error as RuntimeError {
+            #expect(error.reason == "web did not answer /health with 2xx within 1 s")
+        }
+        #expect(ContinuousClock.now - started >= .seconds(1))
+        #expect(try processesNamed(marker).isEmpty)
+    }
+
+    @Test func componentsThatIgnoreSIGTERMAreKilledAfterTheGracePeriod() async throws {
+        defer { try? FileManager.default.removeItem(at: root) }
+        // The shell and its sleep ignore SIGTERM; the hello beside them answers health.
+        let script = "trap '' TERM; {{envhub}} workload hello & sleep 600"
+        let runtime = runtime(grace: .milliseconds(300))
+        let record = try await runtime.start(spec(["/bin/sh", "-c", script]))
+        let started = ContinuousClock.now
+        await runtime.stop(record)
+        #expect(ContinuousClock.now - started >= .milliseconds(250))
+        #expect(ProcessTable.members(ofGroup: record.components[0].pid).isEmpty)
+    }
+
+    @Test func aNewRuntimeRecognisesRecordedProcessesAndNotImpostors() async throws {
+        defer { try? FileManager.default.removeItem(at: root) }
+        let record = try await runtime().start(spec(["{{envhub}}", "workload", "hello"]))
+        // What a restarted hub does: a fresh runtime, the record from the store.
+        let restarted = runtime()
+        #expect(restarted.livingComponents(record) == ["web"])
+        var impostor = record
+        impostor.components[0].startTime += 1
+        #expect(restarted.livingComponents(impostor).isEmpty)
+        #expect(try await get(try #require(record.exposedPort), "/health") == #"{"status":"healthy"}"#)
+        await restarted.stop(record)
+        #expect(restarted.livingComponents(record).isEmpty)
+    }
+
+    @Test func theHubsSecretsAreNotPassedOn() async throws {
+        defer { try? FileManager.default.removeItem(at: root) }
+        setenv("ENVHUB_DATABASE_URL", "postgres://secret@db/x", 1)
+        defer { unsetenv("ENVHUB_DATABASE_URL") }
+        let spec = spec(["/bin/sh", "-c", "env; exec {{envhub}} workload hello"])
+        let runtime = runtime()
+        let record = try await runtime.start(spec)
+        await runtime.stop(record)
+        let output = runtime.lastLines(spec.projectID, 200).joined(separator: "\n")
+        #expect(output.contains("[web] USER_ID=alice"))
+        #expect(output.contains("[web] BASE_PATH=/u/alice/web"))
+        #expect(!output.contains("ENVHUB_DATABASE_URL"))
+    }
+
+    private func processesNamed(_ marker: String) throws -> [Int32] {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
+            let command = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+            return command.contains(marker) && ProcessTable.entry(pid: pid)?.isAlive == true
+        }
+    }
+}
+
+final class StepLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var recorded: [StartStep] = []
+    func append(_ step: StartStep) { lock.withLock { recorded.append(step) } }
+    var steps: [StartStep] { lock.withLock { recorded } }
+}

@@ -1,0 +1,17 @@
+import Foundation
+
+/// The `envhub` executable of this build, which `scripts/test.sh` builds before the tests run.
+public let envhubBinary: URL = {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return root.appendingPathComponent(".build/debug/envhub")
+}()
+
+/// Polls `probe` until it returns a value, failing after `timeout`.
+public func waitFor<T>(_ what: String, timeout: Duration = .seconds(30), _ probe: () async throws -> T?) async throws -> T {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if let value = try await probe() { return value }
+        try await Task.sleep(for: .milliseconds(25))
+    }
+    throw TestSetupError("timed out waiting for \(what)")
+}
