@@ -43,6 +43,7 @@ let package = Package(
             dependencies: [
                 "EnvHubCore",
                 "EnvHubStore",
+                "EnvHubRuntime",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "JWTKit", package: "jwt-kit"),

@@ -11,12 +11,14 @@ public struct Project: Sendable, Equatable {
     public var template: String
     public var description: String
     public var state: EnvironmentState
+    /// Why the environment failed; empty otherwise.
+    public var stateReason: String
     public var createdAt: Date
     public var updatedAt: Date
 
     public init(
         id: String, ownerID: String, owner: UserName, name: ProjectName, template: String,
-        description: String, state: EnvironmentState, createdAt: Date, updatedAt: Date
+        description: String, state: EnvironmentState, stateReason: String = "", createdAt: Date, updatedAt: Date
     ) {
         self.id = id
         self.ownerID = ownerID
@@ -25,6 +27,7 @@ public struct Project: Sendable, Equatable {
         self.template = template
         self.description = description
         self.state = state
+        self.stateReason = stateReason
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }

@@ -26,6 +26,17 @@ public struct AppConfig: Sendable {
     /// Revocations reach every replica's memory at once through the change feed; this is
     /// only a safety net.
     public var sessionCacheLifetime: Duration = .seconds(60)
+    /// The envhub binary that templates' `{{envhub}}` commands run: this process's own by default.
+    public var envhubBinary: String = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        ?? CommandLine.arguments[0]
+    /// At most this many environments start at once; the rest wait their turn.
+    public var maxConcurrentStarts = 20
+    /// At most this many environments of one user are starting or active.
+    public var maxActivePerUser = 5
+    /// How long a component may take to exit after SIGTERM before it is killed.
+    public var stopGrace: Duration = .seconds(10)
+    /// How often running environments are checked for crashed components.
+    public var healthCheckInterval: Duration = .seconds(2)
     /// Where the first admin's generated password is announced (the console by default).
     public var announce: @Sendable (String) -> Void = { message in
         // Written at once, not buffered: the console may be a pipe or a log file.

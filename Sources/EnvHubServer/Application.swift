@@ -2,6 +2,7 @@ import EnvHubCore
 import EnvHubStore
 import Foundation
 import Hummingbird
+import EnvHubRuntime
 import Logging
 
 /// A built hub: the application to run, and the parts tests look at.
@@ -10,6 +11,13 @@ public struct Hub: Sendable {
     public let routes: RouteCatalog
     public let store: SQLStore
     public let templates: TemplateCatalog
+    let lifecycle: EnvironmentLifecycle
+
+    /// Stops every environment (once queued starts and stops are done), leaving no process behind.
+    public func stopAllEnvironments() async throws { try await lifecycle.stopAll() }
+
+    /// Returns once the hub has re-adopted or repaired every environment after starting.
+    public func waitUntilReconciled() async { await lifecycle.reconciled.wait() }
 }
 
 /// Builds the application that `envhub serve` runs and tests drive. The store's connections
@@ -48,26 +56,35 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
         decoyHash: decoyHash
     ).addRoutes(to: routes)
     UserController(store: store, hasher: hasher).addRoutes(to: routes)
-    ProjectController(store: store, templates: templates, listCache: ProjectListCache(feed: store.changes)).addRoutes(to: routes)
+    let runtime = LocalRuntime(
+        root: URL(fileURLWithPath: config.dataDirectory).appendingPathComponent("environments"),
+        envhubBinary: config.envhubBinary, stopGrace: config.stopGrace, logger: logger)
+    let lifecycle = EnvironmentLifecycle(
+        store: store, runtime: runtime, templates: templates, maxConcurrentStarts: config.maxConcurrentStarts,
+        maxActivePerUser: config.maxActivePerUser, checkInterval: config.healthCheckInterval, logger: logger)
+    ProjectController(
+        store: store, templates: templates, listCache: ProjectListCache(feed: store.changes), lifecycle: lifecycle
+    ).addRoutes(to: routes)
     TemplateController(templates: templates).addRoutes(to: routes)
     OperationsController(
         store: store, metrics: metrics, openAPIDocument: openAPIDocument,
-        runtimeDescription: "environments cannot be started yet: no runtime is configured in this version"
+        runtimeDescription: "local processes under \(runtime.root.path)"
     ).addRoutes(to: routes)
 
     var application = Application(
         router: router,
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "envhub"),
         services: [store.database] + (store.changeListener(logger: logger).map { [$0] } ?? [])
-            + [SessionSweeper(store: store, interval: .seconds(3600), logger: logger)],
+            + [SessionSweeper(store: store, interval: .seconds(3600), logger: logger), lifecycle],
         logger: logger)
     application.beforeServerStarts {
         try await store.migrate()
         try await sessions.loadSigningKey()
         try await FirstAdmin.ensure(store: store, hasher: hasher, password: config.adminPassword, announce: config.announce)
+        await lifecycle.storeReady.open()
         logger.info("envhub is ready", metadata: ["store": "\(store.kind.rawValue)", "address": "\(config.host):\(config.port)"])
     }
-    return Hub(application: application, routes: catalog, store: store, templates: templates)
+    return Hub(application: application, routes: catalog, store: store, templates: templates, lifecycle: lifecycle)
 }
 
 /// The OpenAPI 3.1 document shipped with the binary.

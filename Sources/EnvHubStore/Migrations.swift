@@ -57,6 +57,13 @@ public enum Migrations {
                 UNIQUE (owner_id, name))
             """,
         ]),
+        Step(version: 2, name: "environment lifecycle", statements: [
+            // What the owner asked for (active or inactive), which the reconciler makes so.
+            "ALTER TABLE projects ADD COLUMN desired_state TEXT NOT NULL DEFAULT 'inactive'",
+            "ALTER TABLE projects ADD COLUMN state_reason TEXT NOT NULL DEFAULT ''",
+            // The runtime's record of what runs (JSON), so that a restarted hub re-adopts it.
+            "ALTER TABLE projects ADD COLUMN runtime_record TEXT",
+        ]),
     ]
 
     /// Applies the steps not yet applied, all in one transaction. On PostgreSQL an advisory lock

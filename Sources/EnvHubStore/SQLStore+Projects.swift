@@ -4,7 +4,7 @@ import Foundation
 extension SQLStore: ProjectStore {
     private static let projectSelect = """
         SELECT p.id, p.owner_id, u.name AS owner_name, p.name, p.template, p.description, p.state,
-               p.created_at, p.updated_at
+               p.state_reason, p.desired_state, p.runtime_record, p.created_at, p.updated_at
         FROM projects p JOIN users u ON u.id = p.owner_id
         """
 
@@ -36,6 +36,10 @@ extension SQLStore: ProjectStore {
         try await database.query(
             "\(Self.projectSelect) WHERE u.name = $1 AND p.name = $2", [.text(owner.rawValue), .text(name.rawValue)]
         ).first.map(Self.project(from:))
+    }
+
+    public func project(id: String) async throws -> Project? {
+        try await database.query("\(Self.projectSelect) WHERE p.id = $1", [.text(id)]).first.map(Self.project(from:))
     }
 
     public func updateProject(_ project: Project) async throws -> Project? {
@@ -90,6 +94,54 @@ extension SQLStore: ProjectStore {
         return Project(
             id: try row.text("id"), ownerID: try row.text("owner_id"), owner: owner, name: name,
             template: try row.text("template"), description: try row.text("description"), state: state,
-            createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"))
+            stateReason: try row.text("state_reason"), createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"))
+    }
+
+    public func transition(
+        projectID: String, from: Set<EnvironmentState>, to: EnvironmentState, reason: String,
+        desired: EnvironmentState?, record: RuntimeRecordChange, at date: Date
+    ) async throws -> Project? {
+        try await write { sql in
+            // Placeholders for the allowed states; the values are enum raw values, never user text.
+            let allowed = from.map { "'\($0.rawValue)'" }.sorted().joined(separator: ", ")
+            var assignments = ["state = $1", "state_reason = $2", "updated_at = $3"]
+            var binds: [SQLValue] = [.text(to.rawValue), .text(reason), .date(date)]
+            if let desired {
+                binds.append(.text(desired.rawValue))
+                assignments.append("desired_state = $\(binds.count)")
+            }
+            switch record {
+            case .keep: break
+            case .clear: assignments.append("runtime_record = NULL")
+            case .set(let json):
+                binds.append(.text(json))
+                assignments.append("runtime_record = $\(binds.count)")
+            }
+            binds.append(.text(projectID))
+            let updated = try await sql.query(
+                "UPDATE projects SET \(assignments.joined(separator: ", ")) WHERE id = $\(binds.count) AND state IN (\(allowed)) RETURNING owner_id",
+                binds)
+            guard let row = updated.first else { return (nil, []) }
+            let moved = try await sql.query("\(Self.projectSelect) WHERE p.id = $1", [.text(projectID)]).first.map(Self.project(from:))
+            return (moved, [.projects(ownerID: try row.text("owner_id"))])
+        }
+    }
+
+    public func runtimeRecord(projectID: String) async throws -> String? {
+        try await database.query("SELECT runtime_record FROM projects WHERE id = $1", [.text(projectID)]).first?
+            .optionalText("runtime_record")
+    }
+
+    public func projectsToReconcile() async throws -> [(project: Project, desired: EnvironmentState, record: String?)] {
+        try await database.query(
+            """
+            \(Self.projectSelect)
+            WHERE p.desired_state = 'active' OR p.state NOT IN ('inactive', 'failed') OR p.runtime_record IS NOT NULL
+            ORDER BY p.updated_at
+            """
+        ).map { row in
+            let desired = EnvironmentState(rawValue: try row.text("desired_state")) ?? .inactive
+            return (try Self.project(from: row), desired, try row.optionalText("runtime_record"))
+        }
     }
 }

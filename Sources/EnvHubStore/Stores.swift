@@ -61,12 +61,32 @@ public protocol ProjectStore: Sendable {
     func projects(ownedBy owner: UserName) async throws -> [Project]
     func allProjects() async throws -> [Project]
     func project(owner: UserName, name: ProjectName) async throws -> Project?
+    func project(id: String) async throws -> Project?
     /// Saves name, template, description and updatedAt of the project with this id (its state
     /// is the lifecycle's to change). Renaming or changing the template is refused with a 409
     /// unless the environment is inactive or failed. Returns nil when there is no such project.
     func updateProject(_ project: Project) async throws -> Project?
     func deleteProject(id: String) async throws -> Bool
     func countProjectsByState() async throws -> [EnvironmentState: Int]
+
+    /// Moves the project's environment to `to` if it is now in one of `from`, in one step, so
+    /// that two requests never both win. Returns the moved project, or nil when it was in
+    /// another state (or gone). `desired` and `record` change only when given.
+    func transition(
+        projectID: String, from: Set<EnvironmentState>, to: EnvironmentState, reason: String,
+        desired: EnvironmentState?, record: RuntimeRecordChange, at: Date
+    ) async throws -> Project?
+    /// The runtime's JSON record of what runs for the project, if any.
+    func runtimeRecord(projectID: String) async throws -> String?
+    /// Every project the reconciler must look at: wanted active, not at rest, or with something recorded as running.
+    func projectsToReconcile() async throws -> [(project: Project, desired: EnvironmentState, record: String?)]
+}
+
+/// What a transition does to the stored runtime record.
+public enum RuntimeRecordChange: Sendable, Equatable {
+    case keep
+    case clear
+    case set(String)
 }
 
 /// Small values every replica must agree on, such as the token signing key.

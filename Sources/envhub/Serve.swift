@@ -5,7 +5,7 @@ import Hummingbird
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the hub's HTTP API. Stops gracefully on SIGTERM or SIGINT; migrates the store first.")
+        abstract: "Run the hub: its HTTP API and the environments. Stops gracefully on SIGTERM or SIGINT (environments keep running); migrates the store first.")
 
     @OptionGroup var store: StoreOptions
 
@@ -21,6 +21,18 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("secure-cookies"), help: "Mark the session cookie Secure (serve behind HTTPS). Env: ENVHUB_SECURE_COOKIES=true")
     var secureCookies = false
 
+    @Option(name: .customLong("max-concurrent-starts"), help: "Environments starting at once; more wait. Env: ENVHUB_MAX_CONCURRENT_STARTS. Default: 20")
+    var maxConcurrentStarts: Int?
+
+    @Option(name: .customLong("max-active-per-user"), help: "Starting or active environments per user. Env: ENVHUB_MAX_ACTIVE_PER_USER. Default: 5")
+    var maxActivePerUser: Int?
+
+    private func positiveNumber(_ flag: Int?, _ variable: String) throws -> Int? {
+        guard let raw = flag.map(String.init) ?? ProcessInfo.processInfo.environment[variable] else { return nil }
+        guard let value = Int(raw), value > 0 else { throw ValidationError("\(variable) must be a positive number, not '\(raw)'") }
+        return value
+    }
+
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
         var config = try store.config()
@@ -34,6 +46,8 @@ struct Serve: AsyncParsableCommand {
         config.openSignup = try openSignup || environmentFlag("ENVHUB_OPEN_SIGNUP") == true
         config.secureCookies = try secureCookies || environmentFlag("ENVHUB_SECURE_COOKIES") == true
         if let password = env["ENVHUB_ADMIN_PASSWORD"], !password.isEmpty { config.adminPassword = password }
+        config.maxConcurrentStarts = try positiveNumber(maxConcurrentStarts, "ENVHUB_MAX_CONCURRENT_STARTS") ?? config.maxConcurrentStarts
+        config.maxActivePerUser = try positiveNumber(maxActivePerUser, "ENVHUB_MAX_ACTIVE_PER_USER") ?? config.maxActivePerUser
         let app = try await buildApplication(config, logger: store.logger(config))
         try await app.runService()
     }

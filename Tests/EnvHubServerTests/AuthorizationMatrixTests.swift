@@ -43,6 +43,8 @@ import Testing
         Cell(method: .put, path: "/api/users/{user}/projects/{project}", body: ["name": "web", "template": "athlete"], expected: [401, 200, 404, 200]),
         Cell(method: .patch, path: "/api/users/{user}/projects/{project}", body: ["description": "d"], expected: [401, 200, 404, 200]),
         Cell(method: .delete, path: "/api/users/{user}/projects/{project}", body: nil, expected: [401, 204, 404, 204]),
+        Cell(method: .post, path: "/api/users/{user}/projects/{project}/activate", body: nil, expected: [401, 202, 404, 202]),
+        Cell(method: .post, path: "/api/users/{user}/projects/{project}/deactivate", body: nil, expected: [401, 200, 404, 200]),
         Cell(method: .get, path: "/api/templates", body: nil, expected: [401, 200, 200, 200]),
         Cell(method: .get, path: "/api/stats", body: nil, expected: [401, 200, 200, 200]),
         Cell(method: .get, path: "/api/status", body: nil, expected: [200, 200, 200, 200]),

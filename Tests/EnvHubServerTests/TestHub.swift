@@ -30,6 +30,7 @@ struct TestHub {
     static func run(
         at location: TestDatabase.Location,
         configure: @escaping @Sendable (inout AppConfig) -> Void = { _ in },
+        keepEnvironments: Bool = false,
         _ body: @escaping @Sendable (TestHub) async throws -> Void
     ) async throws {
         var config = AppConfig()
@@ -38,10 +39,20 @@ struct TestHub {
         config.adminPassword = adminPassword
         config.bcryptCost = 4
         config.announce = { _ in }
+        config.envhubBinary = envhubBinary.path
+        config.stopGrace = .seconds(5)
         configure(&config)
         let hub = try await buildHub(config, logger: quietLogger)
         try await hub.application.test(.router) { client in
-            try await body(TestHub(client: client, hub: hub))
+            do {
+                try await body(TestHub(client: client, hub: hub))
+            } catch {
+                try await hub.stopAllEnvironments()
+                throw error
+            }
+            // Environments outlive a hub by design; tests leave none behind unless they hand
+            // them to another hub.
+            if !keepEnvironments { try await hub.stopAllEnvironments() }
         }
     }
 

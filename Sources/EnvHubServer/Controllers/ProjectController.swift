@@ -9,6 +9,7 @@ struct ProjectController {
     let store: any HubStore
     let templates: TemplateCatalog
     let listCache: ProjectListCache
+    let lifecycle: EnvironmentLifecycle
 
     struct NewProject: Decodable {
         let name: String
@@ -33,6 +34,20 @@ struct ProjectController {
         routes.put("/api/users/{user}/projects/{project}", replace)
         routes.patch("/api/users/{user}/projects/{project}", update)
         routes.delete("/api/users/{user}/projects/{project}", delete)
+        routes.post("/api/users/{user}/projects/{project}/activate", activate)
+        routes.post("/api/users/{user}/projects/{project}/deactivate", deactivate)
+    }
+
+    /// 202 when a start was queued; 200 when the environment already runs or starts.
+    @Sendable func activate(_ request: Request, context: HubRequestContext) async throws -> Response {
+        let (project, started) = try await lifecycle.activate(try await visibleProject(context))
+        return try .json(ProjectJSON(project), status: started ? .accepted : .ok)
+    }
+
+    /// 202 when a stop was queued; 200 when the environment was not running.
+    @Sendable func deactivate(_ request: Request, context: HubRequestContext) async throws -> Response {
+        let (project, stopped) = try await lifecycle.deactivate(try await visibleProject(context))
+        return try .json(ProjectJSON(project), status: stopped ? .accepted : .ok)
     }
 
     @Sendable func list(_ request: Request, context: HubRequestContext) async throws -> Response {
@@ -79,15 +94,10 @@ struct ProjectController {
             description: body.description ?? project.description)
     }
 
+    /// 204 when the project is gone; 202 with state `deleting` when its environment is being stopped first.
     @Sendable func delete(_ request: Request, context: HubRequestContext) async throws -> Response {
-        let project = try await visibleProject(context)
-        guard project.state == .inactive || project.state == .failed else {
-            throw EnvHubError.conflict("project \(project.name) is \(project.state.rawValue); deactivate it first")
-        }
-        guard try await store.deleteProject(id: project.id) else {
-            throw EnvHubError.notFound("no project \(project.owner)/\(project.name)")
-        }
-        return .noContent()
+        let (project, done) = try await lifecycle.delete(try await visibleProject(context))
+        return done ? .noContent() : try .json(ProjectJSON(project), status: .accepted)
     }
 
     private func save(_ project: Project, name rawName: String, template: String, description: String) async throws -> Response {

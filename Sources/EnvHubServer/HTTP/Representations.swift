@@ -36,6 +36,8 @@ struct ProjectJSON: Encodable {
     let template: String
     let description: String
     let state: EnvironmentState
+    /// Why the environment failed (or is restarting); absent otherwise.
+    let stateReason: String?
     let createdAt: Date
     let updatedAt: Date
 
@@ -46,6 +48,7 @@ struct ProjectJSON: Encodable {
         template = project.template
         description = project.description
         state = project.state
+        stateReason = project.stateReason.isEmpty ? nil : project.stateReason
         createdAt = project.createdAt
         updatedAt = project.updatedAt
     }

@@ -65,7 +65,7 @@ struct OperationsController {
         return try .json(Status(
             version: EnvHubVersion.current,
             store: .init(kind: store.kind.rawValue, healthy: healthy, schemaVersion: Migrations.latestVersion),
-            runtime: .init(kind: "none", detail: runtimeDescription)))
+            runtime: .init(kind: "local", detail: runtimeDescription)))
     }
 
     @Sendable func stats(_ request: Request, context: HubRequestContext) async throws -> Response {

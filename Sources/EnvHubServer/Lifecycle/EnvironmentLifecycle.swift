@@ -1,0 +1,233 @@
+import EnvHubCore
+import EnvHubRuntime
+import EnvHubStore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Starts and stops environments. Requests move a project's state in the store in one step
+/// (so two activations start it once) and queue a job; the jobs of one project run one at a
+/// time. The same service re-adopts what still runs when the hub starts and restarts
+/// components that crash, up to a limit. Environments keep running when the hub stops.
+final class EnvironmentLifecycle: Service, Sendable {
+    enum Job: Sendable {
+        case start(projectID: String, delay: Duration)
+        case stop(projectID: String)
+        case delete(projectID: String)
+    }
+
+    let store: any HubStore
+    let runtime: LocalRuntime
+    let templates: TemplateCatalog
+    let maxActivePerUser: Int
+    let crashRestartLimit: Int
+    let checkInterval: Duration
+    let logger: Logger
+    /// Opened once the store is migrated.
+    let storeReady = ReadyGate()
+    /// Opened once the start-up reconciliation has looked at every environment.
+    let reconciled = ReadyGate()
+    private let locks = KeyedLock()
+    private let slots: StartSlots
+    let restarts = RestartCounts()
+    private let jobs: AsyncStream<Job>
+    let queue: AsyncStream<Job>.Continuation
+
+    init(
+        store: any HubStore, runtime: LocalRuntime, templates: TemplateCatalog, maxConcurrentStarts: Int,
+        maxActivePerUser: Int, crashRestartLimit: Int = 3, checkInterval: Duration = .seconds(2), logger: Logger
+    ) {
+        self.store = store
+        self.runtime = runtime
+        self.templates = templates
+        self.maxActivePerUser = maxActivePerUser
+        self.crashRestartLimit = crashRestartLimit
+        self.checkInterval = checkInterval
+        self.logger = logger
+        self.slots = StartSlots(limit: maxConcurrentStarts)
+        (jobs, queue) = AsyncStream.makeStream(of: Job.self)
+    }
+
+    // MARK: Requests
+
+    /// Returns the project and whether anything was started (false: it already runs or starts).
+    func activate(_ project: Project) async throws -> (project: Project, started: Bool) {
+        try await locks.withLock("user:\(project.ownerID)") {
+            switch project.state {
+            case .active, .starting: return (project, false)
+            case .stopping, .deleting: throw Self.illegal(project, to: .starting)
+            case .inactive, .failed: break
+            }
+            guard templates.template(named: project.template) != nil else {
+                throw EnvHubError.conflict("project \(project.name) uses template \(project.template), which no longer exists")
+            }
+            let running = try await store.projects(ownedBy: project.owner).filter { $0.state == .starting || $0.state == .active }
+            if running.count >= maxActivePerUser {
+                throw EnvHubError.tooManyRequests(
+                    "\(project.owner) already has \(running.count) active environments, the most allowed; deactivate one first",
+                    retryAfterSeconds: 60)
+            }
+            guard let moved = try await store.transition(
+                projectID: project.id, from: [.inactive, .failed], to: .starting, reason: "", desired: .active, record: .keep, at: Date())
+            else { return try await current(project, orIllegalMoveTo: .starting, alreadyThere: [.starting, .active]) }
+            await restarts.reset(project.id)
+            queue.yield(.start(projectID: project.id, delay: .zero))
+            return (moved, true)
+        }
+    }
+
+    /// Returns the project and whether anything was stopped (false: it was not running).
+    func deactivate(_ project: Project) async throws -> (project: Project, stopped: Bool) {
+        switch project.state {
+        case .inactive, .stopping: return (project, false)
+        case .deleting: throw Self.illegal(project, to: .stopping)
+        case .starting, .active, .failed: break
+        }
+        guard let moved = try await store.transition(
+            projectID: project.id, from: [.starting, .active, .failed], to: .stopping, reason: "", desired: .inactive,
+            record: .keep, at: Date())
+        else { return try await current(project, orIllegalMoveTo: .stopping, alreadyThere: [.inactive, .stopping]) }
+        queue.yield(.stop(projectID: project.id))
+        return (moved, true)
+    }
+
+    /// Deletes an inactive project at once (true); a running one is stopped first, in the
+    /// background, and answered with its `deleting` state (false).
+    func delete(_ project: Project) async throws -> (project: Project, done: Bool) {
+        if project.state == .inactive || project.state == .failed {
+            let removed: Bool = try await locks.withLock("project:\(project.id)") {
+                try await self.removeEverything(project.id)
+            }
+            guard removed else { throw EnvHubError.notFound("no project \(project.owner)/\(project.name)") }
+            return (project, true)
+        }
+        guard let moved = try await store.transition(
+            projectID: project.id, from: [.starting, .active, .stopping], to: .deleting, reason: "", desired: .inactive,
+            record: .keep, at: Date())
+        else {
+            let now = try await current(project, orIllegalMoveTo: .deleting, alreadyThere: [.deleting])
+            return (now.project, false)
+        }
+        queue.yield(.delete(projectID: project.id))
+        return (moved, false)
+    }
+
+    /// Waits for queued starts and stops to finish, then stops every environment: for
+    /// `serve --stop-environments-on-exit` and for tests, which must leave no process behind.
+    func stopAll(timeout: Duration = .seconds(60)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try await store.projectsToReconcile().contains(where: { [.starting, .stopping, .deleting].contains($0.project.state) }),
+              ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        for (project, _, _) in try await store.projectsToReconcile() {
+            await locks.withLock("project:\(project.id)") {
+                await self.stop(project.id, to: .inactive, from: [.active, .starting, .stopping, .failed, .inactive])
+            }
+        }
+    }
+
+    // MARK: The service
+
+    func run() async throws {
+        await storeReady.wait()
+        await reconcile(atStartup: true)
+        await reconciled.open()
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.checkPeriodically() }
+            for await job in jobs.cancelOnGracefulShutdown() {
+                group.addTask { await self.perform(job) }
+            }
+            group.cancelAll()
+        }
+    }
+
+    private func checkPeriodically() async {
+        while (try? await Task.sleep(for: checkInterval)) != nil {
+            await reconcile(atStartup: false)
+        }
+    }
+
+    private func perform(_ job: Job) async {
+        switch job {
+        case .start(let id, let delay):
+            if delay > .zero, (try? await Task.sleep(for: delay)) == nil { return }
+            await locks.withLock("project:\(id)") { await self.start(id) }
+        case .stop(let id):
+            await locks.withLock("project:\(id)") { await self.stop(id, to: .inactive, from: [.stopping]) }
+        case .delete(let id):
+            await locks.withLock("project:\(id)") {
+                await self.stop(id, to: .deleting, from: [.deleting])
+                do {
+                    _ = try await self.removeEverything(id)
+                } catch {
+                    self.logger.error("deleting a project failed", metadata: ["project.id": "\(id)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    private func start(_ id: String) async {
+        guard let project = try? await store.project(id: id), project.state == .starting else { return }
+        guard let template = templates.template(named: project.template) else {
+            await fail(id, "template \(project.template) no longer exists")
+            return
+        }
+        let spec = EnvironmentSpec(projectID: id, owner: project.owner, project: project.name, template: template)
+        do {
+            let record = try await slots.withSlot { try await self.runtime.start(spec) }
+            let json = String(decoding: try JSONEncoder().encode(record), as: UTF8.self)
+            let moved = try await store.transition(
+                projectID: id, from: [.starting], to: .active, reason: "", desired: nil, record: .set(json), at: Date())
+            if moved == nil {
+                // Deactivated or deleted while it started: undo.
+                await runtime.stop(record)
+            } else {
+                logger.info("environment active", metadata: ["project.id": "\(id)", "user.name": "\(project.owner)"])
+            }
+        } catch {
+            await fail(id, "\(error)")
+        }
+    }
+
+    func stop(_ id: String, to state: EnvironmentState, from: Set<EnvironmentState>) async {
+        if let record = await record(of: id) { await runtime.stop(record) }
+        do {
+            _ = try await store.transition(projectID: id, from: from, to: state, reason: "", desired: nil, record: .clear, at: Date())
+        } catch {
+            logger.error("recording a stop failed", metadata: ["project.id": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    func fail(_ id: String, _ reason: String) async {
+        logger.warning("environment failed", metadata: ["project.id": "\(id)", "reason": "\(reason)"])
+        _ = try? await store.transition(
+            projectID: id, from: [.starting, .active], to: .failed, reason: reason, desired: nil, record: .clear, at: Date())
+    }
+
+    /// Removes the environment's directory and then the project. Call with the project's lock held.
+    private func removeEverything(_ id: String) async throws -> Bool {
+        try await runtime.delete(projectID: id, record: await record(of: id))
+        return try await store.deleteProject(id: id)
+    }
+
+    func record(of id: String) async -> EnvironmentRecord? {
+        guard let json = try? await store.runtimeRecord(projectID: id) else { return nil }
+        return try? JSONDecoder().decode(EnvironmentRecord.self, from: Data(json.utf8))
+    }
+
+    private func current(
+        _ project: Project, orIllegalMoveTo target: EnvironmentState, alreadyThere: Set<EnvironmentState>
+    ) async throws -> (project: Project, Bool) {
+        guard let now = try await store.project(id: project.id) else {
+            throw EnvHubError.notFound("no project \(project.owner)/\(project.name)")
+        }
+        if alreadyThere.contains(now.state) { return (now, false) }
+        throw Self.illegal(now, to: target)
+    }
+
+    static func illegal(_ project: Project, to target: EnvironmentState) -> EnvHubError {
+        EnvHubError(code: "illegal_transition", status: 409,
+                    message: "project \(project.name) cannot go from \(project.state.rawValue) to \(target.rawValue)")
+    }
+}

@@ -1,0 +1,29 @@
+/// At most `limit` environments start at once; the rest wait in the order they came.
+actor StartSlots {
+    private let limit: Int
+    private var inUse = 0
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int) { self.limit = max(1, limit) }
+
+    func withSlot<T: Sendable>(_ body: @Sendable () async throws -> T) async rethrows -> T {
+        if inUse < limit {
+            inUse += 1
+        } else {
+            await withCheckedContinuation { waiting.append($0) }
+        }
+        defer { release() }
+        return try await body()
+    }
+
+    /// How many starts wait for a slot.
+    var queueLength: Int { waiting.count }
+
+    private func release() {
+        if waiting.isEmpty {
+            inUse -= 1
+        } else {
+            waiting.removeFirst().resume()  // the slot passes on; inUse stays
+        }
+    }
+}
