@@ -13,6 +13,8 @@ public struct Project: Sendable, Equatable {
     public var state: EnvironmentState
     /// Why the environment failed; empty otherwise.
     public var stateReason: String
+    /// When the environment was last used (API or gateway traffic), if ever.
+    public var lastActivity: Date?
     public var createdAt: Date
     public var updatedAt: Date
 
@@ -28,6 +30,7 @@ public struct Project: Sendable, Equatable {
         self.description = description
         self.state = state
         self.stateReason = stateReason
+        self.lastActivity = nil
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }

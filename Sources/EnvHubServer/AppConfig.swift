@@ -35,6 +35,8 @@ public struct AppConfig: Sendable {
     public var maxActivePerUser = 5
     /// How long a component may take to exit after SIGTERM before it is killed.
     public var stopGrace: Duration = .seconds(10)
+    /// Active environments unused for this long are stopped; nil or zero never stops them.
+    public var idleTimeout: Duration? = .seconds(3600)
     /// How often running environments are checked for crashed components.
     public var healthCheckInterval: Duration = .seconds(2)
     /// Where the first admin's generated password is announced (the console by default).

@@ -64,6 +64,10 @@ public enum Migrations {
             // The runtime's record of what runs (JSON), so that a restarted hub re-adopts it.
             "ALTER TABLE projects ADD COLUMN runtime_record TEXT",
         ]),
+        Step(version: 3, name: "activity", statements: [
+            // When the environment was last used; the idle culler stops it after a while.
+            "ALTER TABLE projects ADD COLUMN last_activity BIGINT",
+        ]),
     ]
 
     /// Applies the steps not yet applied, all in one transaction. On PostgreSQL an advisory lock

@@ -4,7 +4,7 @@ import Foundation
 extension SQLStore: ProjectStore {
     private static let projectSelect = """
         SELECT p.id, p.owner_id, u.name AS owner_name, p.name, p.template, p.description, p.state,
-               p.state_reason, p.desired_state, p.runtime_record, p.created_at, p.updated_at
+               p.state_reason, p.desired_state, p.runtime_record, p.last_activity, p.created_at, p.updated_at
         FROM projects p JOIN users u ON u.id = p.owner_id
         """
 
@@ -91,10 +91,12 @@ extension SQLStore: ProjectStore {
               let name = ProjectName(rawValue: try row.text("name")),
               let state = EnvironmentState(rawValue: try row.text("state"))
         else { throw SQLDriverError.unexpectedColumn("owner_name/name/state", "a valid project") }
-        return Project(
+        var project = Project(
             id: try row.text("id"), ownerID: try row.text("owner_id"), owner: owner, name: name,
             template: try row.text("template"), description: try row.text("description"), state: state,
             stateReason: try row.text("state_reason"), createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"))
+        project.lastActivity = try row.optionalDate("last_activity")
+        return project
     }
 
     public func transition(
@@ -124,6 +126,22 @@ extension SQLStore: ProjectStore {
             guard let row = updated.first else { return (nil, []) }
             let moved = try await sql.query("\(Self.projectSelect) WHERE p.id = $1", [.text(projectID)]).first.map(Self.project(from:))
             return (moved, [.projects(ownerID: try row.text("owner_id"))])
+        }
+    }
+
+    public func recordActivity(_ times: [String: Date]) async throws {
+        guard !times.isEmpty else { return }
+        try await write { sql in
+            var owners: Set<String> = []
+            for (id, time) in times.sorted(by: { $0.key < $1.key }) {
+                let rows = try await sql.query(
+                    """
+                    UPDATE projects SET last_activity = $1
+                    WHERE id = $2 AND (last_activity IS NULL OR last_activity < $1) RETURNING owner_id
+                    """, [.date(time), .text(id)])
+                for row in rows { owners.insert(try row.text("owner_id")) }
+            }
+            return ((), owners.sorted().map { .projects(ownerID: $0) })
         }
     }
 

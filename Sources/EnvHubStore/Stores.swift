@@ -76,6 +76,8 @@ public protocol ProjectStore: Sendable {
         projectID: String, from: Set<EnvironmentState>, to: EnvironmentState, reason: String,
         desired: EnvironmentState?, record: RuntimeRecordChange, at: Date
     ) async throws -> Project?
+    /// Moves each project's last activity forward to the given time (never back).
+    func recordActivity(_ times: [String: Date]) async throws
     /// The runtime's JSON record of what runs for the project, if any.
     func runtimeRecord(projectID: String) async throws -> String?
     /// Every project the reconciler must look at: wanted active, not at rest, or with something recorded as running.

@@ -21,11 +21,22 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("secure-cookies"), help: "Mark the session cookie Secure (serve behind HTTPS). Env: ENVHUB_SECURE_COOKIES=true")
     var secureCookies = false
 
+    @Option(name: .customLong("idle-timeout"), help: "Stop environments unused this long: seconds, or with s, m or h; 0 never. Env: ENVHUB_IDLE_TIMEOUT. Default: 1h")
+    var idleTimeout: String?
+
     @Option(name: .customLong("max-concurrent-starts"), help: "Environments starting at once; more wait. Env: ENVHUB_MAX_CONCURRENT_STARTS. Default: 20")
     var maxConcurrentStarts: Int?
 
     @Option(name: .customLong("max-active-per-user"), help: "Starting or active environments per user. Env: ENVHUB_MAX_ACTIVE_PER_USER. Default: 5")
     var maxActivePerUser: Int?
+
+    /// "90", "90s", "15m", "1h" → seconds.
+    static func seconds(_ text: String) -> Int? {
+        let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600]
+        if let unit = text.last.flatMap({ units[$0] }), let value = Int(text.dropLast()), value >= 0 { return value * unit }
+        if let value = Int(text), value >= 0 { return value }
+        return nil
+    }
 
     private func positiveNumber(_ flag: Int?, _ variable: String) throws -> Int? {
         guard let raw = flag.map(String.init) ?? ProcessInfo.processInfo.environment[variable] else { return nil }
@@ -46,6 +57,12 @@ struct Serve: AsyncParsableCommand {
         config.openSignup = try openSignup || environmentFlag("ENVHUB_OPEN_SIGNUP") == true
         config.secureCookies = try secureCookies || environmentFlag("ENVHUB_SECURE_COOKIES") == true
         if let password = env["ENVHUB_ADMIN_PASSWORD"], !password.isEmpty { config.adminPassword = password }
+        if let raw = idleTimeout ?? env["ENVHUB_IDLE_TIMEOUT"] {
+            guard let seconds = Self.seconds(raw) else {
+                throw ValidationError("idle timeout '\(raw)' must be a number of seconds, or end in s, m or h (0 disables)")
+            }
+            config.idleTimeout = seconds > 0 ? .seconds(seconds) : nil
+        }
         config.maxConcurrentStarts = try positiveNumber(maxConcurrentStarts, "ENVHUB_MAX_CONCURRENT_STARTS") ?? config.maxConcurrentStarts
         config.maxActivePerUser = try positiveNumber(maxActivePerUser, "ENVHUB_MAX_ACTIVE_PER_USER") ?? config.maxActivePerUser
         let app = try await buildApplication(config, logger: store.logger(config))

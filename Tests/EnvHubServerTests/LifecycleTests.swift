@@ -182,4 +182,26 @@ import Testing
             #expect(ProcessTable.members(ofGroup: record.components[0].pid).isEmpty)
         }
     }
+
+    @Test func idleEnvironmentsAreStoppedAndSayWhen() async throws {
+        try await TestHub.run(configure: {
+            $0.idleTimeout = .seconds(1)
+            $0.healthCheckInterval = .milliseconds(200)
+        }) { hub in
+            let token = try await hub.adminToken()
+            _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "web", "template": "hello"])
+            _ = try await hub.request(.post, "\(Self.project)/activate", token: token)
+            let active = try await Self.waitForState(hub, token, "active")
+            let cullAt = try #require(active["cullAt"] as? String)
+            #expect(active["lastActivity"] as? String != nil)
+            #expect(cullAt > (active["lastActivity"] as? String ?? ""))
+            let record = try await Self.record(hub)
+            // Watch through the store: asking the API would count as use.
+            let project = try #require(try await hub.hub.store.project(owner: UserName(unchecked: "admin"), name: ProjectName(unchecked: "web")))
+            try await waitFor("the idle environment to be stopped") {
+                try await hub.hub.store.project(id: project.id)?.state == .inactive ? true : nil
+            }
+            #expect(ProcessTable.members(ofGroup: record.components[0].pid).isEmpty)
+        }
+    }
 }

@@ -27,6 +27,8 @@ struct ProjectController {
         let projects: [ProjectJSON]
     }
 
+    private func view(_ project: Project) -> ProjectJSON { ProjectJSON(project, idleTimeout: lifecycle.idleTimeout) }
+
     func addRoutes(to routes: HubRoutes) {
         routes.get("/api/users/{user}/projects", list)
         routes.post("/api/users/{user}/projects", create)
@@ -41,20 +43,20 @@ struct ProjectController {
     /// 202 when a start was queued; 200 when the environment already runs or starts.
     @Sendable func activate(_ request: Request, context: HubRequestContext) async throws -> Response {
         let (project, started) = try await lifecycle.activate(try await visibleProject(context))
-        return try .json(ProjectJSON(project), status: started ? .accepted : .ok)
+        return try .json(view(project), status: started ? .accepted : .ok)
     }
 
     /// 202 when a stop was queued; 200 when the environment was not running.
     @Sendable func deactivate(_ request: Request, context: HubRequestContext) async throws -> Response {
         let (project, stopped) = try await lifecycle.deactivate(try await visibleProject(context))
-        return try .json(ProjectJSON(project), status: stopped ? .accepted : .ok)
+        return try .json(view(project), status: stopped ? .accepted : .ok)
     }
 
     @Sendable func list(_ request: Request, context: HubRequestContext) async throws -> Response {
         let owner = try await visibleOwner(context)
         let (cached, generation) = listCache.lookup(ownerID: owner.id)
         if let cached { return .json(encoded: cached) }
-        let projects = try await store.projects(ownedBy: owner.name).map(ProjectJSON.init)
+        let projects = try await store.projects(ownedBy: owner.name).map(view)
         let body = try JSONWriter.encode(ProjectList(projects: projects))
         listCache.store(body, ownerID: owner.id, generation: generation)
         return .json(encoded: body)
@@ -71,11 +73,11 @@ struct ProjectController {
         let project = try await store.createProject(Project(
             id: UUID().uuidString.lowercased(), ownerID: owner.id, owner: owner.name, name: name,
             template: body.template, description: description, state: .inactive, createdAt: now, updatedAt: now))
-        return try .json(ProjectJSON(project), status: .created)
+        return try .json(view(project), status: .created)
     }
 
     @Sendable func show(_ request: Request, context: HubRequestContext) async throws -> Response {
-        try .json(ProjectJSON(try await visibleProject(context)))
+        try .json(view(try await visibleProject(context)))
     }
 
     /// PUT replaces every editable field: name and template are required, a missing description is emptied.
@@ -97,7 +99,7 @@ struct ProjectController {
     /// 204 when the project is gone; 202 with state `deleting` when its environment is being stopped first.
     @Sendable func delete(_ request: Request, context: HubRequestContext) async throws -> Response {
         let (project, done) = try await lifecycle.delete(try await visibleProject(context))
-        return done ? .noContent() : try .json(ProjectJSON(project), status: .accepted)
+        return done ? .noContent() : try .json(view(project), status: .accepted)
     }
 
     private func save(_ project: Project, name rawName: String, template: String, description: String) async throws -> Response {
@@ -113,7 +115,7 @@ struct ProjectController {
         guard let saved = try await store.updateProject(changed) else {
             throw EnvHubError.notFound("no project \(project.owner)/\(project.name)")
         }
-        return try .json(ProjectJSON(saved))
+        return try .json(view(saved))
     }
 
     private func requireTemplate(_ name: String) throws(EnvHubError) {
@@ -140,6 +142,7 @@ struct ProjectController {
         guard let name = ProjectName(rawValue: raw), let project = try await store.project(owner: owner.name, name: name) else {
             throw EnvHubError.notFound("no project \(owner.name)/\(raw)")
         }
+        lifecycle.activity.touch(project.id)
         return project
     }
 }

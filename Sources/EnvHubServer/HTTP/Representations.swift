@@ -36,12 +36,16 @@ struct ProjectJSON: Encodable {
     let template: String
     let description: String
     let state: EnvironmentState
-    /// Why the environment failed (or is restarting); absent otherwise.
+    /// Why the environment failed (or is restarting, or was stopped); absent otherwise.
     let stateReason: String?
+    /// When the environment was last used, if ever.
+    let lastActivity: Date?
+    /// When the idle culler will stop the environment, if it is active and culling is on.
+    let cullAt: Date?
     let createdAt: Date
     let updatedAt: Date
 
-    init(_ project: Project) {
+    init(_ project: Project, idleTimeout: TimeInterval?) {
         id = project.id
         owner = project.owner.rawValue
         name = project.name.rawValue
@@ -49,6 +53,9 @@ struct ProjectJSON: Encodable {
         description = project.description
         state = project.state
         stateReason = project.stateReason.isEmpty ? nil : project.stateReason
+        lastActivity = project.lastActivity
+        cullAt = project.state == .active
+            ? idleTimeout.map { (project.lastActivity ?? project.updatedAt).addingTimeInterval($0) } : nil
         createdAt = project.createdAt
         updatedAt = project.updatedAt
     }

@@ -22,6 +22,9 @@ final class EnvironmentLifecycle: Service, Sendable {
     let maxActivePerUser: Int
     let crashRestartLimit: Int
     let checkInterval: Duration
+    /// Active environments unused for longer are stopped; nil never stops them.
+    let idleTimeout: TimeInterval?
+    let activity = ActivityTracker()
     let logger: Logger
     /// Opened once the store is migrated.
     let storeReady = ReadyGate()
@@ -35,8 +38,10 @@ final class EnvironmentLifecycle: Service, Sendable {
 
     init(
         store: any HubStore, runtime: LocalRuntime, templates: TemplateCatalog, maxConcurrentStarts: Int,
-        maxActivePerUser: Int, crashRestartLimit: Int = 3, checkInterval: Duration = .seconds(2), logger: Logger
+        maxActivePerUser: Int, crashRestartLimit: Int = 3, checkInterval: Duration = .seconds(2),
+        idleTimeout: TimeInterval?, logger: Logger
     ) {
+        self.idleTimeout = idleTimeout
         self.store = store
         self.runtime = runtime
         self.templates = templates
@@ -71,20 +76,22 @@ final class EnvironmentLifecycle: Service, Sendable {
                 projectID: project.id, from: [.inactive, .failed], to: .starting, reason: "", desired: .active, record: .keep, at: Date())
             else { return try await current(project, orIllegalMoveTo: .starting, alreadyThere: [.starting, .active]) }
             await restarts.reset(project.id)
+            // A fresh start counts as use, or the culler would stop it at once.
+            try await store.recordActivity([project.id: Date()])
             queue.yield(.start(projectID: project.id, delay: .zero))
             return (moved, true)
         }
     }
 
     /// Returns the project and whether anything was stopped (false: it was not running).
-    func deactivate(_ project: Project) async throws -> (project: Project, stopped: Bool) {
+    func deactivate(_ project: Project, reason: String = "") async throws -> (project: Project, stopped: Bool) {
         switch project.state {
         case .inactive, .stopping: return (project, false)
         case .deleting: throw Self.illegal(project, to: .stopping)
         case .starting, .active, .failed: break
         }
         guard let moved = try await store.transition(
-            projectID: project.id, from: [.starting, .active, .failed], to: .stopping, reason: "", desired: .inactive,
+            projectID: project.id, from: [.starting, .active, .failed], to: .stopping, reason: reason, desired: .inactive,
             record: .keep, at: Date())
         else { return try await current(project, orIllegalMoveTo: .stopping, alreadyThere: [.inactive, .stopping]) }
         queue.yield(.stop(projectID: project.id))
@@ -144,7 +151,24 @@ final class EnvironmentLifecycle: Service, Sendable {
 
     private func checkPeriodically() async {
         while (try? await Task.sleep(for: checkInterval)) != nil {
+            do {
+                try await activity.flush(to: store)
+            } catch {
+                logger.warning("recording activity failed", metadata: ["error": "\(error)"])
+            }
             await reconcile(atStartup: false)
+            await cullIdle()
+        }
+    }
+
+    /// Stops active environments nobody used for longer than the idle timeout.
+    private func cullIdle(now: Date = Date()) async {
+        guard let idleTimeout, let projects = try? await store.projectsToReconcile() else { return }
+        for (project, _, _) in projects where project.state == .active {
+            let lastUse = project.lastActivity ?? project.updatedAt
+            guard now.timeIntervalSince(lastUse) > idleTimeout else { continue }
+            logger.info("stopping an idle environment", metadata: ["project.id": "\(project.id)"])
+            _ = try? await deactivate(project, reason: "stopped after \(Int(idleTimeout)) s without use")
         }
     }
 
