@@ -122,7 +122,9 @@ let package = Package(
                 "EnvHubStore",
                 "EnvHubCore",
                 "EnvHubTestSupport",
+                "EnvHubRuntime",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
     ]

@@ -66,6 +66,8 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     ProjectController(
         store: store, templates: templates, listCache: ProjectListCache(feed: store.changes), lifecycle: lifecycle
     ).addRoutes(to: routes)
+    EnvironmentController(access: ProjectAccess(store: store, activity: lifecycle.activity), lifecycle: lifecycle)
+        .addRoutes(to: routes)
     TemplateController(templates: templates).addRoutes(to: routes)
     OperationsController(
         store: store, metrics: metrics, openAPIDocument: openAPIDocument,

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import EnvHubServer
 import EnvHubTestSupport
 import Foundation
@@ -19,6 +20,8 @@ import Testing
         let body: [String: String]?
         /// anonymous, owner, other, admin
         let expected: [Int]
+        /// An answer that never ends (server-sent events): only its status is read, over a real socket.
+        var streaming = false
         var description: String { "\(method.rawValue) \(path)" }
     }
 
@@ -45,6 +48,8 @@ import Testing
         Cell(method: .delete, path: "/api/users/{user}/projects/{project}", body: nil, expected: [401, 204, 404, 204]),
         Cell(method: .post, path: "/api/users/{user}/projects/{project}/activate", body: nil, expected: [401, 202, 404, 202]),
         Cell(method: .post, path: "/api/users/{user}/projects/{project}/deactivate", body: nil, expected: [401, 200, 404, 200]),
+        Cell(method: .get, path: "/api/users/{user}/projects/{project}/events", body: nil, expected: [401, 200, 404, 200], streaming: true),
+        Cell(method: .get, path: "/api/users/{user}/projects/{project}/logs", body: nil, expected: [401, 200, 404, 200]),
         Cell(method: .get, path: "/api/templates", body: nil, expected: [401, 200, 200, 200]),
         Cell(method: .get, path: "/api/stats", body: nil, expected: [401, 200, 200, 200]),
         Cell(method: .get, path: "/api/status", body: nil, expected: [200, 200, 200, 200]),
@@ -66,7 +71,7 @@ import Testing
     @Test(arguments: cells)
     func eachCallerGetsTheExpectedStatus(_ cell: Cell) async throws {
         for (index, caller) in Caller.allCases.enumerated() {
-            try await TestHub.run { hub in
+            try await TestHub.run(live: cell.streaming) { hub in
                 let admin = try await hub.adminToken()
                 let alice = try await hub.createUser("alice", password: Self.alicePassword, adminToken: admin)
                 let bob = try await hub.createUser("bob", adminToken: admin)
@@ -79,6 +84,13 @@ import Testing
                 case .admin: admin
                 }
                 let path = cell.path.replacingOccurrences(of: "{user}", with: "alice").replacingOccurrences(of: "{project}", with: "web")
+                if cell.streaming {
+                    var request = HTTPClientRequest(url: "http://127.0.0.1:\(try #require(hub.client.port))\(path)")
+                    if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+                    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+                    #expect(Int(response.status.code) == cell.expected[index], "\(cell) as \(caller.rawValue)")
+                    return
+                }
                 let response = try await hub.request(cell.method, path, token: token, json: cell.body)
                 #expect(response.status.code == cell.expected[index], "\(cell) as \(caller.rawValue): \(response.text)")
             }

@@ -19,10 +19,11 @@ struct TestHub {
     static func run(
         on database: TestDatabase = .sqlite,
         configure: @escaping @Sendable (inout AppConfig) -> Void = { _ in },
+        live: Bool = false,
         _ body: @escaping @Sendable (TestHub) async throws -> Void
     ) async throws {
         try await database.withLocation { location async throws in
-            try await run(at: location, configure: configure, body)
+            try await run(at: location, configure: configure, live: live, body)
         }
     }
 
@@ -31,6 +32,7 @@ struct TestHub {
         at location: TestDatabase.Location,
         configure: @escaping @Sendable (inout AppConfig) -> Void = { _ in },
         keepEnvironments: Bool = false,
+        live: Bool = false,
         _ body: @escaping @Sendable (TestHub) async throws -> Void
     ) async throws {
         var config = AppConfig()
@@ -41,9 +43,10 @@ struct TestHub {
         config.announce = { _ in }
         config.envhubBinary = envhubBinary.path
         config.stopGrace = .seconds(5)
+        if live { config.port = 0 }
         configure(&config)
         let hub = try await buildHub(config, logger: quietLogger)
-        try await hub.application.test(.router) { client in
+        try await hub.application.test(live ? .live : .router) { client in
             do {
                 try await body(TestHub(client: client, hub: hub))
             } catch {

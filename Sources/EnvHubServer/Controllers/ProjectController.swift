@@ -10,6 +10,7 @@ struct ProjectController {
     let templates: TemplateCatalog
     let listCache: ProjectListCache
     let lifecycle: EnvironmentLifecycle
+    var access: ProjectAccess { ProjectAccess(store: store, activity: lifecycle.activity) }
 
     struct NewProject: Decodable {
         let name: String
@@ -36,24 +37,10 @@ struct ProjectController {
         routes.put("/api/users/{user}/projects/{project}", replace)
         routes.patch("/api/users/{user}/projects/{project}", update)
         routes.delete("/api/users/{user}/projects/{project}", delete)
-        routes.post("/api/users/{user}/projects/{project}/activate", activate)
-        routes.post("/api/users/{user}/projects/{project}/deactivate", deactivate)
-    }
-
-    /// 202 when a start was queued; 200 when the environment already runs or starts.
-    @Sendable func activate(_ request: Request, context: HubRequestContext) async throws -> Response {
-        let (project, started) = try await lifecycle.activate(try await visibleProject(context))
-        return try .json(view(project), status: started ? .accepted : .ok)
-    }
-
-    /// 202 when a stop was queued; 200 when the environment was not running.
-    @Sendable func deactivate(_ request: Request, context: HubRequestContext) async throws -> Response {
-        let (project, stopped) = try await lifecycle.deactivate(try await visibleProject(context))
-        return try .json(view(project), status: stopped ? .accepted : .ok)
     }
 
     @Sendable func list(_ request: Request, context: HubRequestContext) async throws -> Response {
-        let owner = try await visibleOwner(context)
+        let owner = try await access.owner(context)
         let (cached, generation) = listCache.lookup(ownerID: owner.id)
         if let cached { return .json(encoded: cached) }
         let projects = try await store.projects(ownedBy: owner.name).map(view)
@@ -63,7 +50,7 @@ struct ProjectController {
     }
 
     @Sendable func create(_ request: Request, context: HubRequestContext) async throws -> Response {
-        let owner = try await visibleOwner(context)
+        let owner = try await access.owner(context)
         let body = try await JSON.decode(NewProject.self, from: request, context: context)
         let name = try ProjectName(validating: body.name, field: "name")
         try requireTemplate(body.template)
@@ -77,19 +64,19 @@ struct ProjectController {
     }
 
     @Sendable func show(_ request: Request, context: HubRequestContext) async throws -> Response {
-        try .json(view(try await visibleProject(context)))
+        try .json(view(try await access.project(context)))
     }
 
     /// PUT replaces every editable field: name and template are required, a missing description is emptied.
     @Sendable func replace(_ request: Request, context: HubRequestContext) async throws -> Response {
-        let project = try await visibleProject(context)
+        let project = try await access.project(context)
         let body = try await JSON.decode(NewProject.self, from: request, context: context)
         return try await save(project, name: body.name, template: body.template, description: body.description ?? "")
     }
 
     /// PATCH changes only the fields present.
     @Sendable func update(_ request: Request, context: HubRequestContext) async throws -> Response {
-        let project = try await visibleProject(context)
+        let project = try await access.project(context)
         let body = try await JSON.decode(ProjectChange.self, from: request, context: context)
         return try await save(
             project, name: body.name ?? project.name.rawValue, template: body.template ?? project.template,
@@ -98,7 +85,7 @@ struct ProjectController {
 
     /// 204 when the project is gone; 202 with state `deleting` when its environment is being stopped first.
     @Sendable func delete(_ request: Request, context: HubRequestContext) async throws -> Response {
-        let (project, done) = try await lifecycle.delete(try await visibleProject(context))
+        let (project, done) = try await lifecycle.delete(try await access.project(context))
         return done ? .noContent() : try .json(view(project), status: .accepted)
     }
 
@@ -123,26 +110,5 @@ struct ProjectController {
             let known = templates.templates.map(\.name).joined(separator: ", ")
             throw .invalidField("template", "template \(name) does not exist (available: \(known))")
         }
-    }
-
-    /// The user named in the path, if the caller may see their projects.
-    private func visibleOwner(_ context: HubRequestContext) async throws -> User {
-        let identity = try context.requireIdentity()
-        let raw = try context.pathParameter("user")
-        if let name = UserName(rawValue: raw), identity.user.isAdmin || identity.user.name == name,
-           let user = name == identity.user.name ? identity.user : try await store.user(named: name) {
-            return user
-        }
-        throw EnvHubError.notFound("no user \(raw)")
-    }
-
-    private func visibleProject(_ context: HubRequestContext) async throws -> Project {
-        let owner = try await visibleOwner(context)
-        let raw = try context.pathParameter("project")
-        guard let name = ProjectName(rawValue: raw), let project = try await store.project(owner: owner.name, name: name) else {
-            throw EnvHubError.notFound("no project \(owner.name)/\(raw)")
-        }
-        lifecycle.activity.touch(project.id)
-        return project
     }
 }

@@ -54,7 +54,7 @@ extension EnvironmentLifecycle {
             return
         }
         logger.warning("environment crashed; restarting", metadata: ["project.id": "\(id)", "attempt": "\(attempt)"])
-        guard (try? await store.transition(
+        guard (try? await move(
             projectID: id, from: [.active], to: .starting, reason: "restarting after a crash (attempt \(attempt))",
             desired: nil, record: .clear, at: Date())) != nil else { return }
         // Back off: 1 s, 2 s, 4 s, …

@@ -25,6 +25,7 @@ final class EnvironmentLifecycle: Service, Sendable {
     /// Active environments unused for longer are stopped; nil never stops them.
     let idleTimeout: TimeInterval?
     let activity = ActivityTracker()
+    let events = ProjectEvents()
     let logger: Logger
     /// Opened once the store is migrated.
     let storeReady = ReadyGate()
@@ -72,7 +73,7 @@ final class EnvironmentLifecycle: Service, Sendable {
                     "\(project.owner) already has \(running.count) active environments, the most allowed; deactivate one first",
                     retryAfterSeconds: 60)
             }
-            guard let moved = try await store.transition(
+            guard let moved = try await move(
                 projectID: project.id, from: [.inactive, .failed], to: .starting, reason: "", desired: .active, record: .keep, at: Date())
             else { return try await current(project, orIllegalMoveTo: .starting, alreadyThere: [.starting, .active]) }
             await restarts.reset(project.id)
@@ -90,7 +91,7 @@ final class EnvironmentLifecycle: Service, Sendable {
         case .deleting: throw Self.illegal(project, to: .stopping)
         case .starting, .active, .failed: break
         }
-        guard let moved = try await store.transition(
+        guard let moved = try await move(
             projectID: project.id, from: [.starting, .active, .failed], to: .stopping, reason: reason, desired: .inactive,
             record: .keep, at: Date())
         else { return try await current(project, orIllegalMoveTo: .stopping, alreadyThere: [.inactive, .stopping]) }
@@ -108,7 +109,7 @@ final class EnvironmentLifecycle: Service, Sendable {
             guard removed else { throw EnvHubError.notFound("no project \(project.owner)/\(project.name)") }
             return (project, true)
         }
-        guard let moved = try await store.transition(
+        guard let moved = try await move(
             projectID: project.id, from: [.starting, .active, .stopping], to: .deleting, reason: "", desired: .inactive,
             record: .keep, at: Date())
         else {
@@ -134,6 +135,17 @@ final class EnvironmentLifecycle: Service, Sendable {
         }
     }
 
+    /// Moves the project in the store (see `ProjectStore.transition`) and tells event listeners.
+    func move(
+        projectID: String, from: Set<EnvironmentState>, to: EnvironmentState, reason: String,
+        desired: EnvironmentState?, record: RuntimeRecordChange, at date: Date
+    ) async throws -> Project? {
+        let moved = try await store.transition(
+            projectID: projectID, from: from, to: to, reason: reason, desired: desired, record: record, at: date)
+        if let moved { events.stateChanged(moved) }
+        return moved
+    }
+
     // MARK: The service
 
     func run() async throws {
@@ -150,7 +162,12 @@ final class EnvironmentLifecycle: Service, Sendable {
     }
 
     private func checkPeriodically() async {
+        var lastHeartbeat = ContinuousClock.now
         while (try? await Task.sleep(for: checkInterval)) != nil {
+            if ContinuousClock.now - lastHeartbeat >= .seconds(15) {
+                events.heartbeat()
+                lastHeartbeat = ContinuousClock.now
+            }
             do {
                 try await activity.flush(to: store)
             } catch {
@@ -199,9 +216,22 @@ final class EnvironmentLifecycle: Service, Sendable {
         }
         let spec = EnvironmentSpec(projectID: id, owner: project.owner, project: project.name, template: template)
         do {
-            let record = try await slots.withSlot { try await self.runtime.start(spec) }
+            let events = self.events
+            let record = try await slots.withSlot(onQueued: { position in
+                events.progress(id, "queued for a start slot, number \(position) in line", position: position)
+            }) {
+                try await self.runtime.start(spec) { step in
+                    switch step {
+                    case .startingComponent(let name): events.progress(id, "starting \(name)")
+                    case .waitingForHealth(let name):
+                        let path = template.components.first { $0.name == name }?.healthPath ?? "/health"
+                        events.progress(id, "waiting for \(name) to answer \(path)")
+                    case .componentReady(let name): events.progress(id, "\(name) is ready")
+                    }
+                }
+            }
             let json = String(decoding: try JSONEncoder().encode(record), as: UTF8.self)
-            let moved = try await store.transition(
+            let moved = try await move(
                 projectID: id, from: [.starting], to: .active, reason: "", desired: nil, record: .set(json), at: Date())
             if moved == nil {
                 // Deactivated or deleted while it started: undo.
@@ -217,7 +247,7 @@ final class EnvironmentLifecycle: Service, Sendable {
     func stop(_ id: String, to state: EnvironmentState, from: Set<EnvironmentState>) async {
         if let record = await record(of: id) { await runtime.stop(record) }
         do {
-            _ = try await store.transition(projectID: id, from: from, to: state, reason: "", desired: nil, record: .clear, at: Date())
+            _ = try await move(projectID: id, from: from, to: state, reason: "", desired: nil, record: .clear, at: Date())
         } catch {
             logger.error("recording a stop failed", metadata: ["project.id": "\(id)", "error": "\(error)"])
         }
@@ -225,7 +255,7 @@ final class EnvironmentLifecycle: Service, Sendable {
 
     func fail(_ id: String, _ reason: String) async {
         logger.warning("environment failed", metadata: ["project.id": "\(id)", "reason": "\(reason)"])
-        _ = try? await store.transition(
+        _ = try? await move(
             projectID: id, from: [.starting, .active], to: .failed, reason: reason, desired: nil, record: .clear, at: Date())
     }
 

@@ -6,10 +6,12 @@ actor StartSlots {
 
     init(limit: Int) { self.limit = max(1, limit) }
 
-    func withSlot<T: Sendable>(_ body: @Sendable () async throws -> T) async rethrows -> T {
+    /// Runs `body` with a slot; `onQueued` hears how many are ahead when it has to wait.
+    func withSlot<T: Sendable>(onQueued: @Sendable (Int) -> Void = { _ in }, _ body: @Sendable () async throws -> T) async rethrows -> T {
         if inUse < limit {
             inUse += 1
         } else {
+            onQueued(waiting.count + 1)
             await withCheckedContinuation { waiting.append($0) }
         }
         defer { release() }

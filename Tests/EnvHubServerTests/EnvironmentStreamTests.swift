@@ -1,0 +1,92 @@
+import AsyncHTTPClient
+import EnvHubServer
+import EnvHubTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+/// Progress events and logs, read as streams over a real socket.
+@Suite struct EnvironmentStreamTests {
+    static let project = "/api/users/admin/projects/web"
+
+    /// Reads a streaming answer until `done` says the text so far is enough; `opened` hears of the first bytes.
+    static func stream(
+        _ url: String, token: String, opened: @Sendable () -> Void = {}, until done: @Sendable (String) -> Bool
+    ) async throws -> String {
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+        #expect(response.status.code == 200)
+        var text = ""
+        for try await chunk in response.body {
+            if text.isEmpty { opened() }
+            text += String(buffer: chunk)
+            if done(text) { return text }
+        }
+        return text
+    }
+
+    @Test func eventsTellTheStateThenEachStep() async throws {
+        try await TestHub.run(live: true) { hub in
+            let token = try await hub.adminToken()
+            _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "web", "template": "hello"])
+            let port = try #require(hub.client.port)
+            let (opened, signal) = AsyncStream.makeStream(of: Void.self)
+            async let events = Self.stream(
+                "http://127.0.0.1:\(port)\(Self.project)/events", token: token, opened: { signal.yield() }
+            ) { text in text.contains("\"state\":\"active\"") }
+            // The first event (the current state) shows the subscription is in place.
+            var iterator = opened.makeAsyncIterator()
+            _ = await iterator.next()
+            #expect(try await hub.request(.post, "\(Self.project)/activate", token: token).status == .accepted)
+            let text = try await events
+            let kinds = text.components(separatedBy: "\n").filter { $0.hasPrefix("event: ") }
+            #expect(kinds.first == "event: state")
+            #expect(text.contains("\"state\":\"inactive\""))
+            #expect(text.contains("\"state\":\"starting\""))
+            #expect(text.contains("\"message\":\"starting web\""))
+            #expect(text.contains("\"message\":\"waiting for web to answer /health\""))
+            #expect(text.contains("\"message\":\"web is ready\""))
+            let ids = text.components(separatedBy: "\n").filter { $0.hasPrefix("id: ") }.compactMap { Int($0.dropFirst(4)) }
+            #expect(ids == ids.sorted() && Set(ids).count == ids.count)
+        }
+    }
+
+    @Test func logsShowTheTailAndFollowNewLines() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("templates-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try """
+            name: ticker
+            title: Ticker
+            components:
+              - name: web
+                command: ["/bin/sh", "-c", "(n=0; while true; do n=$((n+1)); echo tick $n; sleep 0.1; done) & exec {{envhub}} workload hello"]
+                image: unused
+                port: 8080
+            """.write(to: directory.appendingPathComponent("ticker.yaml"), atomically: true, encoding: .utf8)
+        try await TestHub.run(configure: { $0.templatesDirectory = directory.path }, live: true) { hub in
+            let token = try await hub.adminToken()
+            _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "web", "template": "ticker"])
+            _ = try await hub.request(.post, "\(Self.project)/activate", token: token)
+            try await waitFor("a few ticks") { () async throws -> Bool? in
+                let text = try await hub.request(.get, "\(Self.project)/logs?tail=3", token: token).text
+                return text.split(separator: "\n").count == 3 && text.contains("[web] tick") ? true : nil
+            }
+            let bad = try await hub.request(.get, "\(Self.project)/logs?tail=lots", token: token)
+            #expect(bad.status == .badRequest)
+            let port = try #require(hub.client.port)
+            let followed = try await Self.stream("http://127.0.0.1:\(port)\(Self.project)/logs?tail=1&follow=true", token: token) { text in
+                text.split(separator: "\n").count >= 4
+            }
+            let numbers = followed.split(separator: "\n").compactMap { line in
+                line.hasPrefix("[web] tick ") ? Int(line.dropFirst("[web] tick ".count)) : nil
+            }
+            #expect(numbers.count >= 3)
+            #expect(numbers == numbers.sorted())
+        }
+    }
+}
