@@ -30,7 +30,12 @@ public struct LocalRuntime: Sendable {
     /// Starts every component, then waits for each to answer its health path within the
     /// template's timeout. On failure nothing is left running and the error carries the reason
     /// and the last lines of output.
-    public func start(_ spec: EnvironmentSpec, progress: @Sendable (StartStep) -> Void = { _ in }) async throws -> EnvironmentRecord {
+    /// `spawned` hears the record once every process runs, before the health checks, so that
+    /// the caller can store it: a hub that dies during the checks leaves nothing unrecorded.
+    public func start(
+        _ spec: EnvironmentSpec, progress: @Sendable (StartStep) -> Void = { _ in },
+        spawned: @Sendable (EnvironmentRecord) async -> Void = { _ in }
+    ) async throws -> EnvironmentRecord {
         let directory = directory(of: spec.projectID)
         let logs = directory.appendingPathComponent("logs")
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
@@ -50,6 +55,7 @@ public struct LocalRuntime: Sendable {
                 }
                 started.append(ComponentRecord(name: component.name, pid: pid, startTime: entry.startTime, port: ports[index]))
             }
+            await spawned(EnvironmentRecord(components: started, exposed: spec.template.expose))
             let deadline = ContinuousClock.now + .seconds(spec.template.startTimeoutSeconds)
             for (record, component) in zip(started, spec.template.components) {
                 progress(.waitingForHealth(component.name))
@@ -57,7 +63,10 @@ public struct LocalRuntime: Sendable {
                 progress(.componentReady(component.name))
             }
         } catch {
-            await stop(EnvironmentRecord(components: started, exposed: spec.template.expose))
+            // A cancelled start still stops what it started; the stop must not be cancelled
+            // with it, so it runs as its own task, awaited here.
+            let record = EnvironmentRecord(components: started, exposed: spec.template.expose)
+            await Task { await self.stop(record) }.value
             throw error
         }
         return EnvironmentRecord(components: started, exposed: spec.template.expose)

@@ -143,6 +143,8 @@ final class EnvHubProcess: Sendable {
 
     func terminate() { process.terminate() }
 
+    var pid: Int32 { process.processIdentifier }
+
     func kill() {
         if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
     }

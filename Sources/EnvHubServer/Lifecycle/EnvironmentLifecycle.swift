@@ -217,10 +217,11 @@ final class EnvironmentLifecycle: Service, Sendable {
         let spec = EnvironmentSpec(projectID: id, owner: project.owner, project: project.name, template: template)
         do {
             let events = self.events
-            let record = try await slots.withSlot(onQueued: { position in
+            // A deactivation or deletion while it starts cancels the start.
+            let record = try await whileStillStarting(id) { try await self.slots.withSlot(onQueued: { position in
                 events.progress(id, "queued for a start slot, number \(position) in line", position: position)
             }) {
-                try await self.runtime.start(spec) { step in
+                try await self.runtime.start(spec, progress: { step in
                     switch step {
                     case .startingComponent(let name): events.progress(id, "starting \(name)")
                     case .waitingForHealth(let name):
@@ -228,8 +229,14 @@ final class EnvironmentLifecycle: Service, Sendable {
                         events.progress(id, "waiting for \(name) to answer \(path)")
                     case .componentReady(let name): events.progress(id, "\(name) is ready")
                     }
-                }
-            }
+                }, spawned: { record in
+                    // Recorded before the health checks: a hub that dies now leaves no orphans.
+                    guard let json = try? JSONEncoder().encode(record) else { return }
+                    _ = try? await self.store.transition(
+                        projectID: id, from: [.starting], to: .starting, reason: "", desired: nil,
+                        record: .set(String(decoding: json, as: UTF8.self)), at: Date())
+                })
+            } }
             let json = String(decoding: try JSONEncoder().encode(record), as: UTF8.self)
             let moved = try await move(
                 projectID: id, from: [.starting], to: .active, reason: "", desired: nil, record: .set(json), at: Date())
@@ -241,6 +248,23 @@ final class EnvironmentLifecycle: Service, Sendable {
             }
         } catch {
             await fail(id, "\(error)")
+        }
+    }
+
+    /// Runs `body` until it ends or the project leaves `starting` (deactivated or deleted
+    /// meanwhile), whichever comes first; in the second case `body` is cancelled.
+    private func whileStillStarting<T: Sendable>(_ id: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: .milliseconds(250))
+                    if try await self.store.project(id: id)?.state != .starting { return nil }
+                }
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else { throw CancellationError() }
+            return value
         }
     }
 

@@ -1,0 +1,101 @@
+import EnvHubRuntime
+import EnvHubTestSupport
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// A real hub process killed with SIGKILL while environments run and one is still starting.
+@Suite(.serialized) struct HubRestartTests {
+    struct API {
+        let port: Int
+        var token = ""
+
+        @discardableResult
+        func call(_ method: String, _ path: String, _ body: [String: Any]? = nil) async throws -> (status: Int, object: [String: Any]) {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+            request.httpMethod = method
+            if !token.isEmpty { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+            if let body { request.httpBody = try JSONSerialization.data(withJSONObject: body) }
+            let (data, response) = try await URLSession.shared.data(for: request)
+            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, object)
+        }
+
+        func state(_ name: String) async throws -> String? {
+            try await call("GET", "/api/users/admin/projects/\(name)").object["state"] as? String
+        }
+    }
+
+    /// Living processes whose command line contains `marker`, started in `directory` (or anywhere).
+    static func processes(containing marker: String, in directory: String = "/") -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter { pid in
+            let command = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+            let cwd = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")) ?? ""
+            return command.contains(marker) && cwd.hasPrefix(directory) && ProcessTable.entry(pid: pid)?.isAlive == true
+        }
+    }
+
+    @Test func environmentsSurviveAKilledHubAndAreNotDuplicated() async throws {
+        try await TestDatabase.sqlite.withLocation { location async throws in
+            let marker = "slow-\(UUID().uuidString.prefix(8))"
+            let templates = URL(fileURLWithPath: location.dataDirectory + "-templates")
+            try FileManager.default.createDirectory(at: templates, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: templates) }
+            try """
+                name: slow
+                title: Never ready
+                startTimeoutSeconds: 600
+                components:
+                  - name: app
+                    command: ["/bin/sh", "-c", "sleep 600; : \(marker)"]
+                    image: unused
+                    port: 8080
+                """.write(to: templates.appendingPathComponent("slow.yaml"), atomically: true, encoding: .utf8)
+            let env = ["ENVHUB_DATA_DIR": location.dataDirectory, "ENVHUB_ADMIN_PASSWORD": "admin-password-1",
+                       "ENVHUB_TEMPLATES_DIR": templates.path, "ENVHUB_LOG_LEVEL": "info"]
+
+            var hub = try EnvHubProcess(["serve", "--port", "0"], env: env)
+            var api = API(port: try await hub.waitForPort())
+            api.token = try await api.call("POST", "/api/auth/login", ["username": "admin", "password": "admin-password-1"])
+                .object["token"] as? String ?? ""
+            let names = ["one", "two", "three"]
+            for name in names + ["slow"] {
+                try await api.call("POST", "/api/users/admin/projects", ["name": name, "template": name == "slow" ? "slow" : "hello"])
+                #expect(try await api.call("POST", "/api/users/admin/projects/\(name)/activate").status == 202)
+            }
+            for name in names {
+                _ = try await waitFor("\(name) to be active") { try await api.state(name) == "active" ? true : nil }
+            }
+            _ = try await waitFor("the slow component to run") { Self.processes(containing: marker).count == 1 ? true : nil }
+            let helloBefore = Self.processes(containing: "workload\u{0}hello", in: location.dataDirectory).sorted()
+            #expect(helloBefore.count == 3)
+
+            kill(hub.pid, SIGKILL)
+            _ = try await hub.waitForExit()
+            hub = try EnvHubProcess(["serve", "--port", "0"], env: env)
+            defer { hub.kill() }
+            api = API(port: try await hub.waitForPort(), token: api.token)
+            _ = try await waitFor("the slow project to be starting again") {
+                Self.processes(containing: marker).count == 1 ? true : nil
+            }
+            for name in names {
+                #expect(try await api.state(name) == "active")
+            }
+            // The same processes still serve: re-adopted, not restarted, none duplicated.
+            #expect(Self.processes(containing: "workload\u{0}hello", in: location.dataDirectory).sorted() == helloBefore)
+            #expect(Self.processes(containing: marker).count == 1)
+
+            for name in names + ["slow"] {
+                try await api.call("POST", "/api/users/admin/projects/\(name)/deactivate")
+            }
+            for name in names + ["slow"] {
+                _ = try await waitFor("\(name) to stop") { try await api.state(name) == "inactive" ? true : nil }
+            }
+            #expect(Self.processes(containing: marker).isEmpty)
+            hub.terminate()
+            #expect(try await hub.waitForExit() == 0)
+        }
+    }
+}
