@@ -123,6 +123,7 @@ public struct LocalRuntime: Sendable {
     }
 
     private func waitUntilHealthy(_ record: ComponentRecord, healthPath: String, deadline: ContinuousClock.Instant, spec: EnvironmentSpec) async throws {
+        let began = ContinuousClock.now
         while true {
             if await HealthProbe.isHealthy(port: record.port, path: healthPath) { return }
             ProcessTable.reap(record.pid)
@@ -134,7 +135,8 @@ public struct LocalRuntime: Sendable {
                     "\(record.name) did not answer \(healthPath) with 2xx within \(spec.template.startTimeoutSeconds) s",
                     lastLogLines: lastLines(spec.projectID, 20))
             }
-            try await Task.sleep(for: .milliseconds(25))
+            // Most components are up within a second: ask often then, rarely after.
+            try await Task.sleep(for: ContinuousClock.now - began < .seconds(1) ? .milliseconds(5) : .milliseconds(50))
         }
     }
 
