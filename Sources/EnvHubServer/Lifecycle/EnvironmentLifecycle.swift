@@ -121,7 +121,7 @@ final class EnvironmentLifecycle: Service, Sendable {
     }
 
     /// Waits for queued starts and stops to finish, then stops every environment: for
-    /// `serve --stop-environments-on-exit` and for tests, which must leave no process behind.
+    /// tests, which must leave no process behind (and, later, an opt-in stop on exit).
     func stopAll(timeout: Duration = .seconds(60)) async throws {
         let deadline = ContinuousClock.now + timeout
         while try await store.projectsToReconcile().contains(where: { [.starting, .stopping, .deleting].contains($0.project.state) }),
