@@ -56,10 +56,7 @@ import Testing
     }
 
     @Test func logsShowTheTailAndFollowNewLines() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("templates-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        try """
+        let directory = try TestHub.templateDirectory("ticker", """
             name: ticker
             title: Ticker
             components:
@@ -67,7 +64,8 @@ import Testing
                 command: ["/bin/sh", "-c", "(n=0; while true; do n=$((n+1)); echo tick $n; sleep 0.1; done) & exec {{envhub}} workload hello"]
                 image: unused
                 port: 8080
-            """.write(to: directory.appendingPathComponent("ticker.yaml"), atomically: true, encoding: .utf8)
+            """)
+        defer { try? FileManager.default.removeItem(at: directory) }
         try await TestHub.run(configure: { $0.templatesDirectory = directory.path }, live: true) { hub in
             let token = try await hub.adminToken()
             _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "web", "template": "ticker"])

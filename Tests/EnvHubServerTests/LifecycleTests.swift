@@ -89,10 +89,7 @@ import Testing
     }
 
     @Test func aStartThatFailsSaysWhy() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("templates-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        try """
+        let directory = try TestHub.templateDirectory("broken", """
             name: broken
             title: Broken
             startTimeoutSeconds: 5
@@ -101,7 +98,8 @@ import Testing
                 command: ["/bin/sh", "-c", "echo missing configuration file >&2; exit 1"]
                 image: unused
                 port: 8080
-            """.write(to: directory.appendingPathComponent("broken.yaml"), atomically: true, encoding: .utf8)
+            """)
+        defer { try? FileManager.default.removeItem(at: directory) }
         try await TestHub.run(configure: { $0.templatesDirectory = directory.path }) { hub in
             let token = try await hub.adminToken()
             _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "web", "template": "broken"])

@@ -72,10 +72,7 @@ import Testing
     }
 
     @Test func templatesFromADirectoryJoinTheCatalogue() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("templates-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        try """
+        let directory = try TestHub.templateDirectory("notebook", """
             name: notebook
             title: Notebook
             components:
@@ -83,7 +80,8 @@ import Testing
                 command: ["notebook"]
                 image: example/notebook:1
                 port: 8888
-            """.write(to: directory.appendingPathComponent("notebook.yaml"), atomically: true, encoding: .utf8)
+            """)
+        defer { try? FileManager.default.removeItem(at: directory) }
         try await TestHub.run(configure: { $0.templatesDirectory = directory.path }) { hub in
             #expect(hub.hub.templates.templates.count == 6)
             let token = try await hub.adminToken()

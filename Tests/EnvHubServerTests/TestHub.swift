@@ -59,6 +59,14 @@ struct TestHub {
         }
     }
 
+    /// A fresh directory holding one template file, for `templatesDirectory`; the caller removes it.
+    static func templateDirectory(_ name: String, _ yaml: String) throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("templates-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try yaml.write(to: directory.appendingPathComponent("\(name).yaml"), atomically: true, encoding: .utf8)
+        return directory
+    }
+
     /// Polls `probe` until it holds, failing after `timeout`.
     static func eventually(
         _ what: String, timeout: Duration = .seconds(10), _ probe: @Sendable () async throws -> Bool
