@@ -18,9 +18,6 @@ actor StartSlots {
         return try await body()
     }
 
-    /// How many starts wait for a slot.
-    var queueLength: Int { waiting.count }
-
     private func release() {
         if waiting.isEmpty {
             inUse -= 1
