@@ -70,6 +70,11 @@ let package = Package(
         .target(
             name: "EnvHubWorkloads",
             dependencies: [
+                "EnvHubStore",
+                "EnvHubRuntime",
+                "CProcessSpawn",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -92,6 +97,7 @@ let package = Package(
             name: "EnvHubTestSupport",
             dependencies: [
                 "EnvHubStore",
+                "EnvHubCore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/Support"
@@ -106,7 +112,10 @@ let package = Package(
         ),
         .testTarget(
             name: "EnvHubRuntimeTests",
-            dependencies: ["EnvHubRuntime", "EnvHubCore", "EnvHubTestSupport"]
+            dependencies: [
+                "EnvHubRuntime", "EnvHubCore", "EnvHubTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
         ),
         .testTarget(
             name: "EnvHubWorkloadsTests",

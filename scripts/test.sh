@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite. In order:
+#  0. install the Debian packages the tests run for real (scripts/system-packages.sh);
 #  1. openapi.json must be a valid OpenAPI 3.1 document (openapi-spec-validator);
 #  2. build envhub and the tests (the command-line tests run the binary);
 #  3. fuzz the running API against that document (scripts/fuzz-api.sh, fixed seed): no 5xx,
@@ -10,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+scripts/system-packages.sh
 tools=$(scripts/python-tools.sh)
 "$tools/bin/openapi-spec-validator" Sources/EnvHubServer/Resources/openapi.json
 

@@ -5,8 +5,9 @@
 #include <signal.h>
 #include <spawn.h>
 
-int envhub_spawn(const char *path, char *const argv[], char *const envp[],
-                 const char *directory, const char *log_path, pid_t *pid) {
+/* Shared by both entry points: a NULL `directory`/`log_path` keeps the caller's; `new_group` makes the child a group leader. */
+static int spawn(const char *path, char *const argv[], char *const envp[],
+                 const char *directory, const char *log_path, int new_group, pid_t *pid) {
     posix_spawnattr_t attributes;
     posix_spawn_file_actions_t actions;
     sigset_t all, none;
@@ -20,19 +21,30 @@ int envhub_spawn(const char *path, char *const argv[], char *const envp[],
     /* The hub ignores SIGTERM and SIGINT to handle them itself; children must not inherit that. */
     sigfillset(&all);
     sigemptyset(&none);
-    short flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+    short flags = (new_group ? POSIX_SPAWN_SETPGROUP : 0) | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
     if ((result = posix_spawnattr_setflags(&attributes, flags)) != 0) goto done;
-    if ((result = posix_spawnattr_setpgroup(&attributes, 0)) != 0) goto done;
+    if (new_group && (result = posix_spawnattr_setpgroup(&attributes, 0)) != 0) goto done;
     if ((result = posix_spawnattr_setsigdefault(&attributes, &all)) != 0) goto done;
     if ((result = posix_spawnattr_setsigmask(&attributes, &none)) != 0) goto done;
-    if ((result = posix_spawn_file_actions_addchdir_np(&actions, directory)) != 0) goto done;
+    if (directory && (result = posix_spawn_file_actions_addchdir_np(&actions, directory)) != 0) goto done;
     if ((result = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)) != 0) goto done;
-    if ((result = posix_spawn_file_actions_addopen(&actions, 1, log_path, O_WRONLY | O_CREAT | O_APPEND, 0640)) != 0) goto done;
-    if ((result = posix_spawn_file_actions_adddup2(&actions, 1, 2)) != 0) goto done;
+    if (log_path) {
+        if ((result = posix_spawn_file_actions_addopen(&actions, 1, log_path, O_WRONLY | O_CREAT | O_APPEND, 0640)) != 0) goto done;
+        if ((result = posix_spawn_file_actions_adddup2(&actions, 1, 2)) != 0) goto done;
+    }
     if ((result = posix_spawn_file_actions_addclosefrom_np(&actions, 3)) != 0) goto done;
     result = posix_spawnp(pid, path, &actions, &attributes, argv, envp);
 done:
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attributes);
     return result;
+}
+
+int envhub_spawn(const char *path, char *const argv[], char *const envp[],
+                 const char *directory, const char *log_path, pid_t *pid) {
+    return spawn(path, argv, envp, directory, log_path, 1, pid);
+}
+
+int envhub_spawn_child(const char *path, char *const argv[], char *const envp[], pid_t *pid) {
+    return spawn(path, argv, envp, NULL, NULL, 0, pid);
 }

@@ -1,8 +1,9 @@
 import AsyncHTTPClient
+import EnvHubCore
 import NIOCore
 import NIOPosix
 
-/// Asks a component's health path until it answers 2xx.
+/// Asks whether a component is ready, by its template's health check.
 struct HealthProbe: Sendable {
     /// One client for the process. Refused connections fail at once instead of being retried,
     /// since the probe retries on its own schedule.
@@ -12,6 +13,26 @@ struct HealthProbe: Sendable {
         configuration.timeout.connect = .seconds(1)
         return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
     }()
+
+    static func isHealthy(port: Int, check: HealthCheck) async -> Bool {
+        switch check {
+        case .http(let path): await isHealthy(port: port, path: path)
+        case .tcp: await accepts(port: port)
+        }
+    }
+
+    /// Whether 127.0.0.1:port accepts a TCP connection right now.
+    static func accepts(port: Int) async -> Bool {
+        do {
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(.seconds(1))
+                .connect(host: "127.0.0.1", port: port).get()
+            try? await channel.close()
+            return true
+        } catch {
+            return false
+        }
+    }
 
     /// Whether `http://127.0.0.1:port{path}` answers 2xx right now.
     static func isHealthy(port: Int, path: String) async -> Bool {

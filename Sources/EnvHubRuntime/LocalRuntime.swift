@@ -40,13 +40,24 @@ public struct LocalRuntime: Sendable {
         let logs = directory.appendingPathComponent("logs")
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
         let ports = try spec.template.components.map { _ in try FreePort.pick() }
+        var placeholders = Placeholders(
+            user: spec.owner.rawValue, project: spec.project.rawValue, secret: try ProjectSecret.read(in: directory),
+            endpoints: Dictionary(uniqueKeysWithValues: zip(spec.template.components.map(\.name), ports.map { ("127.0.0.1", $0) })))
         var started: [ComponentRecord] = []
         do {
             for (index, component) in spec.template.components.enumerated() {
                 progress(.startingComponent(component.name))
+                var volume: URL?
+                if component.volume != nil {
+                    volume = directory.appendingPathComponent("volumes").appendingPathComponent(component.name)
+                    try FileManager.default.createDirectory(at: volume!, withIntermediateDirectories: true)
+                }
                 let environment = ComponentEnvironment.variables(
-                    for: component, at: index, ports: ports, spec: spec, base: ProcessInfo.processInfo.environment)
-                let argv = component.command.map { ComponentEnvironment.substitute($0, spec: spec, envhub: envhubBinary) }
+                    for: component, at: index, ports: ports, spec: spec, placeholders: placeholders, volume: volume,
+                    base: ProcessInfo.processInfo.environment)
+                placeholders.envhub = envhubBinary
+                let argv = component.command.map(placeholders.fill)
+                placeholders.envhub = nil
                 let pid = try spawn(argv, environment: environment, directory: directory,
                                     log: logs.appendingPathComponent("\(component.name).log"))
                 guard let entry = ProcessTable.entry(pid: pid) else {
@@ -59,7 +70,7 @@ public struct LocalRuntime: Sendable {
             let deadline = ContinuousClock.now + .seconds(spec.template.startTimeoutSeconds)
             for (record, component) in zip(started, spec.template.components) {
                 progress(.waitingForHealth(component.name))
-                try await waitUntilHealthy(record, healthPath: component.healthPath, deadline: deadline, spec: spec)
+                try await waitUntilHealthy(record, check: component.health, deadline: deadline, spec: spec)
                 progress(.componentReady(component.name))
             }
         } catch {
@@ -122,10 +133,11 @@ public struct LocalRuntime: Sendable {
         }
     }
 
-    private func waitUntilHealthy(_ record: ComponentRecord, healthPath: String, deadline: ContinuousClock.Instant, spec: EnvironmentSpec) async throws {
+    private func waitUntilHealthy(_ record: ComponentRecord, check: HealthCheck, deadline: ContinuousClock.Instant, spec: EnvironmentSpec) async throws {
         let began = ContinuousClock.now
+        let healthPath = check.description
         while true {
-            if await HealthProbe.isHealthy(port: record.port, path: healthPath) { return }
+            if await HealthProbe.isHealthy(port: record.port, check: check) { return }
             ProcessTable.reap(record.pid)
             guard ProcessTable.isAlive(pid: record.pid, startTime: record.startTime) else {
                 throw RuntimeError("\(record.name) exited before it answered \(healthPath)", lastLogLines: lastLines(spec.projectID, 20))
@@ -153,26 +165,5 @@ public struct LocalRuntime: Sendable {
             throw RuntimeError("cannot start \(argv[0]): \(String(cString: strerror(result)))")
         }
         return pid
-    }
-}
-
-/// A port nothing listens on right now, from the kernel.
-enum FreePort {
-    static func pick() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw RuntimeError("cannot open a socket to find a free port") }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-                bind(descriptor, socketAddress, length) == 0 && getsockname(descriptor, socketAddress, &length) == 0
-            }
-        }
-        guard bound else { throw RuntimeError("cannot find a free port on 127.0.0.1") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

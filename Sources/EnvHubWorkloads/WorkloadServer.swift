@@ -1,25 +1,48 @@
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// The built-in workloads, by the name `envhub workload NAME` takes.
 public enum Workload: String, CaseIterable, Sendable {
     case hello
     case athlete
     case agent
+    case data
+    case postgres
+    case desktop
 
-    /// Builds the workload's application on the given environment.
-    public func application(_ environment: WorkloadEnvironment, logger: Logger) -> some ApplicationProtocol {
+    /// Runs the workload until SIGTERM or SIGINT.
+    public func run(_ environment: WorkloadEnvironment, logger: Logger) async throws {
+        switch self {
+        case .postgres: try await PostgresWorkload(environment: environment, logger: logger).run()
+        case .desktop: try await DesktopWorkload(environment: environment, logger: logger).run()
+        case .hello, .athlete, .agent, .data: try await application(environment, logger: logger).runService()
+        }
+    }
+
+    /// The HTTP server of the workloads that are one (all but `postgres` and `desktop`, which
+    /// supervise other programs and throw here).
+    public func application(_ environment: WorkloadEnvironment, logger: Logger) throws -> some ApplicationProtocol {
         let router = Router()
-        router.get("/health") { _, _ in WorkloadJSON.response(["status": "healthy"]) }
+        var services: [any Service] = []
         switch self {
         case .hello: HelloWorkload(environment: environment).addRoutes(to: router)
         case .athlete: AthleteWorkload(environment: environment).addRoutes(to: router)
         case .agent: AgentWorkload(environment: environment).addRoutes(to: router)
+        case .data:
+            let data = try DataWorkload(environment: environment, logger: logger)
+            data.addRoutes(to: router)
+            services.append(data.client)
+        case .postgres, .desktop: throw WorkloadError("\(rawValue) is not an HTTP server")
+        }
+        if self != .data {
+            router.get("/health") { _, _ in WorkloadJSON.response(["status": "healthy"]) }
         }
         return Application(
             responder: BasePathResponder(basePath: environment.basePath, next: router.buildResponder()),
             configuration: .init(address: .hostname(environment.host, port: environment.port), serverName: "envhub-\(rawValue)"),
+            services: services,
             logger: logger)
     }
 }

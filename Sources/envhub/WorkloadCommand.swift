@@ -12,7 +12,11 @@ struct WorkloadCommand: AsyncParsableCommand {
             well as at /, and has GET /health. hello: GET / greets USER_ID. athlete: GET / names \
             FAVORITE_ATHLETE; other methods get 405. agent: POST /reply streams server-sent \
             events; AGENT_LLM_URL, AGENT_LLM_MODEL and AGENT_LLM_KEY relay to an \
-            OpenAI-compatible model instead of the built-in commands.
+            OpenAI-compatible model instead of the built-in commands. data: GET and POST /data \
+            store JSON documents in the PostgreSQL at DATABASE_URL. postgres: a PostgreSQL \
+            server (POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB, data in PGDATA or \
+            VOLUME_DIR/pgdata), initialised on first start. desktop: Xvfb, openbox, xterm, \
+            x11vnc and websockify serving noVNC on PORT (RESOLUTION, NOVNC_DIR).
             """)
 
     @Argument(help: "One of: \(Workload.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -25,6 +29,6 @@ struct WorkloadCommand: AsyncParsableCommand {
         let environment = try WorkloadEnvironment()
         var logger = Logger(label: "envhub-\(name)")
         logger.logLevel = .info
-        try await workload.application(environment, logger: logger).runService()
+        try await workload.run(environment, logger: logger)
     }
 }

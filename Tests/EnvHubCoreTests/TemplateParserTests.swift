@@ -33,12 +33,25 @@ import Testing
         #expect(template.exposedComponent?.port == 8080)
         #expect(template.components.count == 2)
         let app = template.components[0]
-        #expect(app.healthPath == "/health")
+        #expect(app.health == .http(path: "/health"))
         #expect(app.env["GREETING"] == "hi {{user}} of {{project}}")
         #expect(app.resources.limits.memory == "1.5Gi")
         #expect(app.autoscale == Autoscale(min: 1, max: 3, cpuPercent: 80))
         #expect(template.components[1].volume == Volume(size: "1Gi", mountPath: "/data"))
-        #expect(template.components[1].healthPath == "/ready")
+        #expect(template.components[1].health == .http(path: "/ready"))
+    }
+
+    @Test func databaseTemplatesReferToTheirSiblingAndASecret() throws {
+        let yaml = Self.valid
+            .replacingOccurrences(of: "GREETING: \"hi {{user}} of {{project}}\"",
+                                  with: "DATABASE_URL: \"postgres://app:{{secret}}@{{db.host}}:{{ db.port }}/{{project}}\"")
+            .replacingOccurrences(of: "healthPath: /ready", with: "healthCheck: tcp")
+        let template = try TemplateParser.parse(yaml: yaml, file: "data.yaml")
+        #expect(template.components[1].health == .tcp)
+        let placeholders = Placeholders(
+            user: "alice", project: "shop", secret: "s3cret", endpoints: ["db": ("127.0.0.1", 40123), "app": ("127.0.0.1", 40124)])
+        #expect(placeholders.fill(template.components[0].env["DATABASE_URL"] ?? "") == "postgres://app:s3cret@127.0.0.1:40123/shop")
+        #expect(placeholders.fill("{{envhub}} {{user}}") == "{{envhub}} alice")
     }
 
     /// Each broken variant must fail naming the file, the right line and the field.
@@ -48,7 +61,12 @@ import Testing
         ("cpu: 100m, memory: 64Mi", "cpu: lots, memory: 64Mi", 13, "components[0].resources.requests.cpu", "is not a quantity"),
         ("expose: app", "expose: nothing", 4, "expose", "names no component"),
         ("    port: 5432", "    port: 5432\n    colour: blue", 20, "components[1].colour", "unknown field"),
-        ("GREETING: \"hi {{user}} of {{project}}\"", "GREETING: \"{{secret}}\"", 11, "components[0].env", "unknown placeholder"),
+        ("GREETING: \"hi {{user}} of {{project}}\"", "GREETING: \"{{password}}\"", 11, "components[0].env", "unknown placeholder {{password}}"),
+        ("GREETING: \"hi {{user}} of {{project}}\"", "GREETING: \"{{cache.port}}\"", 11, "components[0].env", "unknown placeholder {{cache.port}}"),
+        ("GREETING: \"hi {{user}} of {{project}}\"", "GREETING: \"{{user\"", 11, "components[0].env", "unclosed"),
+        ("GREETING: \"hi {{user}} of {{project}}\"", "VOLUME_DIR: x", 11, "components[0].env", "set by envhub"),
+        ("healthPath: /ready", "healthCheck: udp", 20, "components[1].healthCheck", "must be http or tcp"),
+        ("healthPath: /ready", "healthCheck: tcp\n    healthPath: /ready", 21, "components[1].healthPath", "does not apply"),
         ("GREETING: \"hi {{user}} of {{project}}\"", "USER_ID: x", 11, "components[0].env", "set by envhub"),
         ("name: db", "name: app", 16, "components[1].name", "used twice"),
         ("mountPath: /data", "mountPath: data", 21, "components[1].volume.mountPath", "absolute"),

@@ -16,7 +16,7 @@ import Testing
     func spec(_ command: [String], timeout: Int = 20, env: [String: String] = [:], components: Int = 1) -> EnvironmentSpec {
         let parts = (0..<components).map { index in
             Component(name: index == 0 ? "web" : "side\(index)", command: command, image: "unused", port: 8080,
-                      healthPath: "/health", env: env)
+                      env: env)
         }
         return EnvironmentSpec(
             projectID: UUID().uuidString.lowercased(), owner: UserName(unchecked: "alice"), project: ProjectName(unchecked: "web"),

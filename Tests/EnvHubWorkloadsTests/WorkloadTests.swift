@@ -80,3 +80,28 @@ func events(in text: String) -> [Event] {
         return Event(id: id, name: name, data: object)
     }
 }
+
+@Suite struct SupervisedWorkloadTests {
+    @Test func postgresWithoutItsServerProgramsNamesThePackage() throws {
+        do {
+            _ = try PostgresWorkload.serverBinaries(["PATH": "/nonexistent"], debianRoot: "/nonexistent")
+            Issue.record("expected no server programs to be found")
+        } catch {
+            #expect("\(error)".contains("apt-get install postgresql"))
+        }
+    }
+
+    @Test func missingProgramsAreAllNamedWithTheirPackages() throws {
+        do {
+            _ = try RequiredPrograms.locate([("sh", "dash"), ("Xvfb-nope", "xvfb"), ("x11vnc-nope", "x11vnc")], path: "/usr/bin:/bin")
+            Issue.record("expected missing programs")
+        } catch {
+            #expect("\(error)" == "missing programs: Xvfb-nope (package xvfb), x11vnc-nope (package x11vnc); install them with: apt-get install xvfb x11vnc")
+        }
+        #expect(try RequiredPrograms.locate([("sh", "dash")], path: "/nonexistent:/bin")["sh"] == "/bin/sh")
+    }
+
+    @Test func supervisorsAreNotHTTPServers() {
+        #expect(throws: WorkloadError.self) { try Workload.desktop.application(try WorkloadEnvironment([:]), logger: quiet) }
+    }
+}

@@ -1,3 +1,4 @@
+import EnvHubCore
 import Foundation
 
 /// The `envhub` executable of this build, which `scripts/test.sh` builds before the tests run.
@@ -14,4 +15,11 @@ public func waitFor<T>(_ what: String, timeout: Duration = .seconds(30), _ probe
         try await Task.sleep(for: .milliseconds(25))
     }
     throw TestSetupError("timed out waiting for \(what)")
+}
+
+/// A built-in template as shipped, read from the source tree.
+public func builtInTemplate(_ name: String) throws -> Template {
+    let file = envhubBinary.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Sources/EnvHubServer/Resources/templates/\(name).yaml")
+    return try TemplateParser.parse(yaml: String(contentsOf: file, encoding: .utf8), file: file.lastPathComponent)
 }

@@ -10,4 +10,8 @@
 int envhub_spawn(const char *path, char *const argv[], char *const envp[],
                  const char *directory, const char *log_path, pid_t *pid);
 
+/// Starts `path` like `envhub_spawn`, but in the caller's process group, directory, stdout
+/// and stderr: for supervisors, whose children must go down with their group.
+int envhub_spawn_child(const char *path, char *const argv[], char *const envp[], pid_t *pid);
+
 #endif

@@ -40,8 +40,9 @@ public struct Component: Sendable, Equatable, Codable {
     public var image: String
     public var args: [String]
     public var port: Int
-    public var healthPath: String
-    /// Extra environment; values may use `{{user}}` and `{{project}}`.
+    /// How envhub (and Kubernetes) tell that the component is ready.
+    public var health: HealthCheck
+    /// Extra environment; values may use the placeholders of `Placeholders`.
     public var env: [String: String]
     public var resources: Resources
     public var replicas: Int
@@ -49,7 +50,7 @@ public struct Component: Sendable, Equatable, Codable {
     public var volume: Volume?
 
     public init(
-        name: String, command: [String], image: String, args: [String] = [], port: Int, healthPath: String,
+        name: String, command: [String], image: String, args: [String] = [], port: Int, health: HealthCheck = .http(path: "/health"),
         env: [String: String] = [:], resources: Resources = .init(), replicas: Int = 1,
         autoscale: Autoscale? = nil, volume: Volume? = nil
     ) {
@@ -58,12 +59,27 @@ public struct Component: Sendable, Equatable, Codable {
         self.image = image
         self.args = args
         self.port = port
-        self.healthPath = healthPath
+        self.health = health
         self.env = env
         self.resources = resources
         self.replicas = replicas
         self.autoscale = autoscale
         self.volume = volume
+    }
+}
+
+/// Ready means: `http`, the path answers 2xx; `tcp`, the port accepts connections (for
+/// servers that do not speak HTTP, such as a database).
+public enum HealthCheck: Sendable, Equatable, Codable {
+    case http(path: String)
+    case tcp
+
+    /// Says what the check waits for, in words: "/health" or "a TCP connection".
+    public var description: String {
+        switch self {
+        case .http(let path): path
+        case .tcp: "a TCP connection"
+        }
     }
 }
 

@@ -35,6 +35,7 @@ public enum TemplateParser {
             }
             components.append(component)
         }
+        try checkPlaceholders(componentNodes, components, file: file)
         let expose = try fields.string("expose") ?? components[0].name
         if !components.contains(where: { $0.name == expose }) {
             throw fields.error("expose", "names no component (have: \(components.map(\.name).joined(separator: ", ")))")
@@ -56,7 +57,8 @@ public enum TemplateParser {
 
     private static func parseComponent(_ fields: YAMLFields) throws(TemplateError) -> Component {
         try fields.rejectUnknownKeys([
-            "name", "command", "image", "args", "port", "healthPath", "env", "resources", "replicas", "autoscale", "volume",
+            "name", "command", "image", "args", "port", "healthCheck", "healthPath", "env", "resources", "replicas", "autoscale",
+            "volume",
         ])
         let name = try fields.requiredString("name")
         if let problem = DNSLabel.problem(with: name, maxLength: 20) { throw fields.error("name", "name \(problem)") }
@@ -66,8 +68,18 @@ public enum TemplateParser {
         let image = try fields.requiredString("image")
         guard let port = try fields.int("port") else { throw fields.error("port", "is required") }
         if !(1...65535).contains(port) { throw fields.error("port", "must be between 1 and 65535") }
-        let healthPath = try fields.string("healthPath") ?? "/health"
-        if !healthPath.hasPrefix("/") { throw fields.error("healthPath", "must start with '/'") }
+        let health: HealthCheck
+        switch try fields.string("healthCheck") ?? "http" {
+        case "http":
+            let path = try fields.string("healthPath") ?? "/health"
+            if !path.hasPrefix("/") { throw fields.error("healthPath", "must start with '/'") }
+            health = .http(path: path)
+        case "tcp":
+            if try fields.string("healthPath") != nil { throw fields.error("healthPath", "does not apply to healthCheck: tcp") }
+            health = .tcp
+        case let other:
+            throw fields.error("healthCheck", "must be http or tcp, not '\(other)'")
+        }
         let env = try fields.stringMap("env") ?? [:]
         if let bad = env.keys.sorted().first(where: { !isEnvName($0) }) {
             throw fields.error("env", "'\(bad)' is not a valid environment variable name")
@@ -75,14 +87,11 @@ public enum TemplateParser {
         if let reserved = env.keys.sorted().first(where: { reservedEnv.contains($0) }) {
             throw fields.error("env", "'\(reserved)' is set by envhub and cannot be overridden")
         }
-        for (key, value) in env where !placeholdersAreKnown(value) {
-            throw fields.error("env", "\(key) uses an unknown placeholder (known: {{user}}, {{project}})")
-        }
         let replicas = try fields.int("replicas") ?? 1
         if !(0...100).contains(replicas) { throw fields.error("replicas", "must be between 0 and 100") }
         return Component(
             name: name, command: command, image: image, args: try fields.stringList("args") ?? [],
-            port: port, healthPath: healthPath, env: env,
+            port: port, health: health, env: env,
             resources: try parseResources(fields.mapping("resources")),
             replicas: replicas,
             autoscale: try parseAutoscale(fields.mapping("autoscale")),
@@ -127,7 +136,7 @@ public enum TemplateParser {
     }
 
     /// Variables every environment gets from envhub itself.
-    static let reservedEnv: Set<String> = ["USER_ID", "PROJECT_ID", "BASE_PATH", "PORT"]
+    static let reservedEnv: Set<String> = ["USER_ID", "PROJECT_ID", "BASE_PATH", "PORT", "HOST", "VOLUME_DIR"]
 
     private static func isEnvName(_ name: String) -> Bool {
         guard let first = name.utf8.first, first == UInt8(ascii: "_") || (first | 0x20) >= 97 && (first | 0x20) <= 122 else {
@@ -136,15 +145,24 @@ public enum TemplateParser {
         return name.utf8.allSatisfy { $0 == UInt8(ascii: "_") || ($0 | 0x20) >= 97 && ($0 | 0x20) <= 122 || ($0 >= 48 && $0 <= 57) }
     }
 
-    private static func placeholdersAreKnown(_ value: String) -> Bool {
-        var rest = Substring(value)
-        while let open = rest.range(of: "{{") {
-            guard let close = rest[open.upperBound...].range(of: "}}") else { return false }
-            let name = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces)
-            if name != "user" && name != "project" { return false }
-            rest = rest[close.upperBound...]
+    /// Every `{{…}}` in env values must be one `Placeholders` knows, naming components that exist.
+    private static func checkPlaceholders(_ nodes: [Node], _ components: [Component], file: String) throws(TemplateError) {
+        let names = Set(components.map(\.name))
+        for (index, component) in components.enumerated() {
+            for key in component.env.keys.sorted() {
+                let used = Placeholders.names(in: component.env[key] ?? "")
+                let unknown = used == nil ? "an unclosed {{" : used?.first { name in
+                    if ["user", "project", "secret"].contains(name) { return false }
+                    guard let reference = Placeholders.endpointReference(name) else { return true }
+                    return !names.contains(reference.component)
+                }.map { "{{\($0)}}" }
+                if let unknown {
+                    throw try YAMLFields(nodes[index], file: file, path: "components[\(index)]").error(
+                        "env", "\(key) uses an unknown placeholder \(unknown) (known: {{user}}, {{project}}, {{secret}}, "
+                            + "{{COMPONENT.host}}, {{COMPONENT.port}} for components \(names.sorted().joined(separator: ", ")))")
+                }
+            }
         }
-        return true
     }
 
     private static func yamlErrorLine(_ error: YamlError) -> Int {

@@ -225,8 +225,8 @@ final class EnvironmentLifecycle: Service, Sendable {
                     switch step {
                     case .startingComponent(let name): events.progress(id, "starting \(name)")
                     case .waitingForHealth(let name):
-                        let path = template.components.first { $0.name == name }?.healthPath ?? "/health"
-                        events.progress(id, "waiting for \(name) to answer \(path)")
+                        let check = template.components.first { $0.name == name }?.health.description ?? "/health"
+                        events.progress(id, "waiting for \(name) to answer \(check)")
                     case .componentReady(let name): events.progress(id, "\(name) is ready")
                     }
                 }, spawned: { record in

@@ -14,9 +14,7 @@ public final class PostgresDatabase: SQLDatabase {
 
     public init(url: String, logger: Logger) throws {
         self.address = try PostgresAddress(url: url)
-        var configuration = PostgresClient.Configuration(
-            host: address.host, port: address.port, username: address.username, password: address.password,
-            database: address.database, tls: .disable)
+        var configuration = address.clientConfiguration
         configuration.options.maximumConnections = 20
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
@@ -99,39 +97,5 @@ public final class PostgresDatabase: SQLDatabase {
         case .float8, .float4: return .double(try cell.decode(Double.self))
         default: return .text(try cell.decode(String.self))
         }
-    }
-}
-
-/// The parts of `postgres://user:password@host:port/database` (also `postgresql://`).
-/// `?sslmode=disable` is the only TLS mode supported for now, so the URL must not ask for another.
-public struct PostgresAddress: Sendable {
-    public let host: String
-    public let port: Int
-    public let username: String
-    public let password: String?
-    public let database: String?
-
-    public init(url: String) throws {
-        guard let components = URLComponents(string: url),
-              components.scheme == "postgres" || components.scheme == "postgresql",
-              let host = components.host, !host.isEmpty
-        else {
-            throw SQLDriverError.configuration("ENVHUB_DATABASE_URL must look like postgres://user:password@host:5432/database")
-        }
-        let sslmode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "disable"
-        guard sslmode == "disable" else {
-            throw SQLDriverError.configuration("sslmode=\(sslmode) is not supported yet; use sslmode=disable on a trusted network")
-        }
-        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
-        self.host = host
-        self.port = components.port ?? 5432
-        self.username = components.user?.removingPercentEncoding ?? "postgres"
-        self.password = components.password?.removingPercentEncoding
-        self.database = database.isEmpty ? nil : database
-    }
-
-    var connectionConfiguration: PostgresConnection.Configuration {
-        PostgresConnection.Configuration(
-            host: host, port: port, username: username, password: password, database: database, tls: .disable)
     }
 }
