@@ -51,14 +51,17 @@ public enum EnvironmentState: String, Codable, Sendable, CaseIterable {
     case failed
     case deleting
 
-    /// The states this one may move to; anything else is a conflict.
+    /// The states this one may move to; anything else is a conflict. The one table of the
+    /// lifecycle: every move the hub records is checked against it.
     public var successors: Set<EnvironmentState> {
         switch self {
-        case .inactive: [.starting, .deleting]
-        case .starting: [.active, .failed, .stopping]
-        case .active: [.stopping, .failed]
-        case .stopping: [.inactive, .failed]
-        case .failed: [.starting, .stopping, .inactive, .deleting]
+        case .inactive: [.starting]
+        case .starting: [.active, .failed, .stopping, .deleting]
+        // → starting: restarted after a crash.
+        case .active: [.stopping, .failed, .deleting, .starting]
+        case .stopping: [.inactive, .failed, .deleting]
+        case .failed: [.starting, .stopping]
+        // The project is removed at the end; an inactive or failed one is removed at once.
         case .deleting: []
         }
     }

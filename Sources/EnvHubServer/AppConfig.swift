@@ -39,6 +39,9 @@ public struct AppConfig: Sendable {
     public var idleTimeout: Duration? = .seconds(3600)
     /// How often running environments are checked for crashed components.
     public var healthCheckInterval: Duration = .seconds(2)
+    /// Stop every environment when the hub shuts down gracefully. Off by default: a restarted
+    /// hub re-adopts what still runs, so an upgrade does not interrupt anyone.
+    public var stopEnvironmentsOnExit = false
     /// Where the first admin's generated password is announced (the console by default).
     public var announce: @Sendable (String) -> Void = { message in
         // Written at once, not buffered: the console may be a pipe or a log file.

@@ -62,7 +62,8 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     let lifecycle = EnvironmentLifecycle(
         store: store, runtime: runtime, templates: templates, maxConcurrentStarts: config.maxConcurrentStarts,
         maxActivePerUser: config.maxActivePerUser, checkInterval: config.healthCheckInterval,
-        idleTimeout: config.idleTimeout.flatMap { $0 > .zero ? TimeInterval($0.components.seconds) : nil }, logger: logger)
+        idleTimeout: config.idleTimeout.flatMap { $0 > .zero ? TimeInterval($0.components.seconds) : nil },
+        stopAllOnExit: config.stopEnvironmentsOnExit, logger: logger)
     ProjectController(
         store: store, templates: templates, listCache: ProjectListCache(feed: store.changes), lifecycle: lifecycle
     ).addRoutes(to: routes)

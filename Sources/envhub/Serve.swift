@@ -5,7 +5,7 @@ import Hummingbird
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the hub: its HTTP API and the environments. Stops gracefully on SIGTERM or SIGINT (environments keep running); migrates the store first.")
+        abstract: "Run the hub: its HTTP API and the environments. Stops gracefully on SIGTERM or SIGINT (environments keep running unless --stop-environments-on-exit); migrates the store first.")
 
     @OptionGroup var store: StoreOptions
 
@@ -29,6 +29,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(name: .customLong("max-active-per-user"), help: "Starting or active environments per user. Env: ENVHUB_MAX_ACTIVE_PER_USER. Default: 5")
     var maxActivePerUser: Int?
+
+    @Flag(name: .customLong("stop-environments-on-exit"), help: "On SIGTERM or SIGINT, stop every environment before exiting instead of leaving them for the next start to re-adopt. Env: ENVHUB_STOP_ENVIRONMENTS_ON_EXIT=true")
+    var stopEnvironmentsOnExit = false
 
     /// "90", "90s", "15m", "1h" → seconds.
     static func seconds(_ text: String) -> Int? {
@@ -56,6 +59,7 @@ struct Serve: AsyncParsableCommand {
         }
         config.openSignup = try openSignup || environmentFlag("ENVHUB_OPEN_SIGNUP") == true
         config.secureCookies = try secureCookies || environmentFlag("ENVHUB_SECURE_COOKIES") == true
+        config.stopEnvironmentsOnExit = try stopEnvironmentsOnExit || environmentFlag("ENVHUB_STOP_ENVIRONMENTS_ON_EXIT") == true
         if let password = env["ENVHUB_ADMIN_PASSWORD"], !password.isEmpty { config.adminPassword = password }
         if let raw = idleTimeout ?? env["ENVHUB_IDLE_TIMEOUT"] {
             guard let seconds = Self.seconds(raw) else {

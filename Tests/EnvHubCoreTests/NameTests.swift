@@ -39,8 +39,19 @@ import Testing
         #expect(EnvironmentState.active.canMove(to: .stopping))
         #expect(EnvironmentState.stopping.canMove(to: .inactive))
         #expect(!EnvironmentState.inactive.canMove(to: .active))
-        #expect(!EnvironmentState.active.canMove(to: .starting))
+        #expect(!EnvironmentState.stopping.canMove(to: .starting))
+        #expect(!EnvironmentState.failed.canMove(to: .active))
+        #expect(EnvironmentState.active.canMove(to: .starting), "a crashed environment restarts")
         #expect(EnvironmentState.deleting.successors.isEmpty)
+        // From every state but deleting there is a way back to inactive.
+        for state in EnvironmentState.allCases where state != .deleting {
+            var reached: Set<EnvironmentState> = [state]
+            var frontier = [state]
+            while let next = frontier.popLast() {
+                for successor in next.successors where reached.insert(successor).inserted { frontier.append(successor) }
+            }
+            #expect(reached.contains(.inactive), "\(state)")
+        }
     }
 
     @Test func profilesCheckLengthsAndEmail() throws {

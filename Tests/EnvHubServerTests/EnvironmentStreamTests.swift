@@ -5,6 +5,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
@@ -85,6 +86,63 @@ import Testing
             }
             #expect(numbers.count >= 3)
             #expect(numbers == numbers.sorted())
+        }
+    }
+
+    /// With one start slot, the second and third activations wait and are told their place.
+    @Test func startsBeyondTheLimitQueueInOrderAndHearTheirPosition() async throws {
+        let gate = FileManager.default.temporaryDirectory.appendingPathComponent("envhub-gate-\(UUID().uuidString)")
+        // Each start waits (unhealthy) until the test opens the gate, so the slot stays taken.
+        let directory = try TestHub.templateDirectory("gated", """
+            name: gated
+            title: Gated
+            components:
+              - name: web
+                command: ["/bin/sh", "-c", "while [ ! -e '\(gate.path)' ]; do sleep 0.05; done; exec \\"$0\\" workload hello", "{{envhub}}"]
+                image: unused
+                port: 8080
+            """)
+        defer {
+            try? FileManager.default.removeItem(at: directory)
+            try? FileManager.default.removeItem(at: gate)
+        }
+        try await TestHub.run(configure: { $0.templatesDirectory = directory.path; $0.maxConcurrentStarts = 1 }, live: true) { hub in
+            let token = try await hub.adminToken()
+            let port = try #require(hub.client.port)
+            let projects = "/api/users/admin/projects"
+            for name in ["first", "second", "third"] {
+                _ = try await hub.request(.post, projects, token: token, json: ["name": name, "template": "gated"])
+            }
+            func events(_ name: String, until done: @escaping @Sendable (String) -> Bool) async throws -> (Task<String, any Error>, Void) {
+                let (opened, signal) = AsyncStream.makeStream(of: Void.self)
+                let task = Task {
+                    try await Self.stream("http://127.0.0.1:\(port)\(projects)/\(name)/events", token: token, opened: { signal.yield() }, until: done)
+                }
+                var iterator = opened.makeAsyncIterator()
+                return (task, await iterator.next()!)
+            }
+            #expect(try await hub.request(.post, "\(projects)/first/activate", token: token).status == .accepted)
+            let (second, _) = try await events("second") { $0.contains("number 1 in line") }
+            #expect(try await hub.request(.post, "\(projects)/second/activate", token: token).status == .accepted)
+            let secondText = try await second.value
+            #expect(secondText.contains(#""position":1"#))
+
+            let seen = NIOLockedValueBox("")
+            let (third, _) = try await events("third") { text in
+                seen.withLockedValue { $0 = text }
+                return text.contains(#""state":"active""#)
+            }
+            #expect(try await hub.request(.post, "\(projects)/third/activate", token: token).status == .accepted)
+            try await waitFor("the third start to queue behind the second") {
+                seen.withLockedValue { $0.contains("in line") } ? true : nil
+            }
+            FileManager.default.createFile(atPath: gate.path, contents: Data())
+            let thirdText = try await third.value
+            #expect(thirdText.contains("queued for a start slot, number 2 in line"))
+            #expect(thirdText.contains(#""position":2"#))
+            for name in ["first", "second", "third"] {
+                _ = try await LifecycleTests.waitForState(hub, token, "active", path: "\(projects)/\(name)")
+            }
         }
     }
 }

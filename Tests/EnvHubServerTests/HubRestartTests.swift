@@ -98,4 +98,38 @@ import Testing
             #expect(try await hub.waitForExit() == 0)
         }
     }
+
+    /// SIGTERM keeps environments running for the next hub, unless asked to stop them.
+    @Test func aGracefulStopLeavesEnvironmentsRunningUnlessToldToStopThem() async throws {
+        try await TestDatabase.sqlite.withLocation { location async throws in
+            let env = ["ENVHUB_DATA_DIR": location.dataDirectory, "ENVHUB_ADMIN_PASSWORD": "admin-password-1"]
+            var hub = try EnvHubProcess(["serve", "--port", "0"], env: env)
+            var api = API(port: try await hub.waitForPort())
+            api.token = try await api.call("POST", "/api/auth/login", ["username": "admin", "password": "admin-password-1"])
+                .object["token"] as? String ?? ""
+            try await api.call("POST", "/api/users/admin/projects", ["name": "web", "template": "hello"])
+            #expect(try await api.call("POST", "/api/users/admin/projects/web/activate").status == 202)
+            _ = try await waitFor("web to be active") { try await api.state("web") == "active" ? true : nil }
+            let running = Self.processes(containing: "workload\u{0}hello", in: location.dataDirectory)
+            #expect(running.count == 1)
+
+            hub.terminate()
+            #expect(try await hub.waitForExit() == 0)
+            #expect(Self.processes(containing: "workload\u{0}hello", in: location.dataDirectory) == running)
+
+            hub = try EnvHubProcess(["serve", "--port", "0", "--stop-environments-on-exit"], env: env)
+            defer { hub.kill() }
+            api = API(port: try await hub.waitForPort(), token: api.token)
+            #expect(try await api.state("web") == "active")
+            hub.terminate()
+            #expect(try await hub.waitForExit() == 0)
+            #expect(Self.processes(containing: "workload\u{0}hello", in: location.dataDirectory).isEmpty)
+
+            hub = try EnvHubProcess(["serve", "--port", "0"], env: env)
+            api = API(port: try await hub.waitForPort(), token: api.token)
+            #expect(try await api.state("web") == "inactive")
+            hub.terminate()
+            #expect(try await hub.waitForExit() == 0)
+        }
+    }
 }

@@ -24,6 +24,8 @@ final class EnvironmentLifecycle: Service, Sendable {
     let checkInterval: Duration
     /// Active environments unused for longer are stopped; nil never stops them.
     let idleTimeout: TimeInterval?
+    /// Stop every environment when the service shuts down gracefully.
+    let stopAllOnExit: Bool
     let activity = ActivityTracker()
     let events = ProjectEvents()
     let logger: Logger
@@ -40,9 +42,10 @@ final class EnvironmentLifecycle: Service, Sendable {
     init(
         store: any HubStore, runtime: LocalRuntime, templates: TemplateCatalog, maxConcurrentStarts: Int,
         maxActivePerUser: Int, crashRestartLimit: Int = 3, checkInterval: Duration = .seconds(2),
-        idleTimeout: TimeInterval?, logger: Logger
+        idleTimeout: TimeInterval?, stopAllOnExit: Bool = false, logger: Logger
     ) {
         self.idleTimeout = idleTimeout
+        self.stopAllOnExit = stopAllOnExit
         self.store = store
         self.runtime = runtime
         self.templates = templates
@@ -59,11 +62,8 @@ final class EnvironmentLifecycle: Service, Sendable {
     /// Returns the project and whether anything was started (false: it already runs or starts).
     func activate(_ project: Project) async throws -> (project: Project, started: Bool) {
         try await locks.withLock("user:\(project.ownerID)") {
-            switch project.state {
-            case .active, .starting: return (project, false)
-            case .stopping, .deleting: throw Self.illegal(project, to: .starting)
-            case .inactive, .failed: break
-            }
+            if project.state == .active || project.state == .starting { return (project, false) }
+            guard project.state.canMove(to: .starting) else { throw Self.illegal(project, to: .starting) }
             guard templates.template(named: project.template) != nil else {
                 throw EnvHubError.conflict("project \(project.name) uses template \(project.template), which no longer exists")
             }
@@ -86,11 +86,8 @@ final class EnvironmentLifecycle: Service, Sendable {
 
     /// Returns the project and whether anything was stopped (false: it was not running).
     func deactivate(_ project: Project, reason: String = "") async throws -> (project: Project, stopped: Bool) {
-        switch project.state {
-        case .inactive, .stopping: return (project, false)
-        case .deleting: throw Self.illegal(project, to: .stopping)
-        case .starting, .active, .failed: break
-        }
+        if project.state == .inactive || project.state == .stopping { return (project, false) }
+        guard project.state.canMove(to: .stopping) else { throw Self.illegal(project, to: .stopping) }
         guard let moved = try await move(
             projectID: project.id, from: [.starting, .active, .failed], to: .stopping, reason: reason, desired: .inactive,
             record: .keep, at: Date())
@@ -120,26 +117,32 @@ final class EnvironmentLifecycle: Service, Sendable {
         return (moved, false)
     }
 
-    /// Waits for queued starts and stops to finish, then stops every environment: for
-    /// tests, which must leave no process behind (and, later, an opt-in stop on exit).
-    func stopAll(timeout: Duration = .seconds(60)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while try await store.projectsToReconcile().contains(where: { [.starting, .stopping, .deleting].contains($0.project.state) }),
-              ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        for (project, _, _) in try await store.projectsToReconcile() {
-            await locks.withLock("project:\(project.id)") {
-                await self.stop(project.id, to: .inactive, from: [.active, .starting, .stopping, .failed, .inactive])
+    /// Stops every environment and leaves each inactive (a deleting one stays deleting, for
+    /// the reconciler to finish): for `serve --stop-environments-on-exit` and for tests, which
+    /// must leave no process behind. A start or stop in progress is waited for (the project's lock).
+    func stopAll() async throws {
+        for (listed, _, _) in try await store.projectsToReconcile() {
+            let id = listed.id
+            await locks.withLock("project:\(id)") {
+                guard let project = try? await self.store.project(id: id) else { return }
+                let running: Set<EnvironmentState> = [.starting, .active, .failed]
+                if running.contains(project.state) {
+                    _ = try? await self.move(projectID: id, from: running, to: .stopping, reason: "the hub stopped",
+                                             desired: .inactive, record: .keep, at: Date())
+                }
+                let state: EnvironmentState = project.state == .deleting ? .deleting : .inactive
+                await self.stop(id, to: state, from: [.stopping, state])
             }
         }
     }
 
     /// Moves the project in the store (see `ProjectStore.transition`) and tells event listeners.
+    /// Every move is one `EnvironmentState.successors` allows, or a state's record updated in place.
     func move(
         projectID: String, from: Set<EnvironmentState>, to: EnvironmentState, reason: String,
         desired: EnvironmentState?, record: RuntimeRecordChange, at date: Date
     ) async throws -> Project? {
+        assert(from.allSatisfy { $0 == to || $0.canMove(to: to) }, "illegal move from \(from) to \(to)")
         let moved = try await store.transition(
             projectID: projectID, from: from, to: to, reason: reason, desired: desired, record: record, at: date)
         if let moved { events.stateChanged(moved) }
@@ -158,6 +161,10 @@ final class EnvironmentLifecycle: Service, Sendable {
                 group.addTask { await self.perform(job) }
             }
             group.cancelAll()
+        }
+        if stopAllOnExit {
+            logger.info("stopping every environment before exiting")
+            do { try await stopAll() } catch { logger.error("stopping environments failed", metadata: ["error": "\(error)"]) }
         }
     }
 
@@ -246,6 +253,10 @@ final class EnvironmentLifecycle: Service, Sendable {
             } else {
                 logger.info("environment active", metadata: ["project.id": "\(id)", "user.name": "\(project.owner)"])
             }
+        } catch is CancellationError {
+            // Deactivated or deleted meanwhile, or the hub is shutting down: then the next
+            // hub's reconciler finds it `starting` and starts it again.
+            logger.info("a start was interrupted", metadata: ["project.id": "\(id)"])
         } catch {
             await fail(id, "\(error)")
         }
