@@ -39,6 +39,13 @@ public final class SQLStore: Sendable {
 
     public var kind: DatabaseKind { database.kind }
 
+    /// Sends `change` to the other replicas only (with SQLite there are none); this replica's
+    /// own listeners are the caller's business.
+    public func tellOtherReplicas(_ change: StoreChange) async throws {
+        guard database.kind == .postgres else { return }
+        try await PostgresChangeListener.notify(change, from: changes, on: database)
+    }
+
     /// Opens the database named by `databaseURL` (`postgres://…`), or else the SQLite file
     /// `envhub.sqlite` in `dataDirectory`, which is created if missing. Call `migrate()` and
     /// keep `database.run()` running (it is a `Service`) while the store is used.
@@ -103,3 +110,4 @@ extension SQLStore: SettingsStore {
         return stored
     }
 }
+extension SQLStore: ChangeAnnouncing {}

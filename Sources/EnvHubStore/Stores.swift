@@ -99,4 +99,12 @@ public protocol SettingsStore: Sendable {
 }
 
 /// Everything the hub keeps.
-public typealias HubStore = UserStore & SessionStore & LoginFailureStore & ProjectStore & SettingsStore
+/// What replicas say to each other through the store (PostgreSQL LISTEN/NOTIFY).
+public protocol ChangeAnnouncing: Sendable {
+    /// Every change and message, this replica's and the others'.
+    var changes: ChangeFeed { get }
+    /// Sends `change` to the other replicas only.
+    func tellOtherReplicas(_ change: StoreChange) async throws
+}
+
+public typealias HubStore = UserStore & SessionStore & LoginFailureStore & ProjectStore & SettingsStore & ChangeAnnouncing

@@ -15,19 +15,21 @@ import Testing
 
     /// Reads a streaming answer until `done` says the text so far is enough; `opened` hears of the first bytes.
     static func stream(
-        _ url: String, token: String, opened: @Sendable () -> Void = {}, until done: @Sendable (String) -> Bool
+        _ url: String, token: String, opened: @escaping @Sendable () -> Void = {}, until done: @escaping @Sendable (String) -> Bool
     ) async throws -> String {
-        var request = HTTPClientRequest(url: url)
-        request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
-        #expect(response.status.code == 200)
-        var text = ""
-        for try await chunk in response.body {
-            if text.isEmpty { opened() }
-            text += String(buffer: chunk)
-            if done(text) { return text }
+        try await withTimeout("reading \(url)") {
+            var request = HTTPClientRequest(url: url)
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+            #expect(response.status.code == 200)
+            var text = ""
+            for try await chunk in response.body {
+                if text.isEmpty { opened() }
+                text += String(buffer: chunk)
+                if done(text) { return text }
+            }
+            return text
         }
-        return text
     }
 
     @Test func eventsTellTheStateThenEachStep() async throws {

@@ -9,10 +9,10 @@ import Testing
 /// Two hubs on one PostgreSQL database are two replicas: what one writes, the other's
 /// caches must follow through LISTEN/NOTIFY.
 @Suite struct ReplicaTests {
-    static func withReplicas(_ body: @escaping @Sendable (TestHub, TestHub) async throws -> Void) async throws {
+    static func withReplicas(live: Bool = false, _ body: @escaping @Sendable (TestHub, TestHub) async throws -> Void) async throws {
         try await TestDatabase.postgres.withLocation { location async throws in
-            try await TestHub.run(at: location) { first in
-                try await TestHub.run(at: location) { second in
+            try await TestHub.run(at: location, live: live) { first in
+                try await TestHub.run(at: location, live: live) { second in
                     try await TestHub.eventually("both change feeds to be live") {
                         first.hub.store.changes.isLive && second.hub.store.changes.isLive
                     }
@@ -52,14 +52,38 @@ import Testing
         try await Self.withReplicas { first, second in
             let token = try await first.adminToken()
             #expect(try await second.request(.get, "/api/users/admin/projects", token: token).projectNames == [])
-            // Cut every LISTEN connection, then write while the replicas may not be listening.
+            // Cut this database's LISTEN connections (not other tests'), then write while the
+            // replicas may not be listening.
             try await first.hub.store.database.query(
-                "SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE query LIKE 'LISTEN%'")
+                "SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()")
             #expect(try await first.request(.post, "/api/users/admin/projects", token: token, json: ["name": "late", "template": "hello"]).status == .created)
             try await TestHub.eventually("the second replica to list the project written while it was cut off") {
                 try await second.request(.get, "/api/users/admin/projects", token: token).projectNames == ["late"]
             }
             try await TestHub.eventually("the change feed to be live again") { second.hub.store.changes.isLive }
+        }
+    }
+
+    @Test func theProgressOfAStartOnOneReplicaReachesListenersOnTheOther() async throws {
+        try await Self.withReplicas(live: true) { first, second in
+            let token = try await first.adminToken()
+            let project = "/api/users/admin/projects/web"
+            #expect(try await first.request(.post, "/api/users/admin/projects", token: token, json: ["name": "web", "template": "hello"]).status == .created)
+            let port = try #require(second.client.port)
+            let (opened, signal) = AsyncStream.makeStream(of: Void.self)
+            async let events = EnvironmentStreamTests.stream(
+                "http://127.0.0.1:\(port)\(project)/events", token: token, opened: { signal.yield() }
+            ) { text in text.contains(#""state":"active""#) }
+            var iterator = opened.makeAsyncIterator()
+            _ = await iterator.next()
+            // The first replica does the work; the listener is on the second.
+            #expect(try await first.request(.post, "\(project)/activate", token: token).status == .accepted)
+            let text = try await events
+            #expect(text.contains(#""state":"starting""#))
+            #expect(text.contains("waiting for web to answer /health"))
+            #expect(text.contains("web is ready"))
+            let ids = text.components(separatedBy: "\n").filter { $0.hasPrefix("id: ") }.compactMap { Int($0.dropFirst(4)) }
+            #expect(ids == ids.sorted() && Set(ids).count == ids.count)
         }
     }
 }

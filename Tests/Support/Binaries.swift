@@ -23,3 +23,19 @@ public func builtInTemplate(_ name: String) throws -> Template {
         .appendingPathComponent("Sources/EnvHubServer/Resources/templates/\(name).yaml")
     return try TemplateParser.parse(yaml: String(contentsOf: file, encoding: .utf8), file: file.lastPathComponent)
 }
+
+/// Runs `body`, failing with `what` if it has not finished within `limit` (it is cancelled).
+public func withTimeout<T: Sendable>(
+    _ what: String, _ limit: Duration = .seconds(60), _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let value = try await group.next() ?? nil else { throw TestSetupError("timed out after \(limit): \(what)") }
+        return value
+    }
+}

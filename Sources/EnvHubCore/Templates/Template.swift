@@ -68,9 +68,55 @@ public struct Component: Sendable, Equatable, Codable {
     }
 }
 
+extension Component {
+    private enum CodingKeys: String, CodingKey {
+        case name, command, image, args, port, healthCheck, healthPath, env, resources, replicas, autoscale, volume
+    }
+
+    /// The health check is written as the template has it: `healthCheck` (`http` or `tcp`)
+    /// and, for http, `healthPath`.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(command, forKey: .command)
+        try container.encode(image, forKey: .image)
+        try container.encode(args, forKey: .args)
+        try container.encode(port, forKey: .port)
+        switch health {
+        case .http(let path):
+            try container.encode("http", forKey: .healthCheck)
+            try container.encode(path, forKey: .healthPath)
+        case .tcp:
+            try container.encode("tcp", forKey: .healthCheck)
+        }
+        try container.encode(env, forKey: .env)
+        try container.encode(resources, forKey: .resources)
+        try container.encode(replicas, forKey: .replicas)
+        try container.encodeIfPresent(autoscale, forKey: .autoscale)
+        try container.encodeIfPresent(volume, forKey: .volume)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let check = try container.decode(String.self, forKey: .healthCheck)
+        self.init(
+            name: try container.decode(String.self, forKey: .name),
+            command: try container.decode([String].self, forKey: .command),
+            image: try container.decode(String.self, forKey: .image),
+            args: try container.decode([String].self, forKey: .args),
+            port: try container.decode(Int.self, forKey: .port),
+            health: check == "tcp" ? .tcp : .http(path: try container.decode(String.self, forKey: .healthPath)),
+            env: try container.decode([String: String].self, forKey: .env),
+            resources: try container.decode(Resources.self, forKey: .resources),
+            replicas: try container.decode(Int.self, forKey: .replicas),
+            autoscale: try container.decodeIfPresent(Autoscale.self, forKey: .autoscale),
+            volume: try container.decodeIfPresent(Volume.self, forKey: .volume))
+    }
+}
+
 /// Ready means: `http`, the path answers 2xx; `tcp`, the port accepts connections (for
 /// servers that do not speak HTTP, such as a database).
-public enum HealthCheck: Sendable, Equatable, Codable {
+public enum HealthCheck: Sendable, Equatable {
     case http(path: String)
     case tcp
 

@@ -48,7 +48,7 @@ final class SessionAuthority: Sendable {
                 case .everything:
                     cache.generation += 1
                     cache.entries.removeAll()
-                case .projects: break
+                case .projects, .message: break
                 }
             }
         }

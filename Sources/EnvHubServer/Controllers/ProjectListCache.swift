@@ -20,10 +20,14 @@ final class ProjectListCache: Sendable {
         self.feed = feed
         feed.subscribe { [state] change in
             state.withLockedValue { state in
-                state.generation += 1
                 switch change {
-                case .projects(let ownerID), .user(let ownerID): state.bodies[ownerID] = nil
-                case .everything: state.bodies.removeAll()
+                case .projects(let ownerID), .user(let ownerID):
+                    state.generation += 1
+                    state.bodies[ownerID] = nil
+                case .everything:
+                    state.generation += 1
+                    state.bodies.removeAll()
+                case .message: break
                 }
             }
         }

@@ -27,7 +27,7 @@ final class EnvironmentLifecycle: Service, Sendable {
     /// Stop every environment when the service shuts down gracefully.
     let stopAllOnExit: Bool
     let activity = ActivityTracker()
-    let events = ProjectEvents()
+    let events: ProjectEvents
     let logger: Logger
     /// Opened once the store is migrated.
     let storeReady = ReadyGate()
@@ -54,6 +54,7 @@ final class EnvironmentLifecycle: Service, Sendable {
         self.checkInterval = checkInterval
         self.logger = logger
         self.slots = StartSlots(limit: maxConcurrentStarts)
+        self.events = ProjectEvents(replicas: store)
         (jobs, queue) = AsyncStream.makeStream(of: Job.self)
     }
 
@@ -157,6 +158,7 @@ final class EnvironmentLifecycle: Service, Sendable {
         await reconciled.open()
         await withDiscardingTaskGroup { group in
             group.addTask { await self.checkPeriodically() }
+            group.addTask { await self.events.forwardToOtherReplicas(logger: self.logger) }
             for await job in jobs.cancelOnGracefulShutdown() {
                 group.addTask { await self.perform(job) }
             }

@@ -9,6 +9,9 @@ public enum StoreChange: Sendable, Hashable {
     case user(id: String)
     /// Anything: a replica lost its connection to the feed and may have missed changes.
     case everything
+    /// Not a write: news for listeners on every replica (`topic` has no `:`), such as the
+    /// progress of a start. Sent with `ChangeAnnouncing.tellOtherReplicas`; at most 7,000 bytes.
+    case message(topic: String, payload: String)
 }
 
 /// Tells in-memory caches about writes, on this replica at once and on the others through
@@ -51,10 +54,17 @@ extension StoreChange {
         case .projects(let ownerID): "projects:\(ownerID)"
         case .user(let id): "user:\(id)"
         case .everything: "everything"
+        case .message(let topic, let payload): "message:\(topic):\(payload)"
         }
     }
 
     init?(wireFormat: Substring) {
+        if wireFormat.hasPrefix("message:") {
+            let parts = wireFormat.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3 else { return nil }
+            self = .message(topic: String(parts[1]), payload: String(parts[2]))
+            return
+        }
         let parts = wireFormat.split(separator: ":", maxSplits: 1)
         switch (parts.first, parts.count) {
         case ("projects", 2): self = .projects(ownerID: String(parts[1]))
