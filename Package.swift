@@ -103,7 +103,8 @@ let package = Package(
                 "EnvHubCore",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Tests/Support"
+            path: "Tests/Support",
+            exclude: ["gateway-test-app.py"]
         ),
         .testTarget(
             name: "EnvHubCoreTests",

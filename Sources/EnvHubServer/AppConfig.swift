@@ -39,6 +39,8 @@ public struct AppConfig: Sendable {
     public var idleTimeout: Duration? = .seconds(3600)
     /// How often running environments are checked for crashed components.
     public var healthCheckInterval: Duration = .seconds(2)
+    /// The gateway abandons an answer from an app that sends nothing for this long.
+    public var gatewayIdleTimeout: Duration = .seconds(3600)
     /// Stop every environment when the hub shuts down gracefully. Off by default: a restarted
     /// hub re-adopts what still runs, so an upgrade does not interrupt anyone.
     public var stopEnvironmentsOnExit = false

@@ -70,6 +70,8 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     EnvironmentController(access: ProjectAccess(store: store, activity: lifecycle.activity), lifecycle: lifecycle)
         .addRoutes(to: routes)
     TemplateController(templates: templates).addRoutes(to: routes)
+    Gateway(store: store, templates: templates, activity: lifecycle.activity, idleTimeout: config.gatewayIdleTimeout)
+        .addRoutes(to: router)
     OperationsController(
         store: store, metrics: metrics, openAPIDocument: openAPIDocument,
         runtimeDescription: "local processes under \(runtime.root.path)"

@@ -39,3 +39,40 @@ public func withTimeout<T: Sendable>(
         return value
     }
 }
+
+/// The Python app the gateway tests run as an environment (see the file for its routes).
+public let gatewayTestApp: URL = envhubBinary.deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("Tests/Support/gateway-test-app.py")
+
+/// Sends `request` as written over a new TCP connection to 127.0.0.1:`port` and returns the
+/// answer: up to its Content-Length, or until the server closes the connection.
+public func rawHTTPExchange(port: Int, _ request: String) throws -> String {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(descriptor) }
+    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw TestSetupError("cannot connect to port \(port)") }
+    _ = request.withCString { send(descriptor, $0, strlen($0), 0) }
+    var received: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = recv(descriptor, &buffer, buffer.count, 0)
+        guard count > 0 else { break }
+        received += buffer[0..<count]
+        let text = String(decoding: received, as: UTF8.self)
+        if let end = text.range(of: "\r\n\r\n"),
+           let line = text[..<end.lowerBound].split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("content-length:") }),
+           let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)),
+           text[end.upperBound...].utf8.count >= length {
+            return text
+        }
+    }
+    return String(decoding: received, as: UTF8.self)
+}

@@ -11,13 +11,16 @@ public struct Template: Sendable, Equatable, Codable {
     public var keepPrefix: Bool
     /// For agent templates: the path of the exposed component that takes messages and answers with SSE.
     public var messagePath: String?
+    /// Where the gateway redirects `/u/{user}/{project}/` (with `{{user}}` and `{{project}}`
+    /// filled in), for apps whose front page is elsewhere, such as noVNC's `vnc.html`.
+    public var entryPath: String?
     /// Seconds a component has to answer its health path before the start fails.
     public var startTimeoutSeconds: Int
     public var components: [Component]
 
     public init(
         name: String, title: String, description: String, expose: String, keepPrefix: Bool = false,
-        messagePath: String? = nil, startTimeoutSeconds: Int = 60, components: [Component]
+        messagePath: String? = nil, entryPath: String? = nil, startTimeoutSeconds: Int = 60, components: [Component]
     ) {
         self.name = name
         self.title = title
@@ -25,6 +28,7 @@ public struct Template: Sendable, Equatable, Codable {
         self.expose = expose
         self.keepPrefix = keepPrefix
         self.messagePath = messagePath
+        self.entryPath = entryPath
         self.startTimeoutSeconds = startTimeoutSeconds
         self.components = components
     }

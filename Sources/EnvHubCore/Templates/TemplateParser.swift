@@ -19,7 +19,7 @@ public enum TemplateParser {
         }
         let fields = try YAMLFields(root, file: file, path: "")
         try fields.rejectUnknownKeys([
-            "name", "title", "description", "expose", "keepPrefix", "messagePath", "startTimeoutSeconds", "components",
+            "name", "title", "description", "expose", "keepPrefix", "messagePath", "entryPath", "startTimeoutSeconds", "components",
         ])
         let name = try fields.requiredString("name")
         if let problem = DNSLabel.problem(with: name, maxLength: 40) { throw fields.error("name", "name \(problem)") }
@@ -42,6 +42,11 @@ public enum TemplateParser {
         }
         let messagePath = try fields.string("messagePath")
         if let messagePath, !messagePath.hasPrefix("/") { throw fields.error("messagePath", "must start with '/'") }
+        let entryPath = try fields.string("entryPath")
+        if let entryPath, !entryPath.hasPrefix("/") { throw fields.error("entryPath", "must start with '/'") }
+        if let entryPath, let used = Placeholders.names(in: entryPath), let bad = used.first(where: { $0 != "user" && $0 != "project" }) {
+            throw fields.error("entryPath", "uses an unknown placeholder {{\(bad)}} (known: {{user}}, {{project}})")
+        }
         let timeout = try fields.int("startTimeoutSeconds") ?? 60
         if !(1...3600).contains(timeout) { throw fields.error("startTimeoutSeconds", "must be between 1 and 3600") }
         return Template(
@@ -51,6 +56,7 @@ public enum TemplateParser {
             expose: expose,
             keepPrefix: try fields.bool("keepPrefix") ?? false,
             messagePath: messagePath,
+            entryPath: entryPath,
             startTimeoutSeconds: timeout,
             components: components)
     }

@@ -1,6 +1,7 @@
 import EnvHubCore
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// Who is making a request: set by `AuthenticationMiddleware` from a valid session.
 public struct Identity: Sendable {
@@ -9,13 +10,16 @@ public struct Identity: Sendable {
 }
 
 /// The request context of every route.
-public struct HubRequestContext: RequestContext {
+public struct HubRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public var identity: Identity?
+    /// The client's address, for X-Forwarded-For.
+    public let remoteAddress: SocketAddress?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.identity = nil
+        self.remoteAddress = source.channel.remoteAddress
     }
 
     /// Request bodies above 1 MiB answer 413.

@@ -1,0 +1,104 @@
+import Foundation
+import HTTPTypes
+
+/// The header rules of the gateway (RFC 9110 §7.6.1 for hop-by-hop fields): what the app
+/// is sent, and how its answers are adjusted to live under `/u/{user}/{project}`.
+enum ForwardedHeaders {
+    /// Fields that describe one connection, never forwarded, plus those `Connection` names.
+    static let hopByHop: Set<String> = [
+        "connection", "proxy-connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade",
+        "proxy-authenticate", "proxy-authorization",
+    ]
+
+    /// What the app receives: the client's fields without hop-by-hop ones, the hub's
+    /// credentials (Authorization and the session cookie) removed, and X-Forwarded-For,
+    /// -Proto, -Host and -Prefix set. `keepUpgrade` keeps Connection/Upgrade for WebSocket
+    /// handshakes, which the tunnel forwards.
+    static func request(
+        _ fields: HTTPFields, host: String?, clientAddress: String?, prefix: String, sessionCookie: String,
+        keepUpgrade: Bool = false
+    ) -> HTTPFields {
+        let named = connectionOptions(fields)
+        var result = HTTPFields()
+        var cookies: [String] = []
+        for field in fields {
+            let name = field.name.canonicalName
+            if name == "authorization" { continue }
+            if name.hasPrefix("x-forwarded-") { continue }
+            if hopByHop.contains(name) || named.contains(name) {
+                guard keepUpgrade, name == "connection" || name == "upgrade" else { continue }
+            }
+            if name == "cookie" {
+                cookies += field.value.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+                    .filter { !$0.isEmpty && !$0.hasPrefix(sessionCookie + "=") }
+                continue
+            }
+            result.append(field)
+        }
+        // One Cookie field, as HTTP/1.1 wants (HTTP/2 clients may send several).
+        if !cookies.isEmpty { result.append(.init(name: .cookie, value: cookies.joined(separator: "; "))) }
+        // One client hop: envhub is the first proxy unless a trusted proxy in front is configured (not yet).
+        if let clientAddress { result[.xForwardedFor] = clientAddress }
+        result[.xForwardedProto] = fields[values: .xForwardedProto].first == "https" ? "https" : "http"
+        if let host { result[.xForwardedHost] = host }
+        result[.xForwardedPrefix] = prefix
+        return result
+    }
+
+    /// What the client receives of the app's answer: hop-by-hop fields removed, a `Location`
+    /// on the app's own address or root-relative path moved under the prefix, and cookies
+    /// scoped to `/` scoped to the prefix instead (so one app's cookies never reach another).
+    static func response(_ fields: HTTPFields, prefix: String, upstream: String, prefixStripped: Bool) -> HTTPFields {
+        let named = connectionOptions(fields)
+        var result = HTTPFields()
+        for field in fields {
+            let name = field.name.canonicalName
+            if hopByHop.contains(name) || named.contains(name) { continue }
+            switch name {
+            case "location":
+                result.append(.init(name: .location, value: location(field.value, prefix: prefix, upstream: upstream, prefixStripped: prefixStripped)))
+            case "set-cookie" where prefixStripped:
+                result.append(.init(name: .setCookie, value: cookie(field.value, prefix: prefix)))
+            default:
+                result.append(field)
+            }
+        }
+        return result
+    }
+
+    static func location(_ value: String, prefix: String, upstream: String, prefixStripped: Bool) -> String {
+        var path = value
+        if path.hasPrefix(upstream) {
+            path = String(path.dropFirst(upstream.count))
+            if path.isEmpty || !path.hasPrefix("/") { path = "/" + path }
+        } else if !path.hasPrefix("/") || path.hasPrefix("//") {
+            return value  // relative to the current URL, or another site: already right
+        }
+        guard prefixStripped, !(path == prefix || path.hasPrefix(prefix + "/")) else { return path }
+        return prefix + path
+    }
+
+    /// `Path=/…` → `Path={prefix}/…`; a cookie without a path keeps the browser's default,
+    /// which is already under the prefix.
+    static func cookie(_ value: String, prefix: String) -> String {
+        value.split(separator: ";", omittingEmptySubsequences: false).map { part in
+            let trimmed = part.drop { $0 == " " }
+            guard trimmed.lowercased().hasPrefix("path=") else { return String(part) }
+            let path = trimmed.dropFirst(5)
+            guard path.hasPrefix("/"), !(path == prefix || path.hasPrefix(prefix + "/")) else { return String(part) }
+            return " Path=" + prefix + path
+        }.joined(separator: ";")
+    }
+
+    private static func connectionOptions(_ fields: HTTPFields) -> Set<String> {
+        Set(fields[values: .connection].flatMap { $0.split(separator: ",") }
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+    }
+}
+
+extension HTTPField.Name {
+    static let xForwardedFor = Self("X-Forwarded-For")!
+    static let xForwardedProto = Self("X-Forwarded-Proto")!
+    static let xForwardedHost = Self("X-Forwarded-Host")!
+    static let xForwardedPrefix = Self("X-Forwarded-Prefix")!
+}

@@ -1,0 +1,64 @@
+import EnvHubCore
+import EnvHubRuntime
+import EnvHubStore
+import Foundation
+import NIOConcurrencyHelpers
+
+/// Where `/u/{user}/{project}/` goes, read from the store and kept in memory until the store
+/// says the owner's projects changed (on any replica, through the change feed). There is no
+/// separate table of routes that could be lost: a restarted hub reads the same store, so its
+/// first request to an active environment already finds it.
+final class RouteTable: Sendable {
+    struct Route: Sendable {
+        let project: Project
+        /// The exposed component's loopback port, while the environment is active.
+        let port: Int?
+        /// Nil if the project's template has gone from the catalogue.
+        let template: Template?
+    }
+
+    static let maxEntries = 10_000
+    private let store: any HubStore
+    private let templates: TemplateCatalog
+    private let state = NIOLockedValueBox<(generation: Int, routes: [String: Route])>((0, [:]))
+
+    init(store: any HubStore, templates: TemplateCatalog) {
+        self.store = store
+        self.templates = templates
+        store.changes.subscribe { [state] change in
+            state.withLockedValue { state in
+                switch change {
+                case .projects(let ownerID), .user(let ownerID):
+                    state.generation += 1
+                    state.routes = state.routes.filter { $0.value.project.ownerID != ownerID }
+                case .everything:
+                    state.generation += 1
+                    state.routes.removeAll()
+                case .message:
+                    break
+                }
+            }
+        }
+    }
+
+    /// The route of `owner/name`, or nil when there is no such project.
+    func route(owner: UserName, name: ProjectName) async throws -> Route? {
+        let key = "\(owner)/\(name)"
+        let live = store.changes.isLive
+        let (cached, generation) = state.withLockedValue { ($0.routes[key], $0.generation) }
+        if live, let cached { return cached }
+        guard let project = try await store.project(owner: owner, name: name) else { return nil }
+        var port: Int?
+        if project.state == .active, let json = try await store.runtimeRecord(projectID: project.id) {
+            port = (try? JSONDecoder().decode(EnvironmentRecord.self, from: Data(json.utf8)))?.exposedPort
+        }
+        let route = Route(project: project, port: port, template: templates.template(named: project.template))
+        state.withLockedValue { state in
+            // Only what was read after the last invalidation may be kept.
+            guard live, generation == state.generation else { return }
+            if state.routes.count >= Self.maxEntries { state.routes.removeAll() }
+            state.routes[key] = route
+        }
+        return route
+    }
+}

@@ -1,0 +1,218 @@
+import AsyncHTTPClient
+import EnvHubServer
+import EnvHubTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+
+/// The gateway at /u/{user}/{project}/, in front of real environments: the built-in `hello`
+/// and `athlete` workloads, and a small Python app that shows what it receives.
+@Suite struct GatewayTests {
+    static let appTemplate = """
+        name: probe
+        title: Probe
+        components:
+          - name: web
+            command: ["python3", "\(gatewayTestApp.path)"]
+            image: unused
+            port: 8080
+        """
+
+    /// A live hub with the probe template, admin signed in, project `name` of `template` active.
+    static func withActiveProject(
+        _ template: String, name: String = "web", _ body: @escaping @Sendable (TestHub, String, Int) async throws -> Void
+    ) async throws {
+        let directory = try TestHub.templateDirectory("probe", appTemplate)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await TestHub.run(configure: { $0.templatesDirectory = directory.path }, live: true) { hub in
+            let token = try await hub.adminToken()
+            _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": name, "template": template])
+            #expect(try await hub.request(.post, "/api/users/admin/projects/\(name)/activate", token: token).status == .accepted)
+            _ = try await LifecycleTests.waitForState(hub, token, "active", path: "/api/users/admin/projects/\(name)")
+            try await body(hub, token, try #require(hub.client.port))
+        }
+    }
+
+    @Test func helloAndAthleteAnswerThroughTheGateway() async throws {
+        try await Self.withActiveProject("hello") { hub, token, _ in
+            let hello = try await hub.request(.get, "/u/admin/web/", token: token)
+            #expect(hello.status == .ok)
+            #expect(hello.object["message"] as? String == "Hello from Flask bot of user admin!")
+            #expect(try await hub.request(.get, "/u/admin/web/health", token: token).object["status"] as? String == "healthy")
+            let bare = try await hub.request(.get, "/u/admin/web?x=1", token: token)
+            #expect(bare.status == .permanentRedirect)
+            #expect(bare.headers[.location] == "/u/admin/web/?x=1")
+
+            _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "fan", "template": "athlete"])
+            _ = try await hub.request(.post, "/api/users/admin/projects/fan/activate", token: token)
+            _ = try await LifecycleTests.waitForState(hub, token, "active", path: "/api/users/admin/projects/fan")
+            #expect(try await hub.request(.get, "/u/admin/fan/", token: token).object["favorite_athlete"] as? String == "Serena Williams")
+            let refused = try await hub.request(.post, "/u/admin/fan/", token: token, rawBody: "{}")
+            #expect(refused.status == .methodNotAllowed)
+            #expect(refused.text == "Only GET method valid")
+        }
+    }
+
+    @Test func onlyTheOwnerAndAdminsPassAndNobodyLearnsWhatExists() async throws {
+        try await Self.withActiveProject("hello") { hub, token, _ in
+            let bob = try await hub.createUser("bob", adminToken: token)
+            let other = try await hub.request(.get, "/u/admin/web/", token: bob)
+            let missing = try await hub.request(.get, "/u/admin/nothing/", token: bob)
+            #expect(other.status == .notFound)
+            #expect(missing.status == .notFound)
+            #expect(other.object["error"] != nil)
+
+            let api = try await hub.request(.get, "/u/admin/web/")
+            #expect(api.status == .unauthorized)
+            let browser = try await hub.request(.get, "/u/admin/web/health?a=b", headers: [.accept: "text/html,application/xhtml+xml"])
+            #expect(browser.status == .found)
+            #expect(browser.headers[.location] == "/login?next=/u/admin/web/health?a%3Db")
+
+            // Admins see everyone's: bob's project, opened by the admin.
+            _ = try await hub.request(.post, "/api/users/bob/projects", token: bob, json: ["name": "mine", "template": "hello"])
+            _ = try await hub.request(.post, "/api/users/bob/projects/mine/activate", token: bob)
+            _ = try await LifecycleTests.waitForState(hub, bob, "active", path: "/api/users/bob/projects/mine")
+            #expect(try await hub.request(.get, "/u/bob/mine/", token: token).object["message"] as? String == "Hello from Flask bot of user bob!")
+            #expect(try await hub.request(.get, "/u/bob/mine/", token: bob).status == .ok)
+        }
+    }
+
+    @Test func theAppSeesForwardedHeadersAndNeverTheHubsCredentials() async throws {
+        try await Self.withActiveProject("probe") { hub, token, port in
+            // Written by hand: client libraries set their own Connection header.
+            let answer = try rawHTTPExchange(port: port, """
+                POST /u/admin/web/echo/x?q=1 HTTP/1.1\r
+                Host: hub.example:8080\r
+                Authorization: Bearer \(token)\r
+                Cookie: envhub_session=secret; theme=dark\r
+                Connection: close, X-Private\r
+                X-Private: hop\r
+                Keep-Alive: timeout=5\r
+                X-Forwarded-For: 6.6.6.6\r
+                Content-Length: 5\r
+                \r
+                hello
+                """)
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
+            let json = try #require(answer.range(of: "\r\n\r\n").map { answer[$0.upperBound...] })
+            let seen = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+            #expect(seen["path"] as? String == "/echo/x?q=1")
+            #expect(seen["received"] as? Int == 5)
+            let headers = try #require(seen["headers"] as? [String: String])
+            #expect(headers["authorization"] == nil)
+            #expect(headers["cookie"] == "theme=dark")
+            #expect(headers["x-private"] == nil, "\(headers)")
+            #expect(headers["keep-alive"] == nil)
+            #expect(headers["x-forwarded-prefix"] == "/u/admin/web")
+            #expect(headers["x-forwarded-proto"] == "http")
+            #expect(headers["x-forwarded-for"] == "127.0.0.1")
+            #expect(headers["x-forwarded-host"] == "hub.example:8080")
+
+            let redirect = try await hub.request(.get, "/u/admin/web/redirect", token: token)
+            #expect(redirect.status == .found)
+            #expect(redirect.headers[.location] == "/u/admin/web/target")
+            #expect(try await hub.request(.get, "/u/admin/web/redirect-absolute", token: token).headers[.location] == "/u/admin/web/target")
+            let cookies = try await hub.request(.get, "/u/admin/web/cookie", token: token).headers[values: .setCookie]
+            #expect(cookies.contains("a=1; Path=/u/admin/web/"))
+            #expect(cookies.contains("b=2"))
+        }
+    }
+
+    @Test func serverSentEventsArriveAsSoonAsTheAppFlushesThem() async throws {
+        try await Self.withActiveProject("probe") { hub, token, port in
+            let gate = FileManager.default.temporaryDirectory.appendingPathComponent("envhub-sse-gate-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: gate) }
+            let seen = NIOLockedValueBox("")
+            // The second event only comes once the gate exists; the gate only opens once the
+            // first event has arrived: a gateway that buffered would never get there.
+            let text = try await EnvironmentStreamTests.stream(
+                "http://127.0.0.1:\(port)/u/admin/web/sse?gate=\(gate.path)", token: token
+            ) { text in
+                if text.contains("data: one") && !FileManager.default.fileExists(atPath: gate.path) {
+                    FileManager.default.createFile(atPath: gate.path, contents: Data())
+                }
+                seen.withLockedValue { $0 = text }
+                return text.contains("data: two")
+            }
+            #expect(text.contains("data: one\n\ndata: two"))
+        }
+    }
+
+    @Test func largeBodiesStreamBothWaysWithoutFillingMemory() async throws {
+        try await Self.withActiveProject("probe") { hub, token, port in
+            let before = Self.residentBytes()
+            let gibibyte = 1 << 30
+            var download = HTTPClientRequest(url: "http://127.0.0.1:\(port)/u/admin/web/bytes?n=\(gibibyte)")
+            download.headers.add(name: "Authorization", value: "Bearer \(token)")
+            let response = try await HTTPClient.shared.execute(download, timeout: .seconds(300))
+            #expect(response.status.code == 200)
+            var received = 0
+            var peak = before
+            for try await chunk in response.body {
+                received += chunk.readableBytes
+                if received % (64 << 20) < chunk.readableBytes { peak = max(peak, Self.residentBytes()) }
+            }
+            #expect(received == gibibyte)
+
+            let size = 200 << 20
+            var upload = HTTPClientRequest(url: "http://127.0.0.1:\(port)/u/admin/web/upload")
+            upload.method = .POST
+            upload.headers.add(name: "Authorization", value: "Bearer \(token)")
+            let chunk = ByteBuffer(repeating: UInt8(ascii: "y"), count: 1 << 20)
+            let sent = NIOLockedValueBox(0)
+            let chunks = AsyncStream<ByteBuffer> {
+                sent.withLockedValue { count in
+                    guard count < 200 else { return nil }
+                    count += 1
+                    return chunk
+                }
+            }
+            upload.body = .stream(chunks, length: .known(Int64(size)))
+            let uploaded = try await HTTPClient.shared.execute(upload, timeout: .seconds(300))
+            let answer = try JSONSerialization.jsonObject(with: Data((try await uploaded.body.collect(upTo: 1 << 16)).readableBytesView))
+            #expect((answer as? [String: Int])?["received"] == size)
+            peak = max(peak, Self.residentBytes())
+            #expect(peak - before < 50 << 20, "memory grew by \((peak - before) >> 20) MiB")
+        }
+    }
+
+    @Test func aStoppedEnvironmentSaysSoToBrowsersAndAPIs() async throws {
+        let directory = try TestHub.templateDirectory("probe", Self.appTemplate)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await TestHub.run(configure: { $0.templatesDirectory = directory.path }) { hub in
+            let token = try await hub.adminToken()
+            _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "web", "template": "hello"])
+            let api = try await hub.request(.get, "/u/admin/web/", token: token)
+            #expect(api.status == .serviceUnavailable)
+            #expect(api.object["state"] as? String == "inactive")
+            #expect((api.object["error"] as? [String: Any])?["code"] as? String == "environment_not_running")
+            let page = try await hub.request(.get, "/u/admin/web/", token: token, headers: [.accept: "text/html"])
+            #expect(page.status == .serviceUnavailable)
+            #expect(page.headers[.contentType] == "text/html; charset=utf-8")
+            #expect(page.text.contains("admin/web is <span id=\"state\">inactive</span>"))
+            #expect(page.text.contains("<button id=\"start\""))
+            #expect(page.text.contains("\nstart();"), "the owner's page starts the environment itself")
+        }
+    }
+
+    @Test func aDesktopOpensNoVNCWithItsOwnPath() async throws {
+        try await Self.withActiveProject("desktop", name: "desk") { hub, token, _ in
+            let root = try await hub.request(.get, "/u/admin/desk/", token: token)
+            #expect(root.status == .found)
+            #expect(root.headers[.location] == "/u/admin/desk/vnc.html?autoconnect=1&resize=remote&path=u/admin/desk/websockify")
+            let page = try await hub.request(.get, "/u/admin/desk/vnc.html", token: token)
+            #expect(page.status == .ok)
+            #expect(page.text.contains("noVNC"))
+        }
+    }
+
+    static func residentBytes() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+    }
+}

@@ -1,0 +1,104 @@
+"""A small app for the gateway tests, run as an environment's component (PORT from envhub).
+
+GET /health            200
+ANY /echo...           JSON: method, path, headers, length of the body read
+GET /redirect          302 to /target;  /redirect-absolute: to http://127.0.0.1:PORT/target
+GET /cookie            sets a=1; Path=/  and  b=2 (no path)
+GET /sse?gate=FILE     event "one" at once, event "two" once FILE exists
+GET /bytes?n=N         N bytes, streamed in 64 KiB chunks
+POST /upload           reads the body in chunks: {"received": N}
+"""
+import json
+import os
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+PORT = int(os.environ["PORT"])
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body=b"", headers=()):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def read_body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        received = 0
+        while received < length:
+            chunk = self.rfile.read(min(65536, length - received))
+            if not chunk:
+                break
+            received += len(chunk)
+        return received
+
+    def handle_any(self):
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        if url.path == "/health":
+            return self.reply(200, b'{"status": "healthy"}', [("Content-Type", "application/json")])
+        if url.path.startswith("/echo"):
+            received = self.read_body()
+            body = json.dumps({"method": self.command, "path": self.path, "received": received,
+                               "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
+            return self.reply(200, body, [("Content-Type", "application/json")])
+        if url.path == "/redirect":
+            return self.reply(302, headers=[("Location", "/target")])
+        if url.path == "/redirect-absolute":
+            return self.reply(302, headers=[("Location", f"http://127.0.0.1:{PORT}/target")])
+        if url.path == "/cookie":
+            return self.reply(200, b"ok", [("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2")])
+        if url.path == "/sse":
+            gate = query["gate"][0]
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"data: one\n\n")
+            self.wfile.flush()
+            deadline = time.monotonic() + 60
+            while not os.path.exists(gate) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self.wfile.write(b"data: two\n\n")
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        if url.path == "/bytes":
+            n = int(query["n"][0])
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(n))
+            self.end_headers()
+            chunk = b"x" * 65536
+            left = n
+            while left > 0:
+                part = chunk[: min(left, len(chunk))]
+                self.wfile.write(part)
+                left -= len(part)
+            return
+        if url.path == "/upload":
+            received = self.read_body()
+            return self.reply(200, json.dumps({"received": received}).encode(), [("Content-Type", "application/json")])
+        self.reply(404, b"not here")
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = handle_any
+
+
+if __name__ == "__main__":
+    server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
+    server.daemon_threads = True
+    print(f"gateway test app on {PORT}", flush=True)
+    sys.stdout.flush()
+    server.serve_forever()
