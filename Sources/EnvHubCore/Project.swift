@@ -15,12 +15,15 @@ public struct Project: Sendable, Equatable {
     public var stateReason: String
     /// When the environment was last used (API or gateway traffic), if ever.
     public var lastActivity: Date?
+    /// Whether the gateway starts the stopped environment when its owner opens it.
+    public var autoStart: Bool
     public var createdAt: Date
     public var updatedAt: Date
 
     public init(
         id: String, ownerID: String, owner: UserName, name: ProjectName, template: String,
-        description: String, state: EnvironmentState, stateReason: String = "", createdAt: Date, updatedAt: Date
+        description: String, state: EnvironmentState, stateReason: String = "", autoStart: Bool = true,
+        createdAt: Date, updatedAt: Date
     ) {
         self.id = id
         self.ownerID = ownerID
@@ -31,6 +34,7 @@ public struct Project: Sendable, Equatable {
         self.state = state
         self.stateReason = stateReason
         self.lastActivity = nil
+        self.autoStart = autoStart
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }

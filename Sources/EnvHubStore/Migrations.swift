@@ -68,6 +68,10 @@ public enum Migrations {
             // When the environment was last used; the idle culler stops it after a while.
             "ALTER TABLE projects ADD COLUMN last_activity BIGINT",
         ]),
+        Step(version: 4, name: "auto-start", statements: [
+            // Whether the gateway starts a stopped environment when its owner opens it.
+            "ALTER TABLE projects ADD COLUMN auto_start BOOLEAN NOT NULL DEFAULT TRUE",
+        ]),
     ]
 
     /// Applies the steps not yet applied, all in one transaction. On PostgreSQL an advisory lock

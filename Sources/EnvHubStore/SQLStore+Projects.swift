@@ -4,7 +4,7 @@ import Foundation
 extension SQLStore: ProjectStore {
     private static let projectSelect = """
         SELECT p.id, p.owner_id, u.name AS owner_name, p.name, p.template, p.description, p.state,
-               p.state_reason, p.desired_state, p.runtime_record, p.last_activity, p.created_at, p.updated_at
+               p.state_reason, p.desired_state, p.runtime_record, p.last_activity, p.auto_start, p.created_at, p.updated_at
         FROM projects p JOIN users u ON u.id = p.owner_id
         """
 
@@ -13,11 +13,12 @@ extension SQLStore: ProjectStore {
             try await write { sql in
                 try await sql.query(
                     """
-                    INSERT INTO projects (id, owner_id, name, template, description, state, created_at, updated_at)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                    INSERT INTO projects (id, owner_id, name, template, description, state, auto_start, created_at, updated_at)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                     """,
                     [.text(project.id), .text(project.ownerID), .text(project.name.rawValue), .text(project.template),
-                     .text(project.description), .text(project.state.rawValue), .date(project.createdAt), .date(project.updatedAt)])
+                     .text(project.description), .text(project.state.rawValue), .bool(project.autoStart),
+                     .date(project.createdAt), .date(project.updatedAt)])
                 return (project, [.projects(ownerID: project.ownerID)])
             }
         }
@@ -49,12 +50,12 @@ extension SQLStore: ProjectStore {
                 // happens meanwhile cannot be renamed away from under its environment.
                 let updated = try await sql.query(
                     """
-                    UPDATE projects SET name = $1, template = $2, description = $3, updated_at = $4
+                    UPDATE projects SET name = $1, template = $2, description = $3, updated_at = $4, auto_start = $6
                     WHERE id = $5 AND (state IN ('inactive', 'failed') OR (name = $1 AND template = $2))
                     RETURNING owner_id, state
                     """,
                     [.text(project.name.rawValue), .text(project.template), .text(project.description),
-                     .date(project.updatedAt), .text(project.id)])
+                     .date(project.updatedAt), .text(project.id), .bool(project.autoStart)])
                 if let row = updated.first {
                     var saved = project
                     if let state = EnvironmentState(rawValue: try row.text("state")) { saved.state = state }
@@ -96,6 +97,7 @@ extension SQLStore: ProjectStore {
             template: try row.text("template"), description: try row.text("description"), state: state,
             stateReason: try row.text("state_reason"), createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"))
         project.lastActivity = try row.optionalDate("last_activity")
+        project.autoStart = try row.bool("auto_start")
         return project
     }
 

@@ -30,6 +30,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-active-per-user"), help: "Starting or active environments per user. Env: ENVHUB_MAX_ACTIVE_PER_USER. Default: 5")
     var maxActivePerUser: Int?
 
+    @Option(name: .customLong("gateway-idle-timeout"), help: "The gateway gives up on an app that sends nothing for this long: seconds, or with s, m or h. Env: ENVHUB_GATEWAY_IDLE_TIMEOUT. Default: 1h")
+    var gatewayIdleTimeout: String?
+
     @Flag(name: .customLong("stop-environments-on-exit"), help: "On SIGTERM or SIGINT, stop every environment before exiting instead of leaving them for the next start to re-adopt. Env: ENVHUB_STOP_ENVIRONMENTS_ON_EXIT=true")
     var stopEnvironmentsOnExit = false
 
@@ -66,6 +69,12 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("idle timeout '\(raw)' must be a number of seconds, or end in s, m or h (0 disables)")
             }
             config.idleTimeout = seconds > 0 ? .seconds(seconds) : nil
+        }
+        if let raw = gatewayIdleTimeout ?? env["ENVHUB_GATEWAY_IDLE_TIMEOUT"] {
+            guard let seconds = Self.seconds(raw), seconds > 0 else {
+                throw ValidationError("gateway idle timeout '\(raw)' must be a positive number of seconds, or end in s, m or h")
+            }
+            config.gatewayIdleTimeout = .seconds(seconds)
         }
         config.maxConcurrentStarts = try positiveNumber(maxConcurrentStarts, "ENVHUB_MAX_CONCURRENT_STARTS") ?? config.maxConcurrentStarts
         config.maxActivePerUser = try positiveNumber(maxActivePerUser, "ENVHUB_MAX_ACTIVE_PER_USER") ?? config.maxActivePerUser

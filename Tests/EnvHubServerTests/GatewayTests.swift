@@ -196,6 +196,19 @@ import Testing
             #expect(page.text.contains("admin/web is <span id=\"state\">inactive</span>"))
             #expect(page.text.contains("<button id=\"start\""))
             #expect(page.text.contains("\nstart();"), "the owner's page starts the environment itself")
+
+            // Not when the owner turned auto-start off, and never for an admin visiting.
+            let patched = try await hub.request(.patch, "/api/users/admin/projects/web", token: token, json: ["autoStart": false])
+            #expect(patched.object["autoStart"] as? Bool == false)
+            let manual = try await hub.request(.get, "/u/admin/web/", token: token, headers: [.accept: "text/html"])
+            #expect(!manual.text.contains("\nstart();"))
+            #expect(manual.text.contains("<button id=\"start\""))
+            let bob = try await hub.createUser("bob", adminToken: token)
+            _ = try await hub.request(.post, "/api/users/bob/projects", token: bob, json: ["name": "mine", "template": "hello"])
+            #expect(try await hub.request(.get, "/api/users/bob/projects/mine", token: bob).object["autoStart"] as? Bool == true)
+            let visited = try await hub.request(.get, "/u/bob/mine/", token: token, headers: [.accept: "text/html"])
+            #expect(visited.status == .serviceUnavailable)
+            #expect(!visited.text.contains("\nstart();"))
         }
     }
 

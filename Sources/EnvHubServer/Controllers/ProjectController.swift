@@ -16,12 +16,14 @@ struct ProjectController {
         let name: String
         let template: String
         let description: String?
+        let autoStart: Bool?
     }
 
     struct ProjectChange: Decodable {
         let name: String?
         let template: String?
         let description: String?
+        let autoStart: Bool?
     }
 
     struct ProjectList: Encodable {
@@ -59,7 +61,8 @@ struct ProjectController {
         let now = Date()
         let project = try await store.createProject(Project(
             id: UUID().uuidString.lowercased(), ownerID: owner.id, owner: owner.name, name: name,
-            template: body.template, description: description, state: .inactive, createdAt: now, updatedAt: now))
+            template: body.template, description: description, state: .inactive, autoStart: body.autoStart ?? true,
+            createdAt: now, updatedAt: now))
         return try .json(view(project), status: .created)
     }
 
@@ -67,11 +70,13 @@ struct ProjectController {
         try .json(view(try await access.project(context)))
     }
 
-    /// PUT replaces every editable field: name and template are required, a missing description is emptied.
+    /// PUT replaces every editable field: name and template are required, a missing description
+    /// is emptied, a missing autoStart is on.
     @Sendable func replace(_ request: Request, context: HubRequestContext) async throws -> Response {
         let project = try await access.project(context)
         let body = try await JSON.decode(NewProject.self, from: request, context: context)
-        return try await save(project, name: body.name, template: body.template, description: body.description ?? "")
+        return try await save(
+            project, name: body.name, template: body.template, description: body.description ?? "", autoStart: body.autoStart ?? true)
     }
 
     /// PATCH changes only the fields present.
@@ -80,7 +85,7 @@ struct ProjectController {
         let body = try await JSON.decode(ProjectChange.self, from: request, context: context)
         return try await save(
             project, name: body.name ?? project.name.rawValue, template: body.template ?? project.template,
-            description: body.description ?? project.description)
+            description: body.description ?? project.description, autoStart: body.autoStart ?? project.autoStart)
     }
 
     /// 204 when the project is gone; 202 with state `deleting` when its environment is being stopped first.
@@ -89,7 +94,9 @@ struct ProjectController {
         return done ? .noContent() : try .json(view(project), status: .accepted)
     }
 
-    private func save(_ project: Project, name rawName: String, template: String, description: String) async throws -> Response {
+    private func save(
+        _ project: Project, name rawName: String, template: String, description: String, autoStart: Bool
+    ) async throws -> Response {
         let name = try ProjectName(validating: rawName, field: "name")
         try requireTemplate(template)
         try Project.validate(description: description)
@@ -97,6 +104,7 @@ struct ProjectController {
         changed.name = name
         changed.template = template
         changed.description = description
+        changed.autoStart = autoStart
         // The store refuses renames and template changes of a running environment.
         changed.updatedAt = Date()
         guard let saved = try await store.updateProject(changed) else {

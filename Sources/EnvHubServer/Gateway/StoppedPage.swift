@@ -4,9 +4,9 @@ import Hummingbird
 
 /// What the gateway answers while a project's environment is not running. API clients get
 /// 503 JSON with the state; browsers get a page that says so (with the failure reason) and has
-/// a Start button. For its owner the page starts the environment at once, follows the
-/// progress events and reloads when it is active; an admin looking at someone else's project
-/// starts it only by pressing the button.
+/// a Start button. For its owner, when the project's `autoStart` is on (the default), the page
+/// starts the environment at once, follows the progress events and reloads when it is active;
+/// an admin looking at someone else's project starts it only by pressing the button.
 enum StoppedPage {
     struct Body: Encodable {
         let error: ErrorBody.Detail
@@ -25,7 +25,8 @@ enum StoppedPage {
         }
         var htmlHeaders = headers
         htmlHeaders[.contentType] = "text/html; charset=utf-8"
-        let autoStart = visitor.name == project.owner && (project.state == .inactive || project.state == .starting)
+        let autoStart = project.autoStart && visitor.name == project.owner
+            && (project.state == .inactive || project.state == .starting)
         return Response(status: .serviceUnavailable, headers: htmlHeaders,
                         body: .init(byteBuffer: ByteBuffer(string: page(project, autoStart: autoStart))))
     }

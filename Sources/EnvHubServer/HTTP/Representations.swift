@@ -42,6 +42,8 @@ struct ProjectJSON: Encodable {
     let lastActivity: Date?
     /// When the idle culler will stop the environment, if it is active and culling is on.
     let cullAt: Date?
+    /// Whether the gateway starts the stopped environment when its owner opens it.
+    let autoStart: Bool
     let createdAt: Date
     let updatedAt: Date
 
@@ -56,6 +58,7 @@ struct ProjectJSON: Encodable {
         lastActivity = project.lastActivity
         cullAt = project.state == .active
             ? idleTimeout.map { (project.lastActivity ?? project.updatedAt).addingTimeInterval($0) } : nil
+        autoStart = project.autoStart
         createdAt = project.createdAt
         updatedAt = project.updatedAt
     }
