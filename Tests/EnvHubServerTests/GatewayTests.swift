@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import EnvHubCore
 import EnvHubServer
 import EnvHubTestSupport
 import Foundation
@@ -220,6 +221,31 @@ import Testing
             let page = try await hub.request(.get, "/u/admin/desk/vnc.html", token: token)
             #expect(page.status == .ok)
             #expect(page.text.contains("noVNC"))
+        }
+    }
+
+    /// Traffic through the gateway is use: the culler leaves the environment alone while it
+    /// lasts (three idle timeouts here), and stops it once it ends.
+    @Test func gatewayTrafficKeepsTheIdleCullerAway() async throws {
+        try await TestHub.run(configure: {
+            $0.idleTimeout = .seconds(2)
+            $0.healthCheckInterval = .milliseconds(100)
+        }) { hub in
+            let token = try await hub.adminToken()
+            _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "web", "template": "hello"])
+            _ = try await hub.request(.post, "/api/users/admin/projects/web/activate", token: token)
+            _ = try await LifecycleTests.waitForState(hub, token, "active", path: "/api/users/admin/projects/web")
+            let project = try #require(try await hub.hub.store.project(owner: UserName(unchecked: "admin"), name: ProjectName(unchecked: "web")))
+            let busyUntil = ContinuousClock.now + .seconds(6)
+            while ContinuousClock.now < busyUntil {
+                #expect(try await hub.request(.get, "/u/admin/web/", token: token).status == .ok)
+                #expect(try await hub.hub.store.project(id: project.id)?.state == .active)
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            // Watch through the store: the API would count as use.
+            try await waitFor("the environment to be stopped once unused") {
+                try await hub.hub.store.project(id: project.id)?.state == .inactive ? true : nil
+            }
         }
     }
 

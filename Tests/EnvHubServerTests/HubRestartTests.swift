@@ -120,6 +120,10 @@ import Testing
             hub = try EnvHubProcess(["serve", "--port", "0", "--stop-environments-on-exit"], env: env)
             defer { hub.kill() }
             api = API(port: try await hub.waitForPort(), token: api.token)
+            // The first request after the restart already reaches the re-adopted environment.
+            let first = try await api.call("GET", "/u/admin/web/")
+            #expect(first.status == 200)
+            #expect(first.object["message"] as? String == "Hello from Flask bot of user admin!")
             #expect(try await api.state("web") == "active")
             hub.terminate()
             #expect(try await hub.waitForExit() == 0)
