@@ -12,6 +12,7 @@ if [ ${#packages[@]} -eq 0 ]; then
     packages=(
         postgresql                                           # the store tests and the `data` template's database
         xvfb openbox xterm x11vnc websockify novnc xfonts-base  # the `desktop` template
+        chromium chromium-driver                             # the browser tests
     )
 fi
 

@@ -6,7 +6,8 @@
 #  3. fuzz the running API against that document (scripts/fuzz-api.sh, fixed seed): no 5xx,
 #     every answer as documented, bad input refused;
 #  4. start a throwaway PostgreSQL so that every store and server test runs on SQLite and
-#     PostgreSQL, and run `swift test`.
+#     PostgreSQL, and run `swift test`;
+#  5. the browser tests: Selenium driving headless Chromium (scripts/browser-tests.sh).
 # Used by developers and by CI (.ci/run) alike; extra arguments go to `swift test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,3 +19,4 @@ tools=$(scripts/python-tools.sh)
 swift build --build-tests
 scripts/fuzz-api.sh
 scripts/with-postgres.sh swift test --skip-build "$@"
+scripts/browser-tests.sh

@@ -70,8 +70,10 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     EnvironmentController(access: ProjectAccess(store: store, activity: lifecycle.activity), lifecycle: lifecycle)
         .addRoutes(to: routes)
     TemplateController(templates: templates).addRoutes(to: routes)
-    Gateway(store: store, templates: templates, activity: lifecycle.activity, idleTimeout: config.gatewayIdleTimeout)
-        .addRoutes(to: router)
+    let gateway = Gateway(
+        store: store, templates: templates, sessions: sessions, activity: lifecycle.activity, idleTimeout: config.gatewayIdleTimeout,
+        cullAfter: config.idleTimeout.flatMap { $0 > .zero ? $0 : nil })
+    gateway.addRoutes(to: router)
     OperationsController(
         store: store, metrics: metrics, openAPIDocument: openAPIDocument,
         runtimeDescription: "local processes under \(runtime.root.path)"
@@ -79,6 +81,7 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
 
     var application = Application(
         router: router,
+        server: .http1WithTunnels { head, remoteAddress in await gateway.tunnelTarget(head, remoteAddress: remoteAddress) },
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "envhub"),
         services: [store.database] + (store.changeListener(logger: logger).map { [$0] } ?? [])
             + [SessionSweeper(store: store, interval: .seconds(3600), logger: logger), lifecycle],

@@ -22,6 +22,7 @@ struct DesktopWorkload {
         guard FileManager.default.fileExists(atPath: novnc + "/vnc.html") else {
             throw WorkloadError("noVNC's files are not in \(novnc); install them with: apt-get install novnc")
         }
+        let web = try Self.webDirectory(serving: novnc)
         let resolution = variables["RESOLUTION"] ?? "1280x800x24"
         guard resolution.split(separator: "x").count == 3, resolution.split(separator: "x").allSatisfy({ Int($0) != nil }) else {
             throw WorkloadError("RESOLUTION must look like 1280x800x24, not '\(resolution)'")
@@ -53,11 +54,27 @@ struct DesktopWorkload {
                 ]) { _ in
                     try await Readiness.waitFor("x11vnc listening on port \(vncPort)") { Readiness.accepts(port: vncPort) }
                 },
-                program("websockify", ["--web", novnc, "\(environment.host):\(environment.port)", "127.0.0.1:\(vncPort)"]),
+                program("websockify", ["--web", web, "\(environment.host):\(environment.port)", "127.0.0.1:\(vncPort)"]),
             ],
             restart: true, logger: logger)
         logger.info("desktop on display :\(display), VNC on 127.0.0.1:\(vncPort), noVNC on \(environment.host):\(environment.port)")
         _ = try await supervisor.run()
+    }
+
+    /// noVNC's files as websockify serves them: Debian's package lacks the `package.json` the
+    /// UI fetches for its version (a 404 in every console), so a directory in the project's
+    /// own links to each file and adds one when it is missing.
+    static func webDirectory(serving novnc: String) throws -> String {
+        let fileManager = FileManager.default
+        guard !fileManager.fileExists(atPath: novnc + "/package.json") else { return novnc }
+        let web = fileManager.currentDirectoryPath + "/novnc-web"
+        try? fileManager.removeItem(atPath: web)
+        try fileManager.createDirectory(atPath: web, withIntermediateDirectories: true)
+        for entry in try fileManager.contentsOfDirectory(atPath: novnc) {
+            try fileManager.createSymbolicLink(atPath: web + "/" + entry, withDestinationPath: novnc + "/" + entry)
+        }
+        try Data(#"{"name": "@novnc/novnc", "version": "packaged"}"#.utf8).write(to: URL(fileURLWithPath: web + "/package.json"))
+        return web
     }
 
     /// A display number in 100..<1000 with neither a lock file nor a socket, searched from a

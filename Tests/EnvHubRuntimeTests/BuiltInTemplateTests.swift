@@ -68,7 +68,7 @@ import Testing
         #expect(page.status == 200)
         #expect(page.body.contains("noVNC"))
         // The WebSocket noVNC opens reaches x11vnc, which greets in RFB.
-        let greeting = try await Task.detached { try RawWebSocket.firstBytes(port: port, path: "/websockify", protocol: "binary") }.value
+        let greeting = try await rawWebSocketOpening(port: port, path: "/websockify", protocol: "binary")
         #expect(greeting.contains("RFB 003.008"), "\(greeting)")
 
         // Every program runs in the component's group; x11vnc listens on loopback only.
@@ -144,34 +144,5 @@ import Testing
             }
         }
         return false
-    }
-}
-
-/// Just enough of a WebSocket client to open a connection and read what the server sends first.
-enum RawWebSocket {
-    static func firstBytes(port: Int, path: String, protocol subprotocol: String) throws -> String {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw TestSetupError("cannot connect to \(port)") }
-        let handshake = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: \(subprotocol)\r\n\r\n"
-        _ = handshake.withCString { send(descriptor, $0, strlen($0), 0) }
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while !String(decoding: received, as: UTF8.self).contains("RFB ") {
-            let count = recv(descriptor, &buffer, buffer.count, 0)
-            guard count > 0 else { break }
-            received += buffer[0..<count]
-        }
-        return String(decoding: received, as: UTF8.self)
     }
 }

@@ -85,7 +85,7 @@ import Testing
     @Test func theAppSeesForwardedHeadersAndNeverTheHubsCredentials() async throws {
         try await Self.withActiveProject("probe") { hub, token, port in
             // Written by hand: client libraries set their own Connection header.
-            let answer = try rawHTTPExchange(port: port, """
+            let answer = try await rawHTTPExchange(port: port, """
                 POST /u/admin/web/echo/x?q=1 HTTP/1.1\r
                 Host: hub.example:8080\r
                 Authorization: Bearer \(token)\r
@@ -192,7 +192,7 @@ import Testing
             #expect(api.object["state"] as? String == "inactive")
             #expect((api.object["error"] as? [String: Any])?["code"] as? String == "environment_not_running")
             let page = try await hub.request(.get, "/u/admin/web/", token: token, headers: [.accept: "text/html"])
-            #expect(page.status == .serviceUnavailable)
+            #expect(page.status == .ok)
             #expect(page.headers[.contentType] == "text/html; charset=utf-8")
             #expect(page.text.contains("admin/web is <span id=\"state\">inactive</span>"))
             #expect(page.text.contains("<button id=\"start\""))
@@ -208,7 +208,7 @@ import Testing
             _ = try await hub.request(.post, "/api/users/bob/projects", token: bob, json: ["name": "mine", "template": "hello"])
             #expect(try await hub.request(.get, "/api/users/bob/projects/mine", token: bob).object["autoStart"] as? Bool == true)
             let visited = try await hub.request(.get, "/u/bob/mine/", token: token, headers: [.accept: "text/html"])
-            #expect(visited.status == .serviceUnavailable)
+            #expect(visited.status == .ok)
             #expect(!visited.text.contains("\nstart();"))
         }
     }
@@ -221,6 +221,18 @@ import Testing
             let page = try await hub.request(.get, "/u/admin/desk/vnc.html", token: token)
             #expect(page.status == .ok)
             #expect(page.text.contains("noVNC"))
+            // noVNC's WebSocket, through the gateway to websockify and on to x11vnc.
+            let port = try #require(hub.client.port)
+            let opening = try await rawWebSocketOpening(
+                port: port, path: "/u/admin/desk/websockify", protocol: "binary", headers: ["Authorization: Bearer \(token)"])
+            #expect(opening.hasPrefix("HTTP/1.1 101"), "\(opening)")
+            #expect(opening.lowercased().contains("sec-websocket-protocol: binary"))
+            #expect(opening.contains("RFB 003.008"))
+            // Without a session there is no tunnel, only the gateway's 401.
+            let refused = try await rawWebSocketOpening(port: port, path: "/u/admin/desk/websockify", protocol: "binary") {
+                $0.contains("\r\n\r\n")
+            }
+            #expect(refused.hasPrefix("HTTP/1.1 401"), "\(refused)")
         }
     }
 
@@ -244,6 +256,33 @@ import Testing
             }
             // Watch through the store: the API would count as use.
             try await waitFor("the environment to be stopped once unused") {
+                try await hub.hub.store.project(id: project.id)?.state == .inactive ? true : nil
+            }
+        }
+    }
+
+    /// An open WebSocket is use even when nothing passes, like a noVNC tab left open.
+    @Test func anOpenWebSocketKeepsTheIdleCullerAway() async throws {
+        try await TestHub.run(configure: {
+            $0.idleTimeout = .seconds(2)
+            $0.healthCheckInterval = .milliseconds(100)
+        }, live: true) { hub in
+            let token = try await hub.adminToken()
+            _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "desk", "template": "desktop"])
+            _ = try await hub.request(.post, "/api/users/admin/projects/desk/activate", token: token)
+            _ = try await LifecycleTests.waitForState(hub, token, "active", path: "/api/users/admin/projects/desk")
+            let project = try #require(try await hub.hub.store.project(owner: UserName(unchecked: "admin"), name: ProjectName(unchecked: "desk")))
+            let socket = try RawSocket(port: try #require(hub.client.port))
+            socket.openWebSocket(path: "/u/admin/desk/websockify", protocol: "binary", headers: ["Authorization: Bearer \(token)"])
+            #expect(try await socket.receive { $0.contains("RFB ") }.contains("RFB 003.008"))
+            // Nothing more is sent: x11vnc waits for the client's version.
+            let openUntil = ContinuousClock.now + .seconds(6)
+            while ContinuousClock.now < openUntil {
+                #expect(try await hub.hub.store.project(id: project.id)?.state == .active)
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            socket.close()
+            try await waitFor("the environment to be stopped once the socket is gone") {
                 try await hub.hub.store.project(id: project.id)?.state == .inactive ? true : nil
             }
         }

@@ -44,35 +44,91 @@ public func withTimeout<T: Sendable>(
 public let gatewayTestApp: URL = envhubBinary.deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("Tests/Support/gateway-test-app.py")
 
-/// Sends `request` as written over a new TCP connection to 127.0.0.1:`port` and returns the
-/// answer: up to its Content-Length, or until the server closes the connection.
-public func rawHTTPExchange(port: Int, _ request: String) throws -> String {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(descriptor) }
-    var timeout = timeval(tv_sec: 10, tv_usec: 0)
-    setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = UInt16(port).bigEndian
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+/// Runs blocking work on a thread of its own. Blocking a thread of Swift's cooperative pool
+/// (two on a two-core machine) would starve the hub that runs in the same test process.
+public func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
     }
-    guard connected == 0 else { throw TestSetupError("cannot connect to port \(port)") }
-    _ = request.withCString { send(descriptor, $0, strlen($0), 0) }
-    var received: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let count = recv(descriptor, &buffer, buffer.count, 0)
-        guard count > 0 else { break }
-        received += buffer[0..<count]
-        let text = String(decoding: received, as: UTF8.self)
-        if let end = text.range(of: "\r\n\r\n"),
-           let line = text[..<end.lowerBound].split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("content-length:") }),
-           let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)),
-           text[end.upperBound...].utf8.count >= length {
-            return text
+}
+
+/// A blocking TCP connection to 127.0.0.1, for tests that must control every byte. Its
+/// reads run off Swift's cooperative pool (see `offThePool`).
+public final class RawSocket: @unchecked Sendable {  // used by one test at a time, one call at a time
+    private var descriptor: Int32
+    private var received: [UInt8] = []
+
+    public init(port: Int, timeoutSeconds: Int = 10) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            Glibc.close(descriptor)
+            throw TestSetupError("cannot connect to port \(port)")
         }
     }
-    return String(decoding: received, as: UTF8.self)
+
+    deinit { close() }
+
+    public func close() {
+        if descriptor >= 0 { Glibc.close(descriptor) }
+        descriptor = -1
+    }
+
+    public func send(_ text: String) {
+        _ = text.withCString { Glibc.send(descriptor, $0, strlen($0), 0) }
+    }
+
+    /// Everything received so far, after reading until `enough` says so or the peer stops.
+    public func receive(until enough: @escaping @Sendable (String) -> Bool) async throws -> String {
+        try await offThePool { self.receiveBlocking(until: enough) }
+    }
+
+    private func receiveBlocking(until enough: (String) -> Bool) -> String {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while !enough(String(decoding: received, as: UTF8.self)) {
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            guard count > 0 else { break }
+            received += buffer[0..<count]
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
+
+    /// The WebSocket opening handshake, written by hand.
+    public func openWebSocket(path: String, protocol subprotocol: String, headers: [String] = []) {
+        send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: \(subprotocol)\r\n"
+            + headers.map { $0 + "\r\n" }.joined() + "\r\n")
+    }
+}
+
+/// Sends `request` as written and returns the answer, up to its Content-Length or until the
+/// server closes the connection.
+public func rawHTTPExchange(port: Int, _ request: String) async throws -> String {
+    let socket = try RawSocket(port: port)
+    socket.send(request)
+    return try await socket.receive { text in
+        guard let end = text.range(of: "\r\n\r\n"),
+              let line = text[..<end.lowerBound].split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("content-length:") }),
+              let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) else { return false }
+        return text[end.upperBound...].utf8.count >= length
+    }
+}
+
+/// Opens a WebSocket by hand and returns what the server sends until `enough` (by default,
+/// until a VNC server's RFB greeting has come through).
+public func rawWebSocketOpening(
+    port: Int, path: String, protocol subprotocol: String, headers: [String] = [],
+    until enough: @escaping @Sendable (String) -> Bool = { $0.contains("RFB ") }
+) async throws -> String {
+    let socket = try RawSocket(port: port)
+    socket.openWebSocket(path: path, protocol: subprotocol, headers: headers)
+    return try await socket.receive(until: enough)
 }

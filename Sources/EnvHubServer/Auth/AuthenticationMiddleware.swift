@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 
 /// Reads the session from `Authorization: Bearer …` or the session cookie and sets
@@ -18,11 +19,22 @@ struct AuthenticationMiddleware: RouterMiddleware {
         return try await next(request, context)
     }
 
-    static func token(in request: Request) -> String? {
-        if let authorization = request.headers[.authorization] {
+    static func token(in request: Request) -> String? { token(in: request.headers) }
+
+    /// The Bearer token, or else the session cookie's value.
+    static func token(in fields: HTTPFields) -> String? {
+        if let authorization = fields[.authorization] {
             let parts = authorization.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]) }
         }
-        return request.cookies[cookieName]?.value
+        for header in fields[values: .cookie] {
+            for pair in header.split(separator: ";") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                if parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == cookieName {
+                    return parts[1].trimmingCharacters(in: .whitespaces)
+                }
+            }
+        }
+        return nil
     }
 }

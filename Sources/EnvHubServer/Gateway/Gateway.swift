@@ -15,12 +15,21 @@ import NIOPosix
 /// with back-pressure; nothing is held whole in memory.
 struct Gateway: Sendable {
     let routes: RouteTable
+    let sessions: SessionAuthority
     let activity: ActivityTracker
+    /// How often an open WebSocket counts as use though nothing passes (an idle noVNC tab is in use).
+    let openSocketUseInterval: Duration
     let client: HTTPClient
 
     /// `idleTimeout`: how long a response may go without a byte before it is abandoned.
-    init(store: any HubStore, templates: TemplateCatalog, activity: ActivityTracker, idleTimeout: Duration) {
+    /// `cullAfter`: the idle culler's timeout, which open WebSockets must keep away.
+    init(
+        store: any HubStore, templates: TemplateCatalog, sessions: SessionAuthority, activity: ActivityTracker,
+        idleTimeout: Duration, cullAfter: Duration?
+    ) {
+        self.openSocketUseInterval = min(.seconds(30), (cullAfter ?? .seconds(3600)) / 4)
         self.routes = RouteTable(store: store, templates: templates)
+        self.sessions = sessions
         self.activity = activity
         self.client = Self.client(idleTimeout: idleTimeout)
     }

@@ -3,7 +3,8 @@ import Foundation
 import Hummingbird
 
 /// What the gateway answers while a project's environment is not running. API clients get
-/// 503 JSON with the state; browsers get a page that says so (with the failure reason) and has
+/// 503 JSON with the state; browsers get a page (200, so that no console reports an error
+/// for what is an expected answer) that says so (with the failure reason) and has
 /// a Start button. For its owner, when the project's `autoStart` is on (the default), the page
 /// starts the environment at once, follows the progress events and reloads when it is active;
 /// an admin looking at someone else's project starts it only by pressing the button.
@@ -15,19 +16,17 @@ enum StoppedPage {
     }
 
     static func response(_ project: Project, visitor: User, html: Bool) throws -> Response {
-        let headers: HTTPFields = [.cacheControl: "no-store", .retryAfter: "5"]
         guard html else {
             let message = "\(project.owner)/\(project.name) is \(project.state.rawValue), not active; activate it first"
             return try .json(
                 Body(error: .init(code: "environment_not_running", message: message), state: project.state,
                      stateReason: project.stateReason.isEmpty ? nil : project.stateReason),
-                status: .serviceUnavailable, headers: headers)
+                status: .serviceUnavailable, headers: [.cacheControl: "no-store", .retryAfter: "5"])
         }
-        var htmlHeaders = headers
-        htmlHeaders[.contentType] = "text/html; charset=utf-8"
+        let htmlHeaders: HTTPFields = [.cacheControl: "no-store", .contentType: "text/html; charset=utf-8"]
         let autoStart = project.autoStart && visitor.name == project.owner
             && (project.state == .inactive || project.state == .starting)
-        return Response(status: .serviceUnavailable, headers: htmlHeaders,
+        return Response(status: .ok, headers: htmlHeaders,
                         body: .init(byteBuffer: ByteBuffer(string: page(project, autoStart: autoStart))))
     }
 

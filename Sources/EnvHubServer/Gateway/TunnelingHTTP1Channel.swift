@@ -1,0 +1,104 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+
+/// Where to tunnel one upgrade request: the backend address and the request head to send it
+/// (already rewritten by the caller: path, forwarded headers, cookies removed...).
+struct TunnelTarget: Sendable {
+    var host: String
+    var port: Int
+    var head: HTTPRequest   // HTTPTypes
+    /// Called whenever bytes pass either way and every `keepAliveInterval` while the tunnel is open (for idle tracking).
+    var onActivity: @Sendable () -> Void
+    /// An open tunnel counts as activity even when quiet: an idle noVNC or terminal tab is still in use.
+    var keepAliveInterval: Duration = .seconds(30)
+}
+
+/// nil: not tunnelled; the request goes to the ordinary responder (which will answer it, e.g. 401/404/503 JSON).
+typealias TunnelDecision = @Sendable (HTTPRequest, _ remoteAddress: SocketAddress?) async -> TunnelTarget?
+
+/// Hummingbird's HTTP/1.1 child channel plus one thing: a WebSocket upgrade request for which
+/// `decide` returns a target is relayed to that backend as a transparent byte tunnel.
+///
+/// Why this shape: the pipeline and the request loop are `HTTP1Channel`'s (same handlers, idle
+/// timeout, quiescing, `handleHTTP`), and only the responder is wrapped, so every other request
+/// is handled exactly as before. An upgrade request reaches the wrapper in the connection's own
+/// task, after any earlier request on the connection has been answered; the wrapper asks `decide`
+/// and, with a target, `WebSocketTunnel` handshakes with the backend and then swaps both
+/// pipelines to a `ByteGlue` pair. NIO's upgrade handler (what `HTTP1WebSocketUpgradeChannel`
+/// uses) was not used because it only looks at the first request of a connection and resolves
+/// its decision in a future; this path works on any request of a kept-alive connection, as
+/// proxies in front of the hub send them.
+///
+/// One deliberate difference in setup: the pipeline is configured with an empty server-upgrade
+/// configuration. Its only effect is that the request decoder, when removed, hands on the bytes
+/// a client sent right after an upgrade head instead of dropping them (the decoder stays paired
+/// with the response encoder as in `HTTP1Channel`); with no upgraders, NIO's upgrade handler
+/// passes the first request on unchanged and leaves the pipeline.
+struct TunnelingHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
+    typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+
+    let configuration: HTTP1Channel.Configuration
+    let responder: HTTPChannelHandler.Responder
+
+    init(
+        responder: @escaping HTTPChannelHandler.Responder,
+        configuration: HTTP1Channel.Configuration = .init(),
+        decide: @escaping TunnelDecision
+    ) {
+        self.configuration = configuration
+        self.responder = { request, writer, channel in
+            guard WebSocketTunnel.isWebSocketUpgrade(request.head),
+                  let target = await decide(request.head, channel.remoteAddress) else {
+                return try await responder(request, writer, channel)
+            }
+            try await WebSocketTunnel.run(request.head, to: target, client: channel, writer: writer)
+        }
+    }
+
+    /// `HTTP1Channel.setup`, with the decoder keeping what follows an upgrade head (see the type's comment).
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            var limits = NIOHTTPDecoderLimitConfiguration()
+            limits.maxHeaderFieldSize = configuration.httpDecoder.maxHeaderFieldSize
+            limits.maxHeaderListSize = configuration.httpDecoder.maxHeaderListSize
+            limits.maxHeaderFieldCount = configuration.httpDecoder.maxHeaderFieldCount
+            let pipeline = channel.pipeline.syncOperations
+            try pipeline.configureHTTPServerPipeline(
+                withPipeliningAssistance: false,  // HTTP is pipelined by NIOAsyncChannel
+                withServerUpgrade: (upgraders: [], completionHandler: { _ in }),
+                withErrorHandling: false,  // Hummingbird answers errors
+                withOutboundHeaderValidation: false,  // HTTPTypes already validates
+                withEncoderConfiguration: .init(),
+                withDecoderLimitConfiguration: limits
+            )
+            try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            try pipeline.addHandlers(configuration.additionalChannelHandlers())
+            try pipeline.addHandler(
+                HTTPConnectionStateHandler(idleTimeout: configuration.idleTimeout.map { .init($0) }, logger: logger))
+            return try NIOAsyncChannel(
+                wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+        }
+    }
+
+    func handle(value asyncChannel: Value, logger: Logger) async {
+        await handleHTTP(asyncChannel: asyncChannel, logger: logger)
+    }
+}
+
+extension HTTPServerBuilder {
+    /// HTTP/1.1 as `.http1(configuration:)`, with WebSocket upgrades that `decide` targets
+    /// tunnelled to their backend (see `TunnelingHTTP1Channel`).
+    static func http1WithTunnels(
+        configuration: HTTP1Channel.Configuration = .init(), decide: @escaping TunnelDecision
+    ) -> HTTPServerBuilder {
+        .init { responder in
+            TunnelingHTTP1Channel(responder: responder, configuration: configuration, decide: decide)
+        }
+    }
+}

@@ -1,0 +1,230 @@
+import EnvHubCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
+import NIOPosix
+
+/// Relays one WebSocket upgrade to a backend: connects, sends the handshake, and if the backend
+/// switches protocols, answers the client with the backend's 101 and splices the two connections
+/// into a raw byte tunnel, so frames, pings, close codes and extensions pass untouched.
+enum WebSocketTunnel {
+    static let connectTimeout = TimeAmount.seconds(5)
+    /// How long a connected backend may take to answer the handshake.
+    static let handshakeTimeout = TimeAmount.seconds(30)
+
+    /// `Connection: upgrade` with `Upgrade: websocket` (tokens, any case), as browsers send it.
+    static func isWebSocketUpgrade(_ head: HTTPRequest) -> Bool {
+        tokens(head.headerFields[values: .connection]).contains("upgrade")
+            && tokens(head.headerFields[values: .upgrade]).contains("websocket")
+    }
+
+    /// Tunnels `request` to `target` on behalf of `client` and returns once the tunnel has closed.
+    /// A backend that cannot be reached or does not switch protocols is reported to the client
+    /// with a JSON error, after which the connection ends (by throwing).
+    static func run(
+        _ request: HTTPRequest, to target: TunnelTarget, client: any Channel, writer: consuming ResponseWriter
+    ) async throws {
+        let backend: any Channel
+        let answer: HTTPResponseHead
+        do {
+            (backend, answer) = try await handshake(backendHead(client: request, rewritten: target.head), target, on: client.eventLoop)
+        } catch {
+            throw try await refuse(502, "the app did not take the WebSocket connection: \(error)", writer)
+        }
+        guard answer.status.code == 101 else {
+            backend.close(promise: nil)
+            // Pass on the app's refusal; a 2xx or 3xx without its body would mean nothing to the client.
+            let status = answer.status.code >= 400 ? Int(answer.status.code) : 502
+            throw try await refuse(status, "the app answered the WebSocket handshake with \(answer.status.code)", writer)
+        }
+        // The 101 goes out as raw bytes in `splice`, not through Hummingbird's writer: after it,
+        // nothing on this connection is HTTP any more.
+        do {
+            try await client.eventLoop.submit {
+                try splice(client: client, backend: backend, answer: answer, onActivity: target.onActivity)
+            }.get()
+        } catch {
+            backend.close(promise: nil)
+            client.close(promise: nil)
+            throw error
+        }
+        target.onActivity()
+        let interval = TimeAmount(target.keepAliveInterval)
+        let ticker = client.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in target.onActivity() }
+        try? await client.closeFuture.get()
+        ticker.cancel()
+        backend.close(promise: nil)
+    }
+
+    /// The head sent to the backend: the caller's rewrite, with the handshake fields exactly as the
+    /// client sent them (the backend's Sec-WebSocket-Accept must answer the client's key).
+    static func backendHead(client: HTTPRequest, rewritten: HTTPRequest) -> HTTPRequest {
+        var head = rewritten
+        let handshake: [HTTPField.Name] = [
+            .upgrade, .secWebSocketKey, .secWebSocketVersion, .secWebSocketProtocol, .secWebSocketExtensions,
+        ]
+        for name in handshake { head.headerFields[values: name] = client.headerFields[values: name] }
+        head.headerFields[.connection] = "Upgrade"
+        return head
+    }
+
+    /// Connects to the backend on the client's event loop (the glue needs both on one loop),
+    /// sends `head` and waits for the response head.
+    private static func handshake(
+        _ head: HTTPRequest, _ target: TunnelTarget, on eventLoop: any EventLoop
+    ) async throws -> (any Channel, HTTPResponseHead) {
+        let request = try HTTPRequestHead(head)
+        let answer = eventLoop.makePromise(of: HTTPResponseHead.self)
+        let backend: any Channel
+        do {
+            backend = try await ClientBootstrap(group: eventLoop)
+                .connectTimeout(connectTimeout)
+                .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandlers([
+                            HTTPRequestEncoder(),
+                            // keeps bytes the backend sends right after its 101 for the glue
+                            ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)),
+                            BackendHandshake(request: request, answer: answer),
+                        ])
+                    }
+                }
+                .connect(host: target.host, port: target.port).get()
+        } catch {
+            answer.fail(error)
+            throw error
+        }
+        let timeout = eventLoop.scheduleTask(in: handshakeTimeout) { answer.fail(TunnelError.noAnswer) }
+        defer { timeout.cancel() }
+        do {
+            return (backend, try await answer.futureResult.get())
+        } catch {
+            backend.close(promise: nil)
+            throw error
+        }
+    }
+
+    /// Swaps both pipelines from HTTP to a `ByteGlue` pair, on the event loop both channels share.
+    ///
+    /// Order matters: each glue goes in right after its decoder before the decoder is removed,
+    /// because a removed decoder hands the bytes it still holds (sent right after the head) to the
+    /// next handler; the 101 is written before any of the backend's bytes can follow it; and the
+    /// backend's decoder leaves before anything is written to the backend (see below).
+    private static func splice(
+        client: any Channel, backend: any Channel, answer: HTTPResponseHead, onActivity: @escaping @Sendable () -> Void
+    ) throws {
+        let clientPipeline = client.pipeline.syncOperations
+        let backendPipeline = backend.pipeline.syncOperations
+        // Look everything up first, so that a failure leaves both pipelines as they were.
+        let requestDecoder = try clientPipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+        let responseDecoder = try backendPipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
+        let clientHTTP: [any RemovableChannelHandler] = [
+            try clientPipeline.handler(type: HTTPConnectionStateHandler.self),  // its idle timer knows nothing of tunnels
+            try clientPipeline.handler(type: HTTP1ToHTTPServerCodec.self),
+            try clientPipeline.handler(type: HTTPResponseEncoder.self),
+        ]
+        let backendHTTP: [any RemovableChannelHandler] = [
+            try backendPipeline.handler(type: BackendHandshake.self),
+            try backendPipeline.handler(type: HTTPRequestEncoder.self),
+        ]
+        for handler in clientHTTP { clientPipeline.removeHandler(handler, promise: nil) }
+        for handler in backendHTTP { backendPipeline.removeHandler(handler, promise: nil) }
+        let (clientGlue, backendGlue) = ByteGlue.matchedPair(onActivity: onActivity)
+        try clientPipeline.addHandler(clientGlue, position: .after(requestDecoder))
+        try backendPipeline.addHandler(backendGlue)
+
+        let head = switchingProtocols(answer, allocator: client.allocator)
+        try clientPipeline.context(handler: clientGlue).writeAndFlush(NIOAny(head), promise: nil)
+        // The response decoder watches outbound request heads, so nothing may be written to the
+        // backend until it has gone: only then does the request decoder hand over the client's
+        // early bytes. Leftovers arrive without a read-complete, hence the explicit flushes.
+        backendPipeline.removeHandler(responseDecoder).assumeIsolated().whenSuccess {
+            client.flush()
+            clientPipeline.removeHandler(requestDecoder).whenSuccess { backend.flush() }
+        }
+        if !client.isActive || !backend.isActive {
+            client.close(promise: nil)
+            backend.close(promise: nil)
+        }
+    }
+
+    /// The backend's 101 as the client will see it: its reason and every header it sent.
+    static func switchingProtocols(_ answer: HTTPResponseHead, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 256)
+        buffer.writeString("HTTP/1.1 101 \(answer.status.reasonPhrase)\r\n")
+        for (name, value) in answer.headers { buffer.writeString("\(name): \(value)\r\n") }
+        buffer.writeString("\r\n")
+        return buffer
+    }
+
+    /// Answers with `status` and the API's JSON error; the caller then ends the connection by
+    /// throwing what this returns, as Hummingbird's own failed upgrade does: its parser has
+    /// stopped at the upgrade head.
+    private static func refuse(_ status: Int, _ message: String, _ writer: consuming ResponseWriter) async throws -> TunnelError {
+        let response = EnvHubError(code: "bad_gateway", status: status, message: message)
+            .response(extraHeaders: [.connection: "close"])
+        try await writer.write(response: response.head, body: response.body)
+        return .refused
+    }
+
+    private static func tokens(_ values: [String]) -> Set<String> {
+        Set(values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+    }
+}
+
+enum TunnelError: Error, CustomStringConvertible {
+    /// The client was told why; its connection ends.
+    case refused
+    /// The backend accepted the connection but sent no response head in time.
+    case noAnswer
+    /// The backend closed the connection before answering.
+    case closedBeforeAnswer
+
+    var description: String {
+        switch self {
+        case .refused: "the tunnel was refused"
+        case .noAnswer: "no answer to the handshake within \(WebSocketTunnel.handshakeTimeout)"
+        case .closedBeforeAnswer: "the connection closed before an answer"
+        }
+    }
+}
+
+/// The backend side of the handshake: sends the request head once connected and reports the
+/// response head. Anything after the head stays in the decoder for the glue.
+private final class BackendHandshake: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    private let request: HTTPRequestHead
+    private let answer: EventLoopPromise<HTTPResponseHead>
+
+    init(request: HTTPRequestHead, answer: EventLoopPromise<HTTPResponseHead>) {
+        self.request = request
+        self.answer = answer
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.write(wrapOutboundOut(.head(request)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(let head) = unwrapInboundIn(data) { answer.succeed(head) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        answer.fail(TunnelError.closedBeforeAnswer)  // no-op once answered
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        answer.fail(error)
+        context.close(promise: nil)
+    }
+}
