@@ -143,32 +143,51 @@ import Testing
         }
     }
 
+    /// A real hub process, so that its memory is measured alone (the test process runs many
+    /// hubs and tests at once).
     @Test func largeBodiesStreamBothWaysWithoutFillingMemory() async throws {
-        try await Self.withActiveProject("probe") { hub, token, port in
-            let before = Self.residentBytes()
+        try await TestDatabase.sqlite.withLocation { location async throws in
+            let templates = try TestHub.templateDirectory("probe", Self.appTemplate)
+            defer { try? FileManager.default.removeItem(at: templates) }
+            let hub = try EnvHubProcess(["serve", "--port", "0", "--stop-environments-on-exit"], env: [
+                "ENVHUB_DATA_DIR": location.dataDirectory, "ENVHUB_ADMIN_PASSWORD": "admin-password-1",
+                "ENVHUB_TEMPLATES_DIR": templates.path,
+            ])
+            defer { hub.kill() }
+            var api = HubRestartTests.API(port: try await hub.waitForPort())
+            api.token = try await api.call("POST", "/api/auth/login", ["username": "admin", "password": "admin-password-1"])
+                .object["token"] as? String ?? ""
+            try await api.call("POST", "/api/users/admin/projects", ["name": "web", "template": "probe"])
+            try await api.call("POST", "/api/users/admin/projects/web/activate")
+            _ = try await waitFor("web to be active") { try await api.state("web") == "active" ? true : nil }
+            let base = "http://127.0.0.1:\(api.port)/u/admin/web"
+            let before = Self.residentBytes(of: hub.pid)
+            var peak = before
+
             let gibibyte = 1 << 30
-            var download = HTTPClientRequest(url: "http://127.0.0.1:\(port)/u/admin/web/bytes?n=\(gibibyte)")
-            download.headers.add(name: "Authorization", value: "Bearer \(token)")
+            var download = HTTPClientRequest(url: "\(base)/bytes?n=\(gibibyte)")
+            download.headers.add(name: "Authorization", value: "Bearer \(api.token)")
             let response = try await HTTPClient.shared.execute(download, timeout: .seconds(300))
             #expect(response.status.code == 200)
             var received = 0
-            var peak = before
             for try await chunk in response.body {
                 received += chunk.readableBytes
-                if received % (64 << 20) < chunk.readableBytes { peak = max(peak, Self.residentBytes()) }
+                if received % (32 << 20) < chunk.readableBytes { peak = max(peak, Self.residentBytes(of: hub.pid)) }
             }
             #expect(received == gibibyte)
 
             let size = 200 << 20
-            var upload = HTTPClientRequest(url: "http://127.0.0.1:\(port)/u/admin/web/upload")
+            var upload = HTTPClientRequest(url: "\(base)/upload")
             upload.method = .POST
-            upload.headers.add(name: "Authorization", value: "Bearer \(token)")
+            upload.headers.add(name: "Authorization", value: "Bearer \(api.token)")
             let chunk = ByteBuffer(repeating: UInt8(ascii: "y"), count: 1 << 20)
-            let sent = NIOLockedValueBox(0)
+            let sent = NIOLockedValueBox((count: 0, peak: peak))
+            let pid = hub.pid
             let chunks = AsyncStream<ByteBuffer> {
-                sent.withLockedValue { count in
-                    guard count < 200 else { return nil }
-                    count += 1
+                sent.withLockedValue { sent in
+                    guard sent.count < 200 else { return nil }
+                    sent.count += 1
+                    if sent.count % 32 == 0 { sent.peak = max(sent.peak, Self.residentBytes(of: pid)) }
                     return chunk
                 }
             }
@@ -176,8 +195,10 @@ import Testing
             let uploaded = try await HTTPClient.shared.execute(upload, timeout: .seconds(300))
             let answer = try JSONSerialization.jsonObject(with: Data((try await uploaded.body.collect(upTo: 1 << 16)).readableBytesView))
             #expect((answer as? [String: Int])?["received"] == size)
-            peak = max(peak, Self.residentBytes())
-            #expect(peak - before < 50 << 20, "memory grew by \((peak - before) >> 20) MiB")
+            peak = max(peak, sent.withLockedValue { $0.peak }, Self.residentBytes(of: hub.pid))
+            #expect(peak - before < 50 << 20, "the hub grew by \((peak - before) >> 20) MiB")
+            hub.terminate()
+            #expect(try await hub.waitForExit() == 0)
         }
     }
 
@@ -288,8 +309,8 @@ import Testing
         }
     }
 
-    static func residentBytes() -> Int {
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    static func residentBytes(of pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
         let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
         return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
     }
