@@ -12,26 +12,13 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import selenium' 2>/d
     python3 -m venv "$venv" >&2
     "$venv/bin/pip" install -q --disable-pip-version-check selenium >&2
 fi
-binary=.build/debug/envhub
-[ -x "$binary" ] || { echo "browser-tests: build first (swift build)" >&2; exit 2; }
 output=.build/test-output/browser
 mkdir -p "$output"
-
-tmp=$(mktemp -d)
-chmod 755 "$tmp"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+# shellcheck source=scripts/test-hub.sh
+source scripts/test-hub.sh
 password="browser-admin-password"
 # --stop-environments-on-exit: the desktops the tests start end with the hub.
-ENVHUB_ADMIN_PASSWORD=$password ENVHUB_DATA_DIR="$tmp/data" ENVHUB_LOG_LEVEL=info \
-    "$binary" serve --port "$port" --stop-environments-on-exit >"$output/envhub.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$tmp"' EXIT
-
-deadline=$(( $(date +%s) + 60 ))
-until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do
-    [ "$(date +%s)" -lt "$deadline" ] || { cat "$output/envhub.log" >&2; echo "browser-tests: envhub did not start" >&2; exit 1; }
-    sleep 0.1
-done
+start_test_hub browser-tests "$password" "$output/envhub.log" info --stop-environments-on-exit
 
 status=0
 for test in Tests/browser/test_*.py; do

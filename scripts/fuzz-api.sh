@@ -14,21 +14,12 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
     "$venv/bin/pip" install -q --disable-pip-version-check schemathesis >&2
 fi
 
-binary=.build/debug/envhub
-[ -x "$binary" ] || { echo "fuzz-api: build first (swift build)" >&2; exit 2; }
-tmp=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+# shellcheck source=scripts/test-hub.sh
+source scripts/test-hub.sh
 password="fuzz-admin-password"
-ENVHUB_ADMIN_PASSWORD=$password ENVHUB_DATA_DIR="$tmp/data" ENVHUB_LOG_LEVEL=warning \
-    "$binary" serve --port "$port" >"$tmp/envhub.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$tmp"' EXIT
-
-deadline=$(( $(date +%s) + 60 ))
-until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do
-    [ "$(date +%s)" -lt "$deadline" ] || { cat "$tmp/envhub.log" >&2; echo "fuzz-api: envhub did not start" >&2; exit 1; }
-    sleep 0.1
-done
+mkdir -p .build/test-output
+log=.build/test-output/fuzz-api-envhub.log
+start_test_hub fuzz-api "$password" "$log" warning
 token=$(curl -sf -X POST "http://127.0.0.1:$port/api/auth/login" \
     -d "{\"username\":\"admin\",\"password\":\"$password\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 
@@ -45,9 +36,9 @@ status=0
     --exclude-path '/api/users/{user}/projects/{project}/events' \
     --exclude-path '/api/users/{user}/projects/{project}/logs' \
     --max-examples 30 --seed 1 "$@" || status=$?
-if grep -qi " error " "$tmp/envhub.log"; then
+if grep -qi " error " "$log"; then
     echo "fuzz-api: the server logged errors:" >&2
-    grep -i " error " "$tmp/envhub.log" | head -20 >&2
+    grep -i " error " "$log" | head -20 >&2
     status=1
 fi
 exit "$status"

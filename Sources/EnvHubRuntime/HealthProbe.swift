@@ -4,7 +4,7 @@ import NIOCore
 import NIOPosix
 
 /// Asks whether a component is ready, by its template's health check.
-struct HealthProbe: Sendable {
+public struct HealthProbe: Sendable {
     /// One client for the process. Refused connections fail at once instead of being retried,
     /// since the probe retries on its own schedule.
     static let client: HTTPClient = {
@@ -22,7 +22,7 @@ struct HealthProbe: Sendable {
     }
 
     /// Whether 127.0.0.1:port accepts a TCP connection right now.
-    static func accepts(port: Int) async -> Bool {
+    public static func accepts(port: Int) async -> Bool {
         do {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.seconds(1))

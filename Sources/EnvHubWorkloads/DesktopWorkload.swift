@@ -52,7 +52,7 @@ struct DesktopWorkload {
                     "-display", ":\(display)", "-rfbport", String(vncPort), "-rfbportv6", "-1", "-listen", "127.0.0.1", "-noipv6",
                     "-forever", "-shared", "-nopw", "-quiet",
                 ]) { _ in
-                    try await Readiness.waitFor("x11vnc listening on port \(vncPort)") { Readiness.accepts(port: vncPort) }
+                    try await Readiness.waitFor("x11vnc listening on port \(vncPort)") { await HealthProbe.accepts(port: vncPort) }
                 },
                 program("websockify", ["--web", web, "\(environment.host):\(environment.port)", "127.0.0.1:\(vncPort)"]),
             ],

@@ -153,27 +153,11 @@ final class StopRequest: @unchecked Sendable {  // `sources` is only kept alive,
 
 /// Waits for a condition a program's start makes true, with a deadline.
 enum Readiness {
-    static func waitFor(_ what: String, within limit: Duration = .seconds(20), _ condition: () -> Bool) async throws {
+    static func waitFor(_ what: String, within limit: Duration = .seconds(20), _ condition: () async -> Bool) async throws {
         let deadline = ContinuousClock.now + limit
-        while !condition() {
+        while await !condition() {
             guard ContinuousClock.now < deadline else { throw WorkloadError("\(what) did not happen within \(limit)") }
             try await Task.sleep(for: .milliseconds(20))
-        }
-    }
-
-    /// Whether something accepts TCP connections on 127.0.0.1:port.
-    static func accepts(port: Int) -> Bool {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        return withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
         }
     }
 }

@@ -2,6 +2,7 @@
 scripts/browser-tests.sh), API calls, waiting with a deadline, and a headless Chromium."""
 import json
 import os
+import sys
 import time
 import urllib.request
 
@@ -52,3 +53,12 @@ def signed_in_browser(token):
 
 def console_errors(driver):
     return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def run(main):
+    """Runs a test's main; a failed assertion is reported in one line and exits 1."""
+    try:
+        main()
+    except AssertionError as error:
+        print(f"browser: FAILED: {error}", file=sys.stderr)
+        sys.exit(1)

@@ -6,9 +6,8 @@ while it starts and of the app go to OUTPUT_DIR.
 """
 import json
 import os
-import sys
 
-from browser_support import HUB, OUTPUT, PASSWORD, api, console_errors, signed_in_browser, wait_for
+from browser_support import HUB, OUTPUT, PASSWORD, api, console_errors, run, signed_in_browser, wait_for
 
 
 def main():
@@ -20,7 +19,7 @@ def main():
         driver.get(HUB + "/u/admin/web/")
         driver.save_screenshot(os.path.join(OUTPUT, "stopped-page.png"))
         # The page reloads into the app once the environment is active.
-        text = wait_for("the app's answer", lambda: "Hello from Flask bot" in driver.page_source and driver.page_source, 60)
+        wait_for("the app's answer", lambda: "Hello from Flask bot" in driver.page_source and driver.page_source, 60)
         body = driver.find_element("tag name", "body").text
         assert json.loads(body) == {"message": "Hello from Flask bot of user admin!"}, body
         assert api("GET", "/api/users/admin/projects/web", token)["state"] == "active"
@@ -34,8 +33,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except AssertionError as error:
-        print(f"browser: FAILED: {error}", file=sys.stderr)
-        sys.exit(1)
+    run(main)

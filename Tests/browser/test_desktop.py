@@ -6,9 +6,8 @@ activates a `desktop` project, opens /u/admin/desk/ and checks that noVNC connec
 gateway's WebSocket and draws a desktop that is not blank. Saves a screenshot in OUTPUT_DIR.
 """
 import os
-import sys
 
-from browser_support import HUB, OUTPUT, PASSWORD, api, console_errors, signed_in_browser, wait_for
+from browser_support import HUB, OUTPUT, PASSWORD, api, console_errors, run, signed_in_browser, wait_for
 
 # How many distinct colours the noVNC canvas shows: a blank (or black) screen has one.
 CANVAS_COLOURS = """
@@ -47,8 +46,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except AssertionError as error:
-        print(f"browser: FAILED: {error}", file=sys.stderr)
-        sys.exit(1)
+    run(main)

@@ -90,9 +90,11 @@ enum ForwardedHeaders {
         }.joined(separator: ";")
     }
 
-    private static func connectionOptions(_ fields: HTTPFields) -> Set<String> {
-        Set(fields[values: .connection].flatMap { $0.split(separator: ",") }
-            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+    private static func connectionOptions(_ fields: HTTPFields) -> Set<String> { tokens(fields[values: .connection]) }
+
+    /// The comma-separated tokens of a list-valued field such as Connection or Upgrade, lower-cased.
+    static func tokens(_ values: [String]) -> Set<String> {
+        Set(values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
     }
 }
 

@@ -8,8 +8,7 @@ extension Gateway {
     /// for anything the ordinary route must answer instead (401, 404, 503, a redirect).
     func tunnelTarget(_ head: HTTPRequest, remoteAddress: SocketAddress?) async -> TunnelTarget? {
         guard let path = head.path, path.hasPrefix("/u/") else { return nil }
-        let query = path.firstIndex(of: "?").map { String(path[$0...]) } ?? ""
-        let bare = query.isEmpty ? path : String(path[..<path.firstIndex(of: "?")!])
+        let (bare, query) = path.firstIndex(of: "?").map { (String(path[..<$0]), String(path[$0...])) } ?? (path, "")
         guard let address = Address(path: bare), !address.rest.isEmpty,
               let token = AuthenticationMiddleware.token(in: head.headerFields),
               let identity = await sessions.identity(for: token),

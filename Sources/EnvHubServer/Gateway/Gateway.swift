@@ -145,11 +145,8 @@ struct Gateway: Sendable {
         } catch {
             throw EnvHubError(code: "bad_gateway", status: 502, message: "\(address.owner)/\(address.project) did not answer: \(error)")
         }
-        var headers = HTTPFields()
-        for header in ForwardedHeaders.response(
-            Self.fields(response.headers), prefix: address.prefix, upstream: upstream, prefixStripped: !template.keepPrefix) {
-            headers.append(header)
-        }
+        let headers = ForwardedHeaders.response(
+            Self.fields(response.headers), prefix: address.prefix, upstream: upstream, prefixStripped: !template.keepPrefix)
         let projectID = route.project.id
         let activity = activity
         return Response(

@@ -60,7 +60,7 @@ enum StoppedPage {
             <p><button id="start" type="button">Start</button> <a href="/">Back to envhub</a></p>
             </main>
             <script type="module">
-            const api = \(jsonString(api));
+            const api = \((try? JSONWriter.encode(api)).map { String(buffer: $0) } ?? "\"\"");
             const status = document.getElementById("status");
             const button = document.getElementById("start");
             const progress = document.getElementById("progress");
@@ -104,9 +104,5 @@ enum StoppedPage {
     static func escape(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-    }
-
-    static func jsonString(_ text: String) -> String {
-        String(decoding: (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
     }
 }

@@ -18,8 +18,8 @@ enum WebSocketTunnel {
 
     /// `Connection: upgrade` with `Upgrade: websocket` (tokens, any case), as browsers send it.
     static func isWebSocketUpgrade(_ head: HTTPRequest) -> Bool {
-        tokens(head.headerFields[values: .connection]).contains("upgrade")
-            && tokens(head.headerFields[values: .upgrade]).contains("websocket")
+        ForwardedHeaders.tokens(head.headerFields[values: .connection]).contains("upgrade")
+            && ForwardedHeaders.tokens(head.headerFields[values: .upgrade]).contains("websocket")
     }
 
     /// Tunnels `request` to `target` on behalf of `client` and returns once the tunnel has closed.
@@ -170,10 +170,6 @@ enum WebSocketTunnel {
             .response(extraHeaders: [.connection: "close"])
         try await writer.write(response: response.head, body: response.body)
         return .refused
-    }
-
-    private static func tokens(_ values: [String]) -> Set<String> {
-        Set(values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
     }
 }
 

@@ -17,7 +17,7 @@ final class ProjectEvents: Sendable {
         let type: String
         let state: EnvironmentState?
         /// A sentence for people: "starting web", "waiting for web to answer /health", …
-        let message: String
+        var message: String
         /// Place in the queue of starts, when waiting for one.
         let position: Int?
         let at: Date
@@ -31,7 +31,7 @@ final class ProjectEvents: Sendable {
     /// An event as it travels between replicas.
     private struct Envelope: Codable {
         let projectID: String
-        let event: Event
+        var event: Event
     }
 
     private let state = NIOLockedValueBox<(nextID: Int, subscribers: [UUID: Subscriber])>((1, [:]))
@@ -73,10 +73,7 @@ final class ProjectEvents: Sendable {
         for await var envelope in outgoing {
             // NOTIFY payloads are limited to 8,000 bytes; a long failure reason is cut.
             if envelope.event.message.utf8.count > 4000 {
-                let event = envelope.event
-                envelope = Envelope(projectID: envelope.projectID, event: Event(
-                    id: event.id, type: event.type, state: event.state, message: String(event.message.prefix(2000)) + " …",
-                    position: event.position, at: event.at))
+                envelope.event.message = String(envelope.event.message.prefix(2000)) + " …"
             }
             do {
                 let payload = String(decoding: try encoder.encode(envelope), as: UTF8.self)

@@ -1,0 +1,23 @@
+# shellcheck shell=bash
+# Sourced by the test scripts that drive a running hub: `start_test_hub NAME PASSWORD LOG
+# LEVEL [serve options...]` starts .build/debug/envhub on a free port with SQLite in a temp
+# dir, writes its output to LOG, waits (60 s at most) until /readyz answers, and sets `port`.
+# The hub is stopped and the temp dir removed when the calling script exits.
+start_test_hub() {
+    local name=$1 password=$2 log=$3 level=$4
+    shift 4
+    local binary=.build/debug/envhub
+    [ -x "$binary" ] || { echo "$name: build first (swift build)" >&2; exit 2; }
+    test_hub_dir=$(mktemp -d)
+    chmod 755 "$test_hub_dir"  # the `postgres` user of a `data` environment must reach its volume
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+    ENVHUB_ADMIN_PASSWORD=$password ENVHUB_DATA_DIR="$test_hub_dir/data" ENVHUB_LOG_LEVEL=$level \
+        "$binary" serve --port "$port" "$@" >"$log" 2>&1 &
+    test_hub_pid=$!
+    trap 'kill $test_hub_pid 2>/dev/null; wait $test_hub_pid 2>/dev/null; rm -rf "$test_hub_dir"' EXIT
+    local deadline=$(( $(date +%s) + 60 ))
+    until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do
+        [ "$(date +%s)" -lt "$deadline" ] || { cat "$log" >&2; echo "$name: envhub did not start" >&2; exit 1; }
+        sleep 0.1
+    done
+}
