@@ -72,7 +72,7 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     TemplateController(templates: templates).addRoutes(to: routes)
     let gateway = Gateway(
         store: store, templates: templates, sessions: sessions, activity: lifecycle.activity, idleTimeout: config.gatewayIdleTimeout,
-        cullAfter: config.idleTimeout.flatMap { $0 > .zero ? $0 : nil })
+        cullAfter: config.idleTimeout.flatMap { $0 > .zero ? $0 : nil }, metrics: metrics)
     gateway.addRoutes(to: router)
     OperationsController(
         store: store, metrics: metrics, openAPIDocument: openAPIDocument,
@@ -81,7 +81,7 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
 
     var application = Application(
         router: router,
-        server: .http1WithTunnels { head, remoteAddress in await gateway.tunnelTarget(head, remoteAddress: remoteAddress) },
+        server: .http1WithGateway(gateway),
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "envhub"),
         services: [store.database] + (store.changeListener(logger: logger).map { [$0] } ?? [])
             + [SessionSweeper(store: store, interval: .seconds(3600), logger: logger), lifecycle],

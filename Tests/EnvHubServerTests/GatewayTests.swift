@@ -25,11 +25,15 @@ import Testing
 
     /// A live hub with the probe template, admin signed in, project `name` of `template` active.
     static func withActiveProject(
-        _ template: String, name: String = "web", _ body: @escaping @Sendable (TestHub, String, Int) async throws -> Void
+        _ template: String, name: String = "web", configure: @escaping @Sendable (inout AppConfig) -> Void = { _ in },
+        _ body: @escaping @Sendable (TestHub, String, Int) async throws -> Void
     ) async throws {
         let directory = try TestHub.templateDirectory("probe", appTemplate)
         defer { try? FileManager.default.removeItem(at: directory) }
-        try await TestHub.run(configure: { $0.templatesDirectory = directory.path }, live: true) { hub in
+        try await TestHub.run(configure: {
+            $0.templatesDirectory = directory.path
+            configure(&$0)
+        }, live: true) { hub in
             let token = try await hub.adminToken()
             _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": name, "template": template])
             #expect(try await hub.request(.post, "/api/users/admin/projects/\(name)/activate", token: token).status == .accepted)
@@ -263,7 +267,7 @@ import Testing
         try await TestHub.run(configure: {
             $0.idleTimeout = .seconds(2)
             $0.healthCheckInterval = .milliseconds(100)
-        }) { hub in
+        }, live: true) { hub in
             let token = try await hub.adminToken()
             _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "web", "template": "hello"])
             _ = try await hub.request(.post, "/api/users/admin/projects/web/activate", token: token)

@@ -7,6 +7,8 @@ GET /cookie            sets a=1; Path=/  and  b=2 (no path)
 GET /sse?gate=FILE     event "one" at once, event "two" once FILE exists
 GET /bytes?n=N         N bytes, streamed in 64 KiB chunks
 POST /upload           reads the body in chunks: {"received": N}
+GET /drop              "dropped", then closes the connection without saying so beforehand
+GET /slow?s=N          answers after N seconds
 """
 import json
 import os
@@ -88,6 +90,13 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(part)
                 left -= len(part)
             return
+        if url.path == "/drop":
+            self.reply(200, b"dropped")
+            self.close_connection = True
+            return
+        if url.path == "/slow":
+            time.sleep(float(query["s"][0]))
+            return self.reply(200, b"slow")
         if url.path == "/upload":
             received = self.read_body()
             return self.reply(200, json.dumps({"received": received}).encode(), [("Content-Type", "application/json")])

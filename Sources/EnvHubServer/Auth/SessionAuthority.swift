@@ -76,10 +76,8 @@ final class SessionAuthority: Sendable {
 
     /// The identity a token stands for, or nil when it is malformed, forged, expired or revoked.
     func identity(for token: String, now: Date = Date()) async -> Identity? {
-        let (cached, generation) = cache.withLockedValue { ($0.entries[token], $0.generation) }
-        if let cached, cached.expiresAt > now, now.timeIntervalSince(cached.checkedAt) < cacheLifetime {
-            return cached.identity
-        }
+        if let identity = cachedIdentity(for: token, now: now) { return identity }
+        let generation = cache.withLockedValue { $0.generation }
         let live = feed.isLive
         guard let claims = try? await keys.verify(token, as: SessionToken.self),
               let (session, user) = try? await store.session(id: claims.sid),
@@ -98,6 +96,13 @@ final class SessionAuthority: Sendable {
             }
         }
         return identity
+    }
+
+    /// The identity of a token checked recently, or nil when it must be checked (again).
+    func cachedIdentity(for token: String, now: Date = Date()) -> Identity? {
+        guard let cached = cache.withLockedValue({ $0.entries[token] }),
+              cached.expiresAt > now, now.timeIntervalSince(cached.checkedAt) < cacheLifetime else { return nil }
+        return cached.identity
     }
 
     func revoke(sessionID: String, now: Date = Date()) async throws {

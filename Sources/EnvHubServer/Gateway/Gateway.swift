@@ -1,63 +1,63 @@
-import AsyncHTTPClient
 import EnvHubCore
 import EnvHubStore
 import Foundation
 import HTTPTypes
 import Hummingbird
-import NIOConcurrencyHelpers
 import NIOCore
-import NIOHTTP1
-import NIOPosix
 
 /// The authenticated reverse proxy at `/u/{user}/{project}/…`, inside the hub: no separate
 /// proxy process, no routes of its own to lose. Owners and admins pass; anonymous browsers are
-/// sent to sign in, anonymous API clients get 401, anyone else 404. Bodies stream both ways
-/// with back-pressure; nothing is held whole in memory.
+/// sent to sign in, anonymous API clients get 401, anyone else 404.
+///
+/// This type decides (`answer`); `GatewayProxyHandler` moves the bytes of ordinary requests
+/// on the client connection's event loop, and `WebSocketTunnel` those of WebSocket upgrades.
 struct Gateway: Sendable {
     let routes: RouteTable
     let sessions: SessionAuthority
     let activity: ActivityTracker
     /// How often an open WebSocket counts as use though nothing passes (an idle noVNC tab is in use).
     let openSocketUseInterval: Duration
-    let client: HTTPClient
+    /// How long a response may go without a byte before it is abandoned.
+    let idleTimeout: Duration
+    let metrics: HubMetrics?
 
-    /// `idleTimeout`: how long a response may go without a byte before it is abandoned.
     /// `cullAfter`: the idle culler's timeout, which open WebSockets must keep away.
     init(
         store: any HubStore, templates: TemplateCatalog, sessions: SessionAuthority, activity: ActivityTracker,
-        idleTimeout: Duration, cullAfter: Duration?
+        idleTimeout: Duration, cullAfter: Duration?, metrics: HubMetrics? = nil
     ) {
         self.openSocketUseInterval = min(.seconds(30), (cullAfter ?? .seconds(3600)) / 4)
         self.routes = RouteTable(store: store, templates: templates)
         self.sessions = sessions
         self.activity = activity
-        self.client = Self.client(idleTimeout: idleTimeout)
+        self.idleTimeout = idleTimeout
+        self.metrics = metrics
     }
 
-    /// One client per idle timeout for the life of the process (in practice one): they are
-    /// never shut down, so no hub can drop one while a request still uses it.
-    private static let clients = NIOLockedValueBox<[Duration: HTTPClient]>([:])
+    /// The route pattern gateway requests are counted under in the metrics.
+    static let metricsRoute = "/u/:user/:project/**"
 
-    private static func client(idleTimeout: Duration) -> HTTPClient {
-        clients.withLockedValue { clients in
-            if let client = clients[idleTimeout] { return client }
-            // Never follow redirects or decompress: the browser sees exactly what the app sent.
-            var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
-            configuration.timeout.connect = .seconds(5)
-            configuration.timeout.read = .nanoseconds(Int64(idleTimeout.components.seconds) * 1_000_000_000)
-            configuration.decompression = .disabled
-            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
-            let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
-            clients[idleTimeout] = client
-            return client
-        }
-    }
+    /// Whether a request is the gateway's.
+    static func claims(_ head: HTTPRequest) -> Bool { head.path?.hasPrefix("/u/") ?? false }
 
+    /// Gateway requests that reach the router: WebSocket upgrades that are not tunnelled
+    /// (which get the same 401/404/503 answers), and any request when the server was built
+    /// without `GatewayProxyHandler`.
     func addRoutes(to router: Router<HubRequestContext>) {
         let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options]
         for path in ["/u/:user/:project", "/u/:user/:project/**"] {
             for method in methods {
-                router.on(RouterPath(path), method: method) { request, context in try await handle(request, context: context) }
+                router.on(RouterPath(path), method: method) { request, context in
+                    switch await answer(request.head, remoteAddress: context.remoteAddress) {
+                    case .respond(let answer):
+                        return answer.response
+                    case .forward:
+                        // Only when the environment started between the tunnel's look and this one.
+                        throw EnvHubError(code: "environment_changed", status: 503,
+                                          message: "the environment changed while the request arrived; retry",
+                                          retryAfterSeconds: 1)
+                    }
+                }
             }
         }
     }
@@ -70,8 +70,12 @@ struct Gateway: Sendable {
         let prefix: String
         /// What follows the prefix, as sent (still percent-encoded), "" when nothing does.
         let rest: String
+        /// `?…` as sent, or "".
+        let query: String
 
-        init?(path: String) {
+        /// `target`: the request target, path and query.
+        init?(target: String) {
+            let (path, query) = target.firstIndex(of: "?").map { (target[..<$0], target[$0...]) } ?? (target[...], "")
             let segments = path.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
             guard segments.count >= 4, segments[0].isEmpty, segments[1] == "u",
                   let owner = UserName(rawValue: String(segments[2])) else { return nil }
@@ -81,92 +85,88 @@ struct Gateway: Sendable {
             self.project = project
             prefix = "/u/\(owner)/\(project)"
             rest = projectAndRest.count == 2 ? "/" + projectAndRest[1] : ""
+            self.query = String(query)
         }
     }
 
-    func handle(_ request: Request, context: HubRequestContext) async throws -> Response {
-        guard let address = Address(path: request.uri.path) else { throw EnvHubError.notFound("no such project") }
-        guard let identity = context.identity else {
-            guard Self.wantsHTML(request.headers) else { throw EnvHubError.unauthenticated() }
-            let next = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
-            let encoded = next.addingPercentEncoding(withAllowedCharacters: .urlQueryValueAllowed) ?? "/"
-            return Response(status: .found, headers: [.location: "/login?next=\(encoded)", .cacheControl: "no-store"])
+    /// The answer from what is in memory, or nil when the session or the route must be read
+    /// from the store first (then `answer` does that).
+    func cachedAnswer(_ head: HTTPRequest, remoteAddress: SocketAddress?) -> GatewayAnswer? {
+        guard let address = Address(target: head.path ?? "") else { return .respond(Self.noSuchProject) }
+        var identity: Identity?
+        if let token = AuthenticationMiddleware.token(in: head.headerFields) {
+            guard let cached = sessions.cachedIdentity(for: token) else { return nil }
+            identity = cached
         }
-        let route = try await visibleRoute(address, for: identity.user)
+        guard let identity, Self.may(identity.user, see: address) else {
+            return answer(head, address: address, identity: identity, route: nil, remoteAddress: remoteAddress)
+        }
+        guard let route = routes.cachedRoute(owner: address.owner, name: address.project) else { return nil }
+        return answer(head, address: address, identity: identity, route: route, remoteAddress: remoteAddress)
+    }
+
+    /// The answer, reading the session and the route from the store when they are not in memory.
+    func answer(_ head: HTTPRequest, remoteAddress: SocketAddress?) async -> GatewayAnswer {
+        if let answer = cachedAnswer(head, remoteAddress: remoteAddress) { return answer }
+        guard let address = Address(target: head.path ?? "") else { return .respond(Self.noSuchProject) }
+        var identity: Identity?
+        if let token = AuthenticationMiddleware.token(in: head.headerFields) {
+            identity = await sessions.identity(for: token)
+        }
+        var route: RouteTable.Route?
+        if let identity, Self.may(identity.user, see: address) {
+            do {
+                route = try await routes.route(owner: address.owner, name: address.project)
+            } catch {
+                return .respond(FixedAnswer(.unavailable("the hub cannot read its store: \(error)")))
+            }
+        }
+        return answer(head, address: address, identity: identity, route: route, remoteAddress: remoteAddress)
+    }
+
+    /// The owner and admins; anyone else learns nothing.
+    private static func may(_ user: User, see address: Address) -> Bool { user.isAdmin || user.name == address.owner }
+
+    private static let noSuchProject = FixedAnswer(.notFound("no such project"))
+
+    /// The rules, once the visitor and (if they may see it) the route are known.
+    private func answer(
+        _ head: HTTPRequest, address: Address, identity: Identity?, route: RouteTable.Route?, remoteAddress: SocketAddress?
+    ) -> GatewayAnswer {
+        guard let identity else {
+            guard Self.wantsHTML(head.headerFields) else { return .respond(FixedAnswer(.unauthenticated())) }
+            let next = address.prefix + address.rest + address.query
+            let encoded = next.addingPercentEncoding(withAllowedCharacters: .urlQueryValueAllowed) ?? "/"
+            return .respond(FixedAnswer(status: .found, headers: [.location: "/login?next=\(encoded)", .cacheControl: "no-store"]))
+        }
+        guard Self.may(identity.user, see: address), let route else {
+            return .respond(FixedAnswer(.notFound("no project \(address.owner)/\(address.project)")))
+        }
         activity.touch(route.project.id)
         guard route.project.state == .active, let port = route.port else {
-            return try StoppedPage.response(route.project, visitor: identity.user, html: Self.wantsHTML(request.headers))
+            return .respond(StoppedPage.answer(route.project, visitor: identity.user, html: Self.wantsHTML(head.headerFields)))
         }
         if address.rest.isEmpty {
-            let query = request.uri.query.map { "?" + $0 } ?? ""
-            return Response(status: .permanentRedirect, headers: [.location: address.prefix + "/" + query])
+            return .respond(FixedAnswer(status: .permanentRedirect, headers: [.location: address.prefix + "/" + address.query]))
         }
-        if address.rest == "/", request.uri.query == nil, request.method == .get, let entry = route.template?.entryPath {
+        guard let template = route.template else {
+            return .respond(FixedAnswer(.unavailable("the project's template no longer exists")))
+        }
+        if address.rest == "/", address.query.isEmpty, head.method == .get, let entry = template.entryPath {
             let filled = Placeholders(user: address.owner.rawValue, project: address.project.rawValue, secret: "", endpoints: [:])
                 .fill(entry)
-            return Response(status: .found, headers: [.location: address.prefix + filled, .cacheControl: "no-store"])
+            return .respond(FixedAnswer(status: .found, headers: [.location: address.prefix + filled, .cacheControl: "no-store"]))
         }
-        return try await forward(request, to: port, address: address, route: route, context: context)
-    }
-
-    /// The route, if `user` may use it: the owner and admins; anyone else learns nothing.
-    func visibleRoute(_ address: Address, for user: User) async throws -> RouteTable.Route {
-        guard user.isAdmin || user.name == address.owner,
-              let route = try await routes.route(owner: address.owner, name: address.project) else {
-            throw EnvHubError.notFound("no project \(address.owner)/\(address.project)")
-        }
-        return route
-    }
-
-    private func forward(
-        _ request: Request, to port: Int, address: Address, route: RouteTable.Route, context: HubRequestContext
-    ) async throws -> Response {
-        guard let template = route.template else { throw EnvHubError.unavailable("the project's template no longer exists") }
-        let path = template.keepPrefix ? address.prefix + address.rest : address.rest
-        let upstream = "http://127.0.0.1:\(port)"
-        var outgoing = HTTPClientRequest(url: upstream + path + (request.uri.query.map { "?" + $0 } ?? ""))
-        outgoing.method = .init(rawValue: request.method.rawValue)
-        let fields = ForwardedHeaders.request(
-            request.headers, host: request.head.authority, clientAddress: context.remoteAddress?.ipAddress, prefix: address.prefix,
-            sessionCookie: AuthenticationMiddleware.cookieName)
-        for field in fields { outgoing.headers.add(name: field.name.rawName, value: field.value) }
-        if request.method != .get && request.method != .head {
-            let length = request.headers[.contentLength].flatMap(Int64.init)
-            let projectID = route.project.id
-            let body = request.body.map { [activity] chunk in
-                activity.touch(projectID)
-                return chunk
-            }
-            outgoing.body = .stream(body, length: length.map { .known($0) } ?? .unknown)
-        }
-        let response: HTTPClientResponse
-        do {
-            response = try await client.execute(outgoing, deadline: .distantFuture)
-        } catch {
-            throw EnvHubError(code: "bad_gateway", status: 502, message: "\(address.owner)/\(address.project) did not answer: \(error)")
-        }
-        let headers = ForwardedHeaders.response(
-            Self.fields(response.headers), prefix: address.prefix, upstream: upstream, prefixStripped: !template.keepPrefix)
-        let projectID = route.project.id
-        let activity = activity
-        return Response(
-            status: .init(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase),
-            headers: headers,
-            body: ResponseBody { writer in
-                for try await chunk in response.body {
-                    activity.touch(projectID)
-                    try await writer.write(chunk)
-                }
-                try await writer.finish(nil)
-            })
-    }
-
-    static func fields(_ headers: HTTPHeaders) -> HTTPFields {
-        var fields = HTTPFields()
-        for (name, value) in headers {
-            if let name = HTTPField.Name(name) { fields.append(.init(name: name, value: value)) }
-        }
-        return fields
+        var forwarded = head
+        forwarded.scheme = nil
+        forwarded.path = (template.keepPrefix ? address.prefix + address.rest : address.rest) + address.query
+        forwarded.authority = "127.0.0.1:\(port)"
+        forwarded.headerFields = ForwardedHeaders.request(
+            head.headerFields, host: head.authority, clientAddress: remoteAddress?.ipAddress, prefix: address.prefix,
+            sessionCookie: AuthenticationMiddleware.cookieName, keepUpgrade: WebSocketTunnel.isWebSocketUpgrade(head))
+        return .forward(ProxyTarget(
+            port: port, head: forwarded, projectID: route.project.id, label: "\(address.owner)/\(address.project)",
+            prefix: address.prefix, prefixStripped: !template.keepPrefix))
     }
 
     /// Browsers ask for HTML; API clients and scripts do not.

@@ -41,12 +41,18 @@ final class RouteTable: Sendable {
         }
     }
 
+    /// The route of `owner/name` if it is in memory and the change feed is live (so it is current).
+    func cachedRoute(owner: UserName, name: ProjectName) -> Route? {
+        guard store.changes.isLive else { return nil }
+        return state.withLockedValue { $0.routes[Self.key(owner, name)] }
+    }
+
     /// The route of `owner/name`, or nil when there is no such project.
     func route(owner: UserName, name: ProjectName) async throws -> Route? {
-        let key = "\(owner)/\(name)"
+        if let cached = cachedRoute(owner: owner, name: name) { return cached }
+        let key = Self.key(owner, name)
         let live = store.changes.isLive
-        let (cached, generation) = state.withLockedValue { ($0.routes[key], $0.generation) }
-        if live, let cached { return cached }
+        let generation = state.withLockedValue { $0.generation }
         guard let project = try await store.project(owner: owner, name: name) else { return nil }
         var port: Int?
         if project.state == .active, let json = try await store.runtimeRecord(projectID: project.id) {
@@ -61,4 +67,6 @@ final class RouteTable: Sendable {
         }
         return route
     }
+
+    private static func key(_ owner: UserName, _ name: ProjectName) -> String { "\(owner.rawValue)/\(name.rawValue)" }
 }

@@ -15,19 +15,21 @@ enum StoppedPage {
         let stateReason: String?
     }
 
-    static func response(_ project: Project, visitor: User, html: Bool) throws -> Response {
+    static func answer(_ project: Project, visitor: User, html: Bool) -> FixedAnswer {
         guard html else {
             let message = "\(project.owner)/\(project.name) is \(project.state.rawValue), not active; activate it first"
-            return try .json(
-                Body(error: .init(code: "environment_not_running", message: message), state: project.state,
-                     stateReason: project.stateReason.isEmpty ? nil : project.stateReason),
-                status: .serviceUnavailable, headers: [.cacheControl: "no-store", .retryAfter: "5"])
+            let body = Body(error: .init(code: "environment_not_running", message: message), state: project.state,
+                            stateReason: project.stateReason.isEmpty ? nil : project.stateReason)
+            return FixedAnswer(
+                status: .serviceUnavailable,
+                headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store", .retryAfter: "5"],
+                body: (try? JSONWriter.encode(body)) ?? ByteBuffer())
         }
-        let htmlHeaders: HTTPFields = [.cacheControl: "no-store", .contentType: "text/html; charset=utf-8"]
         let autoStart = project.autoStart && visitor.name == project.owner
             && (project.state == .inactive || project.state == .starting)
-        return Response(status: .ok, headers: htmlHeaders,
-                        body: .init(byteBuffer: ByteBuffer(string: page(project, autoStart: autoStart))))
+        return FixedAnswer(
+            status: .ok, headers: [.cacheControl: "no-store", .contentType: "text/html; charset=utf-8"],
+            body: ByteBuffer(string: page(project, autoStart: autoStart)))
     }
 
     static func page(_ project: Project, autoStart: Bool) -> String {

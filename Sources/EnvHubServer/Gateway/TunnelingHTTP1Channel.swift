@@ -45,13 +45,17 @@ struct TunnelingHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
 
     let configuration: HTTP1Channel.Configuration
     let responder: HTTPChannelHandler.Responder
+    /// Serves `/u/…` requests on the event loop (`GatewayProxyHandler`); nil: Hummingbird does.
+    let gateway: Gateway?
 
     init(
         responder: @escaping HTTPChannelHandler.Responder,
         configuration: HTTP1Channel.Configuration = .init(),
+        gateway: Gateway? = nil,
         decide: @escaping TunnelDecision
     ) {
         self.configuration = configuration
+        self.gateway = gateway
         self.responder = { request, writer, channel in
             guard WebSocketTunnel.isWebSocketUpgrade(request.head),
                   let target = await decide(request.head, channel.remoteAddress) else {
@@ -81,6 +85,8 @@ struct TunnelingHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             try pipeline.addHandlers(configuration.additionalChannelHandlers())
             try pipeline.addHandler(
                 HTTPConnectionStateHandler(idleTimeout: configuration.idleTimeout.map { .init($0) }, logger: logger))
+            // After the state handler, so that idle timeouts and graceful shutdown see the gateway's requests too.
+            if let gateway { try pipeline.addHandler(GatewayProxyHandler(gateway: gateway)) }
             return try NIOAsyncChannel(
                 wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }
@@ -99,6 +105,16 @@ extension HTTPServerBuilder {
     ) -> HTTPServerBuilder {
         .init { responder in
             TunnelingHTTP1Channel(responder: responder, configuration: configuration, decide: decide)
+        }
+    }
+
+    /// HTTP/1.1 with the gateway: its requests served on the event loop, its WebSocket
+    /// upgrades tunnelled, everything else answered by the router.
+    static func http1WithGateway(_ gateway: Gateway, configuration: HTTP1Channel.Configuration = .init()) -> HTTPServerBuilder {
+        .init { responder in
+            TunnelingHTTP1Channel(responder: responder, configuration: configuration, gateway: gateway) { head, remoteAddress in
+                await gateway.tunnelTarget(head, remoteAddress: remoteAddress)
+            }
         }
     }
 }

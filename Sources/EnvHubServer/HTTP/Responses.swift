@@ -31,11 +31,8 @@ struct ErrorBody: Encodable {
 
 extension EnvHubError {
     func response(extraHeaders: HTTPFields = [:]) -> Response {
-        var headers = extraHeaders
-        if let retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
-        let body = ErrorBody(error: .init(code: code, message: message))
-        // Encoding two strings cannot fail; fall back to a fixed body rather than crash.
-        return (try? Response.json(body, status: .init(code: status), headers: headers))
-            ?? Response(status: .internalServerError)
+        var answer = FixedAnswer(self)
+        answer.headers.append(contentsOf: extraHeaders)
+        return answer.response
     }
 }

@@ -1,0 +1,65 @@
+import EnvHubCore
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// What the gateway does with one request under `/u/`: forward it to the environment, or
+/// answer it itself (sign in, 404, a redirect, the stopped page...).
+enum GatewayAnswer: Sendable {
+    case forward(ProxyTarget)
+    case respond(FixedAnswer)
+}
+
+/// Where a request goes and how it is sent: the head is already rewritten (path under or
+/// without the prefix, forwarded fields, the hub's credentials removed).
+struct ProxyTarget: Sendable {
+    let port: Int
+    let head: HTTPRequest
+    let projectID: String
+    /// `alice/web`, for error messages.
+    let label: String
+    /// `/u/alice/web`
+    let prefix: String
+    let prefixStripped: Bool
+
+    /// The app's own address, as it may appear in its `Location` fields.
+    var upstream: String { "http://127.0.0.1:\(port)" }
+
+    /// The app's response head as the client sees it (see `ForwardedHeaders.response`).
+    func clientResponse(_ response: HTTPResponse) -> HTTPResponse {
+        var response = response
+        response.headerFields = ForwardedHeaders.response(
+            response.headerFields, prefix: prefix, upstream: upstream, prefixStripped: prefixStripped)
+        return response
+    }
+}
+
+/// A whole answer held in memory.
+struct FixedAnswer: Sendable {
+    var status: HTTPResponse.Status
+    var headers: HTTPFields
+    var body: ByteBuffer
+
+    init(status: HTTPResponse.Status, headers: HTTPFields, body: ByteBuffer = ByteBuffer()) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    init(_ error: EnvHubError) {
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        if let retryAfterSeconds = error.retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
+        // Encoding two strings cannot fail; fall back to an empty body rather than crash.
+        let body = (try? JSONWriter.encode(ErrorBody(error: .init(code: error.code, message: error.message)))) ?? ByteBuffer()
+        self.init(status: .init(code: error.status), headers: headers, body: body)
+    }
+
+    var response: Response { Response(status: status, headers: headers, body: .init(byteBuffer: body)) }
+
+    /// The head to send, with the body's length.
+    var head: HTTPResponse {
+        var fields = headers
+        fields[.contentLength] = String(body.readableBytes)
+        return HTTPResponse(status: status, headerFields: fields)
+    }
+}

@@ -1,0 +1,389 @@
+import EnvHubCore
+import HTTPTypes
+import NIOCore
+import NIOHTTPTypes
+
+/// Serves the gateway's HTTP requests on the client connection's own event loop, in the
+/// connection's pipeline just before Hummingbird's request loop: a request for `/u/…` is
+/// decided by `Gateway` (from memory; from the store only on a miss) and then either answered
+/// here or forwarded over a pooled `UpstreamConnection` on the same loop, with request and
+/// response parts passed on as they come. Nothing waits on a task or crosses threads on the
+/// way, which is what makes the gateway as cheap as a dedicated proxy. Every other request
+/// (and WebSocket upgrades, which `WebSocketTunnel` relays) goes on to Hummingbird unchanged.
+///
+/// Order: HTTP/1.1 answers requests in order, so a request for the gateway waits until
+/// Hummingbird has answered the ones before it, and a request for Hummingbird waits until
+/// the gateway's answer before it is complete. Waiting requests stay unread (back-pressure).
+///
+/// Back-pressure while forwarding: the app is read only while the client can take more, and
+/// the client only while the app can take more.
+final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// What the parts being read belong to.
+    private enum Reading {
+        /// The next part is a request head.
+        case head
+        /// A request Hummingbird answers: its parts go on.
+        case passing
+        /// A request the gateway is deciding about: its parts wait.
+        case deciding
+        /// A request being forwarded: its parts go to the app once connected.
+        case forwarding(Exchange)
+        /// A request already answered here: the rest of its body is dropped.
+        case discarding
+    }
+
+    /// One forwarded request and its response.
+    private final class Exchange {
+        let target: ProxyTarget
+        var upstream: UpstreamConnection?
+        var reusedConnection = false
+        var sentBody = false
+        var requestSent = false
+        var responseStarted = false
+        var status = 0
+        /// Parts were written to the app since the last flush.
+        var unflushed = false
+
+        init(target: ProxyTarget) { self.target = target }
+    }
+
+    private let gateway: Gateway
+    private var context: ChannelHandlerContext?
+    private var pool: UpstreamPool?
+    private var reading = Reading.head
+    /// Parts read and not yet handled, oldest first.
+    private var queue = CircularBuffer<HTTPRequestPart>()
+    /// Requests passed to Hummingbird whose responses are not complete yet.
+    private var hummingbirdResponsesOwed = 0
+    /// The gateway's own response in progress.
+    private var exchange: Exchange?
+    /// When the gateway's current request arrived, and its method, for the metrics.
+    private var requestStarted = ContinuousClock.now
+    private var requestMethod = HTTPRequest.Method.get
+    /// The client sent `Connection: close`: close once the current answer is written.
+    private var closeAfterAnswer = false
+    private var pendingRead = false
+    private var firedToHummingbird = false
+    private var processing = false
+    private var processAgain = false
+
+    init(gateway: Gateway) {
+        self.gateway = gateway
+    }
+
+    var clientIsWritable: Bool { context?.channel.isWritable ?? false }
+
+    // MARK: ChannelDuplexHandler
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        pool = UpstreamPool.of(context.eventLoop)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        abandonExchange()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        queue.append(unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        process()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        abandonExchange()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A parse error in the middle of a forwarded exchange: nothing sensible can follow.
+        guard exchange == nil else {
+            abandonExchange()
+            return context.close(promise: nil)
+        }
+        context.fireErrorCaught(error)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { exchange?.upstream?.resumeReading() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Hummingbird's writes pass through; the end of each of its responses may let a waiting
+    /// gateway request go.
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        context.write(data, promise: promise)
+        if case .end = unwrapOutboundIn(data), hummingbirdResponsesOwed > 0 {
+            hummingbirdResponsesOwed -= 1
+            if hummingbirdResponsesOwed == 0, !queue.isEmpty { process() }
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if queue.isEmpty { context.read() } else { pendingRead = true }
+    }
+
+    // MARK: the request stream
+
+    /// Handles queued parts as far as the current state allows. Re-entered (an answer
+    /// finished on the way, a flush that made the app's connection writable again) it asks
+    /// the outer call to go round once more.
+    private func process() {
+        guard context != nil else { return }
+        if processing {
+            processAgain = true
+            return
+        }
+        processing = true
+        defer { processing = false }
+        repeat {
+            processAgain = false
+            processQueue()
+        } while processAgain
+    }
+
+    private func processQueue() {
+        guard let context else { return }
+        loop: while let part = queue.first {
+            switch reading {
+            case .head:
+                guard case .head(let head) = part else {
+                    queue.removeFirst()  // cannot happen with NIO's decoder; never let it wedge the loop
+                    continue
+                }
+                if Gateway.claims(head), !WebSocketTunnel.isWebSocketUpgrade(head) {
+                    guard hummingbirdResponsesOwed == 0, exchange == nil else { break loop }
+                    queue.removeFirst()
+                    begin(head, context: context)
+                } else {
+                    guard exchange == nil else { break loop }
+                    queue.removeFirst()
+                    hummingbirdResponsesOwed += 1
+                    reading = .passing
+                    fireToHummingbird(part, context: context)
+                }
+            case .passing:
+                queue.removeFirst()
+                if case .end = part { reading = .head }
+                fireToHummingbird(part, context: context)
+            case .deciding:
+                break loop
+            case .forwarding(let exchange):
+                guard let upstream = exchange.upstream, upstream.isWritable else { break loop }
+                queue.removeFirst()
+                if case .body = part { exchange.sentBody = true }
+                upstream.send(part)
+                exchange.unflushed = true
+                if case .end = part {
+                    exchange.requestSent = true
+                    reading = .head
+                }
+            case .discarding:
+                queue.removeFirst()
+                if case .end = part { reading = .head }
+            }
+        }
+        if let exchange, exchange.unflushed {
+            exchange.unflushed = false
+            exchange.upstream?.flush()
+        }
+        if firedToHummingbird {
+            firedToHummingbird = false
+            context.fireChannelReadComplete()
+        }
+        if pendingRead, queue.isEmpty {
+            pendingRead = false
+            context.read()
+        }
+    }
+
+    private func fireToHummingbird(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        context.fireChannelRead(wrapInboundOut(part))
+        firedToHummingbird = true
+    }
+
+    private func begin(_ head: HTTPRequest, context: ChannelHandlerContext) {
+        if ForwardedHeaders.tokens(head.headerFields[values: .connection]).contains("close") { closeAfterAnswer = true }
+        requestStarted = .now
+        requestMethod = head.method
+        let remoteAddress = context.channel.remoteAddress
+        if let answer = gateway.cachedAnswer(head, remoteAddress: remoteAddress) {
+            return act(on: answer)
+        }
+        reading = .deciding
+        let gateway = gateway
+        let promise = context.eventLoop.makePromise(of: GatewayAnswer.self)
+        promise.completeWithTask { await gateway.answer(head, remoteAddress: remoteAddress) }
+        promise.futureResult.assumeIsolated().whenSuccess { answer in
+            guard self.context != nil else { return }
+            self.act(on: answer)
+            self.process()
+        }
+    }
+
+    private func act(on answer: GatewayAnswer) {
+        switch answer {
+        case .respond(let answer):
+            reading = .discarding
+            respond(answer)
+        case .forward(let target):
+            let exchange = Exchange(target: target)
+            self.exchange = exchange
+            reading = .forwarding(exchange)
+            connect(exchange)
+        }
+    }
+
+    // MARK: answers of its own
+
+    private func respond(_ answer: FixedAnswer) {
+        guard let context else { return }
+        context.write(wrapOutboundOut(.head(answer.head)), promise: nil)
+        if requestMethod != .head, answer.body.readableBytes > 0 {
+            context.write(wrapOutboundOut(.body(answer.body)), promise: nil)
+        }
+        finishAnswer(context: context, trailers: nil, status: answer.status.code)
+    }
+
+    /// Writes the end of the gateway's answer, then lets the next request go (or closes).
+    private func finishAnswer(context: ChannelHandlerContext, trailers: HTTPFields?, status: Int) {
+        gateway.metrics?.recordRequest(
+            route: Gateway.metricsRoute, method: requestMethod.rawValue, status: status, duration: .now - requestStarted)
+        guard closeAfterAnswer else {
+            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+            return process()
+        }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: written)
+        written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+
+    // MARK: forwarding
+
+    /// Sends the exchange over a pooled connection to its port, or a new one (`reuse` false:
+    /// always a new one).
+    private func connect(_ exchange: Exchange, reuse: Bool = true) {
+        guard let context, let pool else { return }
+        if reuse, let connection = pool.take(port: exchange.target.port) {
+            exchange.reusedConnection = true
+            return attach(connection, to: exchange)
+        }
+        exchange.reusedConnection = false
+        UpstreamConnection.connect(port: exchange.target.port, on: context.eventLoop, idleTimeout: gateway.idleTimeout)
+            .assumeIsolated().whenComplete { result in
+                guard self.exchange === exchange else {
+                    if case .success(let connection) = result { connection.close() }
+                    return
+                }
+                switch result {
+                case .success(let connection):
+                    self.attach(connection, to: exchange)
+                    self.process()
+                case .failure(let error):
+                    self.upstreamFailed(exchange, error: error)
+                }
+            }
+    }
+
+    /// Sends the head (and the end, when a retried request had already ended); the body
+    /// follows from the queue.
+    private func attach(_ connection: UpstreamConnection, to exchange: Exchange) {
+        gateway.activity.touch(exchange.target.projectID)
+        exchange.upstream = connection
+        connection.owner = self
+        connection.send(.head(exchange.target.head))
+        if exchange.requestSent { connection.send(.end(nil)) }
+        exchange.unflushed = true
+    }
+
+    /// The app could not be reached or dropped the connection before answering: 502, or one
+    /// more try on a new connection when a pooled one turned out closed and nothing but the
+    /// head had gone (the app may close idle connections at any moment).
+    private func upstreamFailed(_ exchange: Exchange, error: (any Error)?) {
+        guard let context, self.exchange === exchange else { return }
+        if exchange.reusedConnection, !exchange.sentBody, !exchange.responseStarted {
+            exchange.upstream = nil
+            return connect(exchange, reuse: false)
+        }
+        guard !exchange.responseStarted else {
+            self.exchange = nil
+            return context.close(promise: nil)  // the client cannot be told otherwise
+        }
+        let reason = error.map { ": \($0)" } ?? ": it closed the connection"
+        endExchange(with: FixedAnswer(EnvHubError(code: "bad_gateway", status: 502, message: "\(exchange.target.label) did not answer\(reason)")))
+    }
+
+    /// Answers in place of the app and drops the rest of the request.
+    private func endExchange(with answer: FixedAnswer) {
+        guard let exchange else { return }
+        self.exchange = nil
+        exchange.upstream?.owner = nil
+        exchange.upstream?.close()
+        if case .forwarding = reading { reading = .discarding }
+        respond(answer)
+    }
+
+    /// The client went away or broke the protocol: the app's connection cannot be reused.
+    private func abandonExchange() {
+        guard let exchange else { return }
+        self.exchange = nil
+        exchange.upstream?.owner = nil
+        exchange.upstream?.close()
+    }
+
+    // MARK: what the app's connection reports
+
+    func upstreamRead(_ part: HTTPResponsePart) {
+        guard let context, let exchange else { return }
+        switch part {
+        case .head(let response):
+            if response.status.kind != .informational { exchange.responseStarted = true }
+            exchange.status = response.status.code
+            context.write(wrapOutboundOut(.head(exchange.target.clientResponse(response))), promise: nil)
+        case .body(let bytes):
+            context.write(wrapOutboundOut(.body(bytes)), promise: nil)
+        case .end(let trailers):
+            self.exchange = nil
+            if let upstream = exchange.upstream {
+                upstream.owner = nil
+                if exchange.requestSent { pool?.put(upstream) } else { upstream.close() }
+            }
+            if case .forwarding = reading { reading = .discarding }  // the app answered before reading everything
+            gateway.activity.touch(exchange.target.projectID)
+            finishAnswer(context: context, trailers: trailers, status: exchange.status)
+        }
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
+        if let exchange { gateway.activity.touch(exchange.target.projectID) }
+    }
+
+    func upstreamBecameWritable() { process() }
+
+    func upstreamEnded(_ connection: UpstreamConnection, error: (any Error)?) {
+        guard let exchange, exchange.upstream === connection else { return }
+        upstreamFailed(exchange, error: error)
+    }
+
+    func upstreamTimedOut(_ connection: UpstreamConnection) {
+        guard let exchange, exchange.upstream === connection else { return }
+        guard !exchange.responseStarted else {
+            abandonExchange()
+            return context?.close(promise: nil) ?? ()
+        }
+        endExchange(with: FixedAnswer(EnvHubError(
+            code: "gateway_timeout", status: 504, message: "\(exchange.target.label) sent nothing for \(gateway.idleTimeout)")))
+    }
+}
+
+@available(*, unavailable)
+extension GatewayProxyHandler: Sendable {}

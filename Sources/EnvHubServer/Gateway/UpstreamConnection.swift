@@ -1,0 +1,170 @@
+import HTTPTypes
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import NIOPosix
+
+/// One HTTP/1.1 connection from the gateway to an environment's port, on the event loop of
+/// the client connection it serves. It carries one exchange at a time for the
+/// `GatewayProxyHandler` that owns it; between exchanges it waits in its event loop's
+/// `UpstreamPool` for the next request to the same port.
+final class UpstreamConnection: ChannelDuplexHandler {
+    typealias InboundIn = HTTPResponsePart
+    typealias OutboundIn = HTTPRequestPart
+    typealias OutboundOut = HTTPRequestPart
+
+    let port: Int
+    /// The client side of the exchange in progress; nil while pooled.
+    var owner: GatewayProxyHandler?
+    /// False once the app said it closes the connection after this response.
+    private(set) var reusable = true
+    private var context: ChannelHandlerContext?
+    private var pendingRead = false
+
+    private init(port: Int) {
+        self.port = port
+    }
+
+    /// Connects to `127.0.0.1:port` on `eventLoop`: 5 s to connect, then `idleTimeout` without
+    /// a byte from the app ends the exchange.
+    static func connect(port: Int, on eventLoop: any EventLoop, idleTimeout: Duration) -> EventLoopFuture<UpstreamConnection> {
+        let timeout = TimeAmount.nanoseconds(Int64(clamping: idleTimeout.components.seconds) &* 1_000_000_000)
+        return ClientBootstrap(group: eventLoop)
+            .connectTimeout(.seconds(5))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHTTPClientHandlers(enableOutboundHeaderValidation: false)  // HTTPTypes validates
+                    try pipeline.addHandler(HTTP1ToHTTPClientCodec())
+                    try pipeline.addHandler(IdleStateHandler(readTimeout: timeout))
+                    try pipeline.addHandler(UpstreamConnection(port: port))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port)
+            .flatMapThrowing { channel in
+                try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
+            }
+    }
+
+    var isActive: Bool { context?.channel.isActive ?? false }
+    var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    func send(_ part: HTTPRequestPart) { context?.write(wrapOutboundOut(part), promise: nil) }
+    func flush() { context?.flush() }
+    func close() { context?.close(promise: nil) }
+
+    /// Reads again once the client can take what is read.
+    func resumeReading() {
+        guard pendingRead else { return }
+        pendingRead = false
+        context?.read()
+    }
+
+    // MARK: ChannelDuplexHandler
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        ended(nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let owner else {
+            context.close(promise: nil)  // nothing may arrive between exchanges
+            return
+        }
+        let part = unwrapInboundIn(data)
+        if case .head(let head) = part, head.status.kind != .informational,
+           ForwardedHeaders.tokens(head.headerFields[values: .connection]).contains("close") {
+            reusable = false
+        }
+        owner.upstreamRead(part)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        owner?.upstreamReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        ended(nil)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        ended(error)
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is IdleStateHandler.IdleStateEvent else { return context.fireUserInboundEventTriggered(event) }
+        if let owner {
+            self.owner = nil
+            owner.upstreamTimedOut(self)
+        }
+        context.close(promise: nil)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { owner?.upstreamBecameWritable() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Reads only while the client can take more (back-pressure), and always while pooled
+    /// (to notice the app closing the connection).
+    func read(context: ChannelHandlerContext) {
+        if owner?.clientIsWritable ?? true {
+            context.read()
+        } else {
+            pendingRead = true
+        }
+    }
+
+    private func ended(_ error: (any Error)?) {
+        reusable = false
+        guard let owner else { return }
+        self.owner = nil
+        owner.upstreamEnded(self, error: error)
+    }
+}
+
+@available(*, unavailable)
+extension UpstreamConnection: Sendable {}
+
+/// Idle connections to environments, by port, for one event loop; used only on that loop.
+final class UpstreamPool {
+    /// Idle connections kept per port; more are closed when their exchange ends.
+    static let maxIdlePerPort = 64
+    private var idle: [Int: [UpstreamConnection]] = [:]
+
+    /// A live idle connection to `port`, if there is one.
+    func take(port: Int) -> UpstreamConnection? {
+        while let connection = idle[port]?.popLast() {
+            if connection.isActive { return connection }
+        }
+        return nil
+    }
+
+    func put(_ connection: UpstreamConnection) {
+        guard connection.reusable, connection.isActive, idle[connection.port, default: []].count < Self.maxIdlePerPort else {
+            return connection.close()
+        }
+        idle[connection.port, default: []].append(connection)
+    }
+
+    private static let pools = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<UpstreamPool>]>([:])
+
+    /// The pool of `eventLoop`; call on that loop.
+    static func of(_ eventLoop: any EventLoop) -> UpstreamPool {
+        pools.withLockedValue { pools in
+            let key = ObjectIdentifier(eventLoop)
+            if let pool = pools[key] { return pool.value }
+            let pool = UpstreamPool()
+            pools[key] = NIOLoopBound(pool, eventLoop: eventLoop)
+            return pool
+        }
+    }
+}

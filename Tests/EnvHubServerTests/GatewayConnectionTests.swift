@@ -1,0 +1,89 @@
+import EnvHubServer
+import EnvHubTestSupport
+import Foundation
+import Testing
+
+/// How the gateway treats connections: HTTP/1.1 order on a client connection shared with
+/// the API, apps that drop kept-alive connections, silent apps, `Connection: close`.
+@Suite struct GatewayConnectionTests {
+    /// The bodies of the responses in `text`, in order, read by their Content-Length.
+    static func bodies(_ text: String) -> [String] {
+        var bodies: [String] = []
+        var rest = Substring(text)
+        while let end = rest.range(of: "\r\n\r\n") {
+            let head = rest[..<end.lowerBound].lowercased()
+            guard let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+                  let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) else { break }
+            let body = rest[end.upperBound...].utf8.prefix(length)
+            guard body.count == length else { break }
+            bodies.append(String(decoding: body, as: UTF8.self))
+            rest = rest[end.upperBound...].dropFirst(String(decoding: body, as: UTF8.self).count)
+        }
+        return bodies
+    }
+
+    /// Requests for the app and for the hub's API, sent back to back on one connection
+    /// before any answer, are answered in the order they were sent.
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        try await GatewayTests.withActiveProject("probe") { _, token, port in
+            let socket = try RawSocket(port: port)
+            var requests = ""
+            let paths = ["/u/admin/web/echo/1", "/healthz", "/u/admin/web/echo/2", "/u/admin/web/echo/3", "/healthz",
+                         "/api/users/admin/projects/web", "/u/admin/web/echo/4"]
+            for path in paths {
+                requests += "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n"
+            }
+            socket.send(requests)
+            let text = try await socket.receive { Self.bodies($0).count >= paths.count }
+            let bodies = Self.bodies(text)
+            #expect(bodies.count == paths.count, "\(text)")
+            for (path, body) in zip(paths, bodies) {
+                if path.hasPrefix("/u/") {
+                    #expect(body.contains("\"path\": \"\(path.dropFirst("/u/admin/web".count))\""), "\(path): \(body)")
+                } else if path == "/healthz" {
+                    #expect(body.contains("\"status\""), "\(path): \(body)")
+                } else {
+                    #expect(body.contains("\"name\":\"web\""), "\(path): \(body)")
+                }
+            }
+        }
+    }
+
+    /// An app may close a kept-alive connection after any response; the next request
+    /// through the gateway still succeeds.
+    @Test func anAppThatDropsConnectionsNeverCausesA502() async throws {
+        try await GatewayTests.withActiveProject("probe") { hub, token, _ in
+            for round in 0..<20 {
+                let dropped = try await hub.request(.get, "/u/admin/web/drop", token: token)
+                #expect(dropped.status == .ok && dropped.text == "dropped", "round \(round): \(dropped.status)")
+                let next = try await hub.request(.get, "/u/admin/web/echo", token: token)
+                #expect(next.status == .ok, "round \(round): \(next.status) \(next.text)")
+            }
+        }
+    }
+
+    /// An app that sends nothing for longer than the gateway's idle timeout gets its
+    /// request abandoned with a 504 JSON answer.
+    @Test func aSilentAppGets504AfterTheIdleTimeout() async throws {
+        try await GatewayTests.withActiveProject("probe", configure: { $0.gatewayIdleTimeout = .seconds(1) }) { hub, token, _ in
+            let slow = try await hub.request(.get, "/u/admin/web/slow?s=3", token: token)
+            #expect(slow.status == .gatewayTimeout)
+            #expect(slow.errorCode == "gateway_timeout")
+            #expect(try await hub.request(.get, "/u/admin/web/slow?s=0.1", token: token).text == "slow")
+        }
+    }
+
+    /// `Connection: close` from the client: the hub answers, then closes the connection.
+    @Test func connectionCloseIsHonoured() async throws {
+        try await GatewayTests.withActiveProject("probe") { _, token, port in
+            let socket = try RawSocket(port: port)
+            socket.send("GET /u/admin/web/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nConnection: close\r\n\r\n")
+            // Read until the hub closes; a kept-alive connection would time out here instead.
+            let started = ContinuousClock.now
+            let text = try await socket.receive { _ in false }
+            #expect(ContinuousClock.now - started < .seconds(5))
+            #expect(text.hasPrefix("HTTP/1.1 200"))
+            #expect(Self.bodies(text).count == 1)
+        }
+    }
+}
