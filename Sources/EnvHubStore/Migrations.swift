@@ -72,6 +72,43 @@ public enum Migrations {
             // Whether the gateway starts a stopped environment when its owner opens it.
             "ALTER TABLE projects ADD COLUMN auto_start BOOLEAN NOT NULL DEFAULT TRUE",
         ]),
+        Step(version: 5, name: "chat", statements: [
+            // `last_message_id` numbers the room's messages: taking the next number locks the
+            // room's row until the message commits, so ids commit in order (see docs/chat.md).
+            """
+            CREATE TABLE rooms (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                description TEXT NOT NULL DEFAULT '',
+                created_by TEXT REFERENCES users(id) ON DELETE SET NULL,
+                created_at BIGINT NOT NULL,
+                last_message_id BIGINT NOT NULL DEFAULT 0)
+            """,
+            // The author's name is kept with the message, so history survives a deleted account.
+            """
+            CREATE TABLE messages (
+                room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+                id BIGINT NOT NULL,
+                author_id TEXT REFERENCES users(id) ON DELETE SET NULL,
+                author_name TEXT NOT NULL,
+                text TEXT NOT NULL,
+                idempotency_key TEXT,
+                created_at BIGINT NOT NULL,
+                edited_at BIGINT,
+                deleted BOOLEAN NOT NULL DEFAULT FALSE,
+                PRIMARY KEY (room_id, id))
+            """,
+            "CREATE UNIQUE INDEX messages_by_key ON messages (room_id, author_id, idempotency_key)",
+            "CREATE INDEX messages_by_time ON messages (created_at)",
+            // Who has joined a room (posted or read in it) and how far they have read.
+            """
+            CREATE TABLE room_reads (
+                room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+                user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                last_read_id BIGINT NOT NULL DEFAULT 0,
+                PRIMARY KEY (room_id, user_id))
+            """,
+        ]),
     ]
 
     /// Applies the steps not yet applied, all in one transaction. On PostgreSQL an advisory lock
