@@ -74,6 +74,8 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
         store: store, templates: templates, sessions: sessions, activity: lifecycle.activity, idleTimeout: config.gatewayIdleTimeout,
         cullAfter: config.idleTimeout.flatMap { $0 > .zero ? $0 : nil }, metrics: metrics)
     gateway.addRoutes(to: router)
+    RoomController(store: store).addRoutes(to: routes)
+    let chat = ChatHub(store: store, logger: logger)
     OperationsController(
         store: store, metrics: metrics, openAPIDocument: openAPIDocument,
         runtimeDescription: "local processes under \(runtime.root.path)"
@@ -81,10 +83,10 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
 
     var application = Application(
         router: router,
-        server: .http1WithGateway(gateway),
+        server: .http1WithGateway(gateway, chat: ChatUpgrade(hub: chat, sessions: sessions, store: store)),
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "envhub"),
         services: [store.database] + (store.changeListener(logger: logger).map { [$0] } ?? [])
-            + [SessionSweeper(store: store, interval: .seconds(3600), logger: logger), lifecycle],
+            + [SessionSweeper(store: store, interval: .seconds(3600), logger: logger), lifecycle, chat],
         logger: logger)
     application.beforeServerStarts {
         try await store.migrate()

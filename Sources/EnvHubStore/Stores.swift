@@ -98,6 +98,32 @@ public protocol SettingsStore: Sendable {
     func settingInsertingIfAbsent(_ key: String, value: String) async throws -> String
 }
 
+/// Chat rooms and their messages (docs/chat.md). Writes that others must hear of announce a
+/// `ChatEvent` in the same transaction, so it goes out only if the write committed.
+public protocol ChatStore: Sendable {
+    /// Throws a 409 `EnvHubError` when the name is taken.
+    func createRoom(_ room: Room, creatorID: String) async throws -> Room
+    func room(named name: RoomName) async throws -> Room?
+    /// Every room (or the one named) as `userID` sees it (unread counts), by name.
+    func roomSummaries(for userID: String, named: RoomName?) async throws -> [RoomSummary]
+    func deleteRoom(named name: RoomName) async throws -> Bool
+    /// Stores a message under the room's next id, or, when `key` repeats one of the author's
+    /// keys in this room, returns the message stored then (`replayed`). Nil: no such room.
+    func postMessage(room: RoomName, author: User, text: String, key: String?, at: Date) async throws
+        -> (message: ChatMessage, replayed: Bool)?
+    /// Up to `limit` messages, oldest first: the newest ones below `before`, or else the
+    /// oldest ones above `after`, or else the newest.
+    func messages(in room: RoomName, before: Int64?, after: Int64?, limit: Int) async throws -> [ChatMessage]
+    func message(in room: RoomName, id: Int64) async throws -> (message: ChatMessage, authorID: String?)?
+    func editMessage(in room: RoomName, id: Int64, text: String, at: Date) async throws -> ChatMessage?
+    /// Removes the text and marks the message deleted. Nil: no such message.
+    func deleteMessage(in room: RoomName, id: Int64) async throws -> ChatMessage?
+    /// Moves the user's read marker forward to `id` (never back); joins the room.
+    func markRead(in room: RoomName, userID: String, upTo id: Int64) async throws -> Bool
+    /// Rooms, messages, and messages since `since`.
+    func chatCounts(since: Date) async throws -> (rooms: Int, messages: Int, recentMessages: Int)
+}
+
 /// Everything the hub keeps.
 /// What replicas say to each other through the store (PostgreSQL LISTEN/NOTIFY).
 public protocol ChangeAnnouncing: Sendable {
@@ -107,4 +133,5 @@ public protocol ChangeAnnouncing: Sendable {
     func tellOtherReplicas(_ change: StoreChange) async throws
 }
 
-public typealias HubStore = UserStore & SessionStore & LoginFailureStore & ProjectStore & SettingsStore & ChangeAnnouncing
+public typealias HubStore = UserStore & SessionStore & LoginFailureStore & ProjectStore & SettingsStore & ChatStore
+    & ChangeAnnouncing

@@ -52,13 +52,15 @@ struct TunnelingHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
         responder: @escaping HTTPChannelHandler.Responder,
         configuration: HTTP1Channel.Configuration = .init(),
         gateway: Gateway? = nil,
+        chat: ChatUpgrade? = nil,
         decide: @escaping TunnelDecision
     ) {
         self.configuration = configuration
         self.gateway = gateway
         self.responder = { request, writer, channel in
-            guard WebSocketTunnel.isWebSocketUpgrade(request.head),
-                  let target = await decide(request.head, channel.remoteAddress) else {
+            guard WebSocketTunnel.isWebSocketUpgrade(request.head) else { return try await responder(request, writer, channel) }
+            if let chat, chat.claims(request.head) { return try await chat.run(request.head, channel: channel, writer: writer) }
+            guard let target = await decide(request.head, channel.remoteAddress) else {
                 return try await responder(request, writer, channel)
             }
             try await WebSocketTunnel.run(request.head, to: target, client: channel, writer: writer)
@@ -108,11 +110,13 @@ extension HTTPServerBuilder {
         }
     }
 
-    /// HTTP/1.1 with the gateway: its requests served on the event loop, its WebSocket
-    /// upgrades tunnelled, everything else answered by the router.
-    static func http1WithGateway(_ gateway: Gateway, configuration: HTTP1Channel.Configuration = .init()) -> HTTPServerBuilder {
+    /// HTTP/1.1 with the gateway (its requests served on the event loop, its WebSocket
+    /// upgrades tunnelled) and the chat socket; everything else answered by the router.
+    static func http1WithGateway(
+        _ gateway: Gateway, chat: ChatUpgrade, configuration: HTTP1Channel.Configuration = .init()
+    ) -> HTTPServerBuilder {
         .init { responder in
-            TunnelingHTTP1Channel(responder: responder, configuration: configuration, gateway: gateway) { head, remoteAddress in
+            TunnelingHTTP1Channel(responder: responder, configuration: configuration, gateway: gateway, chat: chat) { head, remoteAddress in
                 await gateway.tunnelTarget(head, remoteAddress: remoteAddress)
             }
         }

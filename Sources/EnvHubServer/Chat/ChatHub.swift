@@ -1,0 +1,339 @@
+import EnvHubCore
+import EnvHubStore
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import ServiceLifecycle
+
+/// A chat socket as the hub sees it: who, and how to hand it a frame (on its event loop).
+final class ChatSocketHandle: Sendable {
+    let id: Int
+    let user: UserName
+    private let socket: NIOLoopBound<ChatSocket>
+
+    init(id: Int, user: UserName, socket: ChatSocket, eventLoop: any EventLoop) {
+        self.id = id
+        self.user = user
+        self.socket = NIOLoopBound(socket, eventLoop: eventLoop)
+    }
+
+    /// `messageID`: set for `message` frames, which the socket orders and de-duplicates.
+    func deliver(_ frame: ByteBuffer, room: RoomName, messageID: Int64? = nil, endsSubscription: Bool = false) {
+        let socket = socket
+        socket.eventLoop.execute {
+            socket.value.deliver(frame, room: room, messageID: messageID, endsSubscription: endsSubscription)
+        }
+    }
+}
+
+/// Fan-out of chat events to this replica's sockets, and presence across replicas.
+///
+/// Events come from the store's change feed: this replica's writes at once, the other
+/// replicas' through PostgreSQL LISTEN/NOTIFY (sent in the writing transaction). Within a room
+/// messages are handed on in id order: one that arrives ahead of its predecessor (two local
+/// writes finishing in the other order) waits until the gap is filled, from the store if it
+/// does not fill itself within `gapWait`. Each socket is handed each frame once, encoded once
+/// for all.
+///
+/// Presence: each replica tells the others, per room, which users have a socket subscribed
+/// there (on every change, and every `heartbeat` while any do); what a replica said expires
+/// after three heartbeats without news, so a replica that died drops out.
+final class ChatHub: Service, Sendable {
+    static let gapWait = Duration.milliseconds(100)
+    static let heartbeat = Duration.seconds(20)
+    /// Users per presence notification, so that one stays within PostgreSQL's NOTIFY limit.
+    static let usersPerNotification = 150
+
+    private let store: any HubStore
+    private let logger: Logger
+    private var replicaID: String { store.changes.replicaID }
+    private let state = NIOLockedValueBox(State())
+    private let nextSocketID = NIOLockedValueBox(0)
+
+    private struct State {
+        var sockets: [Int: ChatSocketHandle] = [:]
+        var subscribers: [RoomName: Set<Int>] = [:]
+        /// The id each room's next message must have to be handed on (unknown until one is seen).
+        var nextID: [RoomName: Int64] = [:]
+        var heldBack: [RoomName: [Int64: ChatMessage]] = [:]
+        var gapFillScheduled: Set<RoomName> = []
+        /// What other replicas said: per replica, per room (nil: connected at all), the users.
+        var remote: [String: (rooms: [RoomName?: Set<UserName>], heard: ContinuousClock.Instant)] = [:]
+        /// The `online` list each room's subscribers were last sent.
+        var announcedOnline: [RoomName: [String]] = [:]
+    }
+
+    init(store: any HubStore, logger: Logger) {
+        self.store = store
+        self.logger = logger
+        store.changes.subscribe { [weak self] change in self?.received(change) }
+    }
+
+    // MARK: sockets
+
+    func makeSocketID() -> Int { nextSocketID.withLockedValue { $0 += 1; return $0 } }
+
+    func connected(_ socket: ChatSocketHandle) {
+        let changed = state.withLockedValue { state in
+            let wasOnline = state.sockets.values.contains { $0.user == socket.user }
+            state.sockets[socket.id] = socket
+            return !wasOnline
+        }
+        if changed { announce(room: nil) }
+    }
+
+    func disconnected(_ socket: ChatSocketHandle) {
+        let (rooms, wentOffline) = state.withLockedValue { state in
+            state.sockets[socket.id] = nil
+            var rooms: [RoomName] = []
+            for (room, ids) in state.subscribers where ids.contains(socket.id) {
+                state.subscribers[room]?.remove(socket.id)
+                rooms.append(room)
+            }
+            return (rooms, !state.sockets.values.contains { $0.user == socket.user })
+        }
+        for room in rooms { presenceChanged(room) }
+        if wentOffline { announce(room: nil) }
+    }
+
+    /// Adds the socket to the room's subscribers; live messages reach it from now on.
+    func subscribe(_ socket: ChatSocketHandle, to room: RoomName) {
+        state.withLockedValue { state in _ = state.subscribers[room, default: []].insert(socket.id) }
+        presenceChanged(room)
+    }
+
+    func unsubscribe(_ socket: ChatSocketHandle, from room: RoomName) {
+        let removed = state.withLockedValue { state in state.subscribers[room]?.remove(socket.id) != nil }
+        if removed { presenceChanged(room) }
+    }
+
+    /// Users with a socket subscribed to `room`, on any replica, by name.
+    func online(in room: RoomName) -> [String] {
+        state.withLockedValue { Self.online(in: room, $0) }
+    }
+
+    /// Users with a chat socket open, on any replica.
+    var usersOnline: Int {
+        state.withLockedValue { state in
+            var users = Set(state.sockets.values.map(\.user))
+            for (_, replica) in state.remote { users.formUnion(replica.rooms[nil] ?? []) }
+            return users.count
+        }
+    }
+
+    func typing(_ user: UserName, in room: RoomName) {
+        deliverTyping(user, in: room)
+        tellOthers(.typing(room: room, user: user))
+    }
+
+    // MARK: events
+
+    private func received(_ change: StoreChange) {
+        switch change {
+        case .message(let topic, let payload) where topic == ChatEvent.topic:
+            do {
+                handle(try ChatEvent(payload: payload))
+            } catch {
+                logger.warning("unreadable chat event", metadata: ["error": "\(error)"])
+            }
+        case .everything:
+            // Notifications may have been missed: catch up every room someone listens to, and
+            // let the others say again who is where.
+            let rooms = state.withLockedValue { Array($0.subscribers.filter { !$0.value.isEmpty }.keys) }
+            for room in rooms { fillGap(in: room) }
+            tellOthers(.presenceWanted(replica: replicaID))
+            announceAll()
+        default:
+            break
+        }
+    }
+
+    private func handle(_ event: ChatEvent) {
+        switch event {
+        case .message(let message):
+            sequence(message)
+        case .edited(let message):
+            broadcast(ServerFrame.message("edited", message).encoded, room: message.room)
+        case .stored(let room, let id, let edited):
+            Task {
+                guard let (message, _) = try? await store.message(in: room, id: id) else { return }
+                if edited {
+                    broadcast(ServerFrame.message("edited", message).encoded, room: room)
+                } else {
+                    sequence(message)
+                }
+            }
+        case .deleted(let room, let id):
+            var frame = ServerFrame("deleted", room: room)
+            frame.id = id
+            broadcast(frame.encoded, room: room)
+        case .roomDeleted(let room):
+            broadcast(ServerFrame("room_deleted", room: room).encoded, room: room, endsSubscription: true)
+            state.withLockedValue { state in
+                state.subscribers[room] = nil
+                state.nextID[room] = nil
+                state.heldBack[room] = nil
+                state.announcedOnline[room] = nil
+            }
+        case .typing(let room, let user):
+            deliverTyping(user, in: room)
+        case .presence(let replica, let room, let users, let continued):
+            guard replica != replicaID else { return }
+            state.withLockedValue { state in
+                var entry = state.remote[replica] ?? ([:], .now)
+                if continued { entry.rooms[room, default: []].formUnion(users) } else { entry.rooms[room] = Set(users) }
+                entry.heard = .now
+                state.remote[replica] = entry
+            }
+            if let room { presenceChanged(room, announce: false) }
+        case .presenceWanted(let replica):
+            guard replica != replicaID else { return }
+            announceAll()
+        }
+    }
+
+    /// Hands `message` on in id order (see the type's comment).
+    private func sequence(_ message: ChatMessage) {
+        let room = message.room
+        let fill = state.withLockedValue { state -> Bool in
+            let expected = state.nextID[room] ?? message.id
+            if message.id < expected { return false }  // already handed on
+            if message.id > expected, !(state.subscribers[room]?.isEmpty ?? true) {
+                state.heldBack[room, default: [:]][message.id] = message
+                return state.gapFillScheduled.insert(room).inserted
+            }
+            Self.handOn(message, &state)
+            return false
+        }
+        if fill {
+            Task {
+                try? await Task.sleep(for: Self.gapWait)
+                fillGap(in: room)
+            }
+        }
+    }
+
+    /// Reads from the store what this replica missed in `room`, then hands on what it holds.
+    private func fillGap(in room: RoomName) {
+        Task {
+            let after = state.withLockedValue { ($0.nextID[room] ?? 1) - 1 }
+            let stored = (try? await store.messages(in: room, before: nil, after: after, limit: 1_000)) ?? []
+            state.withLockedValue { state in
+                state.gapFillScheduled.remove(room)
+                var pending = state.heldBack.removeValue(forKey: room) ?? [:]
+                for message in stored { pending[message.id] = pending[message.id] ?? message }
+                for id in pending.keys.sorted() where id >= (state.nextID[room] ?? id) {
+                    if let message = pending[id] { Self.handOn(message, &state) }
+                }
+            }
+        }
+    }
+
+    private static func handOn(_ message: ChatMessage, _ state: inout State) {
+        let room = message.room
+        state.nextID[room] = message.id + 1
+        if let ids = state.subscribers[room], !ids.isEmpty {
+            let frame = ServerFrame.message("message", message).encoded
+            for id in ids { state.sockets[id]?.deliver(frame, room: room, messageID: message.id) }
+        }
+        // Held messages that now follow in order go on too.
+        while let next = state.heldBack[room]?.removeValue(forKey: state.nextID[room] ?? 0) {
+            handOn(next, &state)
+        }
+    }
+
+    private func broadcast(_ frame: ByteBuffer, room: RoomName, endsSubscription: Bool = false) {
+        state.withLockedValue { state in
+            for id in state.subscribers[room] ?? [] {
+                state.sockets[id]?.deliver(frame, room: room, endsSubscription: endsSubscription)
+            }
+        }
+    }
+
+    private func deliverTyping(_ user: UserName, in room: RoomName) {
+        var frame = ServerFrame("typing", room: room)
+        frame.user = user.rawValue
+        let encoded = frame.encoded
+        state.withLockedValue { state in
+            for id in state.subscribers[room] ?? [] {
+                guard let socket = state.sockets[id], socket.user != user else { continue }
+                socket.deliver(encoded, room: room)
+            }
+        }
+    }
+
+    // MARK: presence
+
+    private static func localUsers(in room: RoomName?, _ state: State) -> Set<UserName> {
+        guard let room else { return Set(state.sockets.values.map(\.user)) }
+        return Set((state.subscribers[room] ?? []).compactMap { state.sockets[$0]?.user })
+    }
+
+    private static func online(in room: RoomName, _ state: State) -> [String] {
+        var users = localUsers(in: room, state)
+        for (_, replica) in state.remote { users.formUnion(replica.rooms[room] ?? []) }
+        return users.map(\.rawValue).sorted()
+    }
+
+    /// Tells the room's local subscribers who is online there if that changed, and (`announce`)
+    /// the other replicas who is here.
+    private func presenceChanged(_ room: RoomName, announce shouldAnnounce: Bool = true) {
+        let frame: ByteBuffer? = state.withLockedValue { state in
+            let online = Self.online(in: room, state)
+            guard state.announcedOnline[room] != online else { return nil }
+            state.announcedOnline[room] = online
+            var frame = ServerFrame("presence", room: room)
+            frame.online = online
+            let encoded = frame.encoded
+            for id in state.subscribers[room] ?? [] { state.sockets[id]?.deliver(encoded, room: room) }
+            return encoded
+        }
+        if shouldAnnounce, frame != nil { announce(room: room) }
+    }
+
+    /// Tells the other replicas which users this one has in `room` (nil: connected at all).
+    private func announce(room: RoomName?) {
+        let users = state.withLockedValue { Self.localUsers(in: room, $0) }.sorted { $0.rawValue < $1.rawValue }
+        var parts = stride(from: 0, to: users.count, by: Self.usersPerNotification).map {
+            Array(users[$0..<min($0 + Self.usersPerNotification, users.count)])
+        }
+        if parts.isEmpty { parts = [[]] }
+        for (index, part) in parts.enumerated() {
+            tellOthers(.presence(replica: replicaID, room: room, users: part, continued: index > 0))
+        }
+    }
+
+    private func announceAll() {
+        let rooms = state.withLockedValue { state in state.subscribers.filter { !$0.value.isEmpty }.map(\.key) }
+        announce(room: nil)
+        for room in rooms { announce(room: room) }
+    }
+
+    private func tellOthers(_ event: ChatEvent) {
+        let message = event.change()
+        let store = store
+        Task {
+            do {
+                try await store.tellOtherReplicas(.message(topic: message.topic, payload: message.payload))
+            } catch {
+                logger.debug("could not tell other replicas", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// The heartbeat: says again who is here, and forgets replicas that stopped saying so.
+    func run() async throws {
+        tellOthers(.presenceWanted(replica: replicaID))
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: Self.heartbeat)
+            announceAll()
+            let expired = state.withLockedValue { state -> [RoomName] in
+                let silent = state.remote.filter { ContinuousClock.now - $0.value.heard > Self.heartbeat * 3 }
+                for replica in silent.keys { state.remote[replica] = nil }
+                return silent.values.flatMap { $0.rooms.keys.compactMap { $0 } }
+            }
+            for room in Set(expired) { presenceChanged(room, announce: false) }
+        }
+    }
+}
