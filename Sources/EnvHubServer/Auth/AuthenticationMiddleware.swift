@@ -24,6 +24,8 @@ struct AuthenticationMiddleware: RouterMiddleware {
     /// The Bearer token, or else the session cookie's value.
     static func token(in fields: HTTPFields) -> String? {
         if let authorization = fields[.authorization] {
+            // The scheme is case-insensitive (RFC 9110 §11.1); "Bearer " as sent is checked first.
+            if authorization.hasPrefix("Bearer ") { return String(authorization.dropFirst(7)) }
             let parts = authorization.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]) }
         }

@@ -46,10 +46,22 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var requestSent = false
         var responseStarted = false
         var status = 0
+        /// When the exchange last counted as use of the environment (see `noteUse`).
+        var lastTouch = ContinuousClock.now
         /// Parts were written to the app since the last flush.
         var unflushed = false
 
         init(target: ProxyTarget) { self.target = target }
+
+        /// Bytes passing in a long upload or download are use of the environment while they
+        /// last (the request itself counted in `Gateway.answer`); once a second is enough
+        /// for the idle culler and keeps the tracker's lock out of the per-chunk path.
+        func noteUse(_ activity: ActivityTracker) {
+            let now = ContinuousClock.now
+            guard now - lastTouch >= .seconds(1) else { return }
+            lastTouch = now
+            activity.touch(target.projectID)
+        }
     }
 
     private let gateway: Gateway
@@ -194,6 +206,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let exchange, exchange.unflushed {
             exchange.unflushed = false
             exchange.upstream?.flush()
+            exchange.noteUse(gateway.activity)
         }
         if firedToHummingbird {
             firedToHummingbird = false
@@ -296,7 +309,6 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Sends the head (and the end, when a retried request had already ended); the body
     /// follows from the queue.
     private func attach(_ connection: UpstreamConnection, to exchange: Exchange) {
-        gateway.activity.touch(exchange.target.projectID)
         exchange.upstream = connection
         connection.owner = self
         connection.send(.head(exchange.target.head))
@@ -357,14 +369,13 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 if exchange.requestSent { pool?.put(upstream) } else { upstream.close() }
             }
             if case .forwarding = reading { reading = .discarding }  // the app answered before reading everything
-            gateway.activity.touch(exchange.target.projectID)
             finishAnswer(context: context, trailers: trailers, status: exchange.status)
         }
     }
 
     func upstreamReadComplete() {
         context?.flush()
-        if let exchange { gateway.activity.touch(exchange.target.projectID) }
+        exchange?.noteUse(gateway.activity)
     }
 
     func upstreamBecameWritable() { process() }

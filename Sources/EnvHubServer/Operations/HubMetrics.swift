@@ -1,6 +1,7 @@
 import EnvHubCore
 import EnvHubStore
 import Hummingbird
+import NIOConcurrencyHelpers
 import Prometheus
 
 /// The hub's Prometheus registry: request durations by route, method and status, and gauges
@@ -13,13 +14,26 @@ final class HubMetrics: Sendable {
         .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
     ]
 
+    private struct RequestLabels: Hashable {
+        let route: String
+        let method: String
+        let status: Int
+    }
+
+    /// The histograms already made: the registry checks names and labels on every call, which
+    /// costs more than the request being timed when the gateway forwards a small one.
+    private let requestHistograms = NIOLockedValueBox<[RequestLabels: DurationHistogram]>([:])
+
     func recordRequest(route: String, method: String, status: Int, duration: Duration) {
-        registry.makeDurationHistogram(
+        let labels = RequestLabels(route: route, method: method, status: status)
+        if let histogram = requestHistograms.withLockedValue({ $0[labels] }) { return histogram.record(duration) }
+        let histogram = registry.makeDurationHistogram(
             descriptor: .init(namespace: "envhub", subsystem: "http", metricName: "request_duration", unitName: "seconds",
                               helpText: "Time to answer HTTP requests, by route pattern, method and status."),
             labels: [("route", route), ("method", method), ("status", String(status))],
-            buckets: Self.buckets
-        ).record(duration)
+            buckets: Self.buckets)
+        requestHistograms.withLockedValue { $0[labels] = histogram }
+        histogram.record(duration)
     }
 
     /// The exposition text, after reading the current counts from the store.
