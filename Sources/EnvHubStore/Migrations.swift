@@ -109,6 +109,23 @@ public enum Migrations {
                 PRIMARY KEY (room_id, user_id))
             """,
         ]),
+        Step(version: 6, name: "agent conversations", statements: [
+            // A project's messages to its agent and the agent's replies (docs/agent.md); `id`
+            // counts up within the project. The conversation goes with its project.
+            """
+            CREATE TABLE agent_messages (
+                project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+                id BIGINT NOT NULL,
+                role TEXT NOT NULL,
+                content TEXT NOT NULL,
+                author_name TEXT,
+                status TEXT NOT NULL,
+                error TEXT,
+                reply_to BIGINT,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (project_id, id))
+            """,
+        ]),
     ]
 
     /// Applies the steps not yet applied, all in one transaction. On PostgreSQL an advisory lock
