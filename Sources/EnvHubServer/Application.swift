@@ -74,11 +74,15 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
         store: store, templates: templates, sessions: sessions, activity: lifecycle.activity, idleTimeout: config.gatewayIdleTimeout,
         cullAfter: config.idleTimeout.flatMap { $0 > .zero ? $0 : nil }, metrics: metrics)
     gateway.addRoutes(to: router)
+    let agentReplies = AgentReplies(store: store, logger: logger)
+    AgentConversationController(
+        access: ProjectAccess(store: store, activity: lifecycle.activity), store: store, routes: gateway.routes, replies: agentReplies
+    ).addRoutes(to: routes)
     RoomController(store: store).addRoutes(to: routes)
     let chat = ChatHub(store: store, logger: logger)
     OperationsController(
         store: store, metrics: metrics, openAPIDocument: openAPIDocument,
-        runtimeDescription: "local processes under \(runtime.root.path)"
+        runtimeDescription: "local processes under \(runtime.root.path)", agentReplies: agentReplies
     ).addRoutes(to: routes)
 
     var application = Application(
@@ -88,6 +92,8 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
         services: [store.database] + (store.changeListener(logger: logger).map { [$0] } ?? [])
             + [SessionSweeper(store: store, interval: .seconds(3600), logger: logger), lifecycle, chat],
         logger: logger)
+    // After the store, which must outlive the replies that finish during a graceful shutdown.
+    application.addServices(agentReplies)
     application.beforeServerStarts {
         try await store.migrate()
         try await sessions.loadSigningKey()

@@ -50,6 +50,10 @@ import Testing
         Cell(method: .post, path: "/api/users/{user}/projects/{project}/deactivate", body: nil, expected: [401, 200, 404, 200]),
         Cell(method: .get, path: "/api/users/{user}/projects/{project}/events", body: nil, expected: [401, 200, 404, 200], streaming: true),
         Cell(method: .get, path: "/api/users/{user}/projects/{project}/logs", body: nil, expected: [401, 200, 404, 200]),
+        // `web` is a `hello` project: it has no agent to talk to (409), and so no reply to follow (204).
+        Cell(method: .post, path: "/api/users/{user}/projects/{project}/messages", body: ["message": "hello"], expected: [401, 409, 404, 409]),
+        Cell(method: .get, path: "/api/users/{user}/projects/{project}/messages", body: nil, expected: [401, 200, 404, 200]),
+        Cell(method: .get, path: "/api/users/{user}/projects/{project}/messages/stream", body: nil, expected: [401, 204, 404, 204]),
         Cell(method: .get, path: "/api/templates", body: nil, expected: [401, 200, 200, 200]),
         Cell(method: .get, path: "/api/stats", body: nil, expected: [401, 200, 200, 200]),
         Cell(method: .get, path: "/api/status", body: nil, expected: [200, 200, 200, 200]),

@@ -9,6 +9,7 @@ struct OperationsController {
     let metrics: HubMetrics
     let openAPIDocument: ByteBuffer
     let runtimeDescription: String
+    let agentReplies: AgentReplies
 
     struct Health: Encodable { let status: String }
 
@@ -34,6 +35,8 @@ struct OperationsController {
         }
         let users: Int
         let projects: Projects
+        /// Agents' replies being relayed by this hub.
+        let activeAgentStreams: Int
     }
 
     func addRoutes(to routes: HubRoutes) {
@@ -75,7 +78,8 @@ struct OperationsController {
         for state in EnvironmentState.allCases { byState[state.rawValue] = counts[state] ?? 0 }
         return try .json(Stats(
             users: try await store.countUsers(),
-            projects: .init(total: counts.values.reduce(0, +), byState: byState)))
+            projects: .init(total: counts.values.reduce(0, +), byState: byState),
+            activeAgentStreams: agentReplies.count))
     }
 }
 
