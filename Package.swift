@@ -104,7 +104,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/Support",
-            exclude: ["gateway-test-app.py"]
+            exclude: ["gateway-test-app.py", "agent-test-app.py"]
         ),
         .testTarget(
             name: "EnvHubCoreTests",

@@ -44,6 +44,9 @@ public func withTimeout<T: Sendable>(
 public let gatewayTestApp: URL = envhubBinary.deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("Tests/Support/gateway-test-app.py")
 
+/// The Python agent that misbehaves on request, for the agent conversation tests (see the file).
+public let agentTestApp: URL = gatewayTestApp.deletingLastPathComponent().appendingPathComponent("agent-test-app.py")
+
 /// Runs blocking work on a thread of its own. Blocking a thread of Swift's cooperative pool
 /// (two on a two-core machine) would starve the hub that runs in the same test process.
 public func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
