@@ -213,18 +213,21 @@ import Testing
             #expect(stored["error"] as? String == "the model is overloaded")
 
             #expect(try await ask("break").last?.object["code"] as? String == "agent_disconnected")
+            let big = try await ask("big")
+            #expect(big.map(\.type) == ["start", "error"])
+            #expect(big.last?.object["code"] as? String == "reply_too_long")
 
             // The agent is sent the conversation so far, without the replies that failed.
             let history = try await ask("history").last?.object["reply"] as? String ?? ""
             let turns = try #require(try JSONSerialization.jsonObject(with: Data(history.utf8)) as? [[String: String]])
-            #expect(turns.map { $0["content"] ?? "" } == ["fail", "json", "error", "break"])
+            #expect(turns.map { $0["content"] ?? "" } == ["fail", "json", "error", "break", "big"])
             #expect(turns.allSatisfy { $0["role"] == "user" })
 
             let died = try await ask("die")
             #expect(died.last?.object["code"] as? String == "agent_disconnected")
             let entries = try await Self.conversation(hub, token, query: "?limit=100")
             #expect(entries.filter { $0["role"] as? String == "assistant" }.map { $0["status"] as? String }
-                == ["failed", "failed", "failed", "failed", "complete", "failed"])
+                == ["failed", "failed", "failed", "failed", "failed", "complete", "failed"])
         }
     }
 

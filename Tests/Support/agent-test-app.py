@@ -8,6 +8,7 @@ POST /reply     {"message", "history"} -> text/event-stream, by message:
   error         token "partial ", then an error event
   break         token "partial ", then the connection closes without done
   die           token "partial ", then the process exits
+  big           one token of 1 MiB and a byte, then done
   slow N        N tokens "wI " 50 ms apart, then done; when the hub hangs up first, it
                 creates the file $MARKER_DIR/hung-up
 """
@@ -62,6 +63,9 @@ class Handler(BaseHTTPRequestHandler):
             text = json.dumps(body.get("history"))
             self.event("token", {"text": text})
             return self.event("done", {"reply": text})
+        if command == "big":
+            self.event("token", {"text": "x" * ((1 << 20) + 1)})
+            return self.event("done", {"reply": "too big"})
         if command in ("error", "break", "die"):
             self.event("token", {"text": "partial "})
             if command == "error":

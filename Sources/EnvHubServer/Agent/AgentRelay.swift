@@ -8,8 +8,10 @@ import NIOPosix
 /// exposed component's `messagePath` and publishes each token of the streamed answer as it
 /// arrives. Says how the exchange ended; cancelling the task closes the connection to the agent.
 struct AgentRelay: Sendable {
-    /// The longest reply kept (its UTF-8 bytes); the agent is cut off beyond it.
+    /// The longest reply kept (its UTF-8 bytes, and its tokens, each an event kept in memory
+    /// for followers); the agent is cut off beyond it.
     static let maxReplyBytes = 1 << 20
+    static let maxTokens = 100_000
 
     /// One client for the process. Connecting gives up after 5 s, and a refused connection
     /// fails at once; a live stream has no time limit.
@@ -56,6 +58,7 @@ struct AgentRelay: Sendable {
         }
         var parser = ServerSentEventParser()
         var replyBytes = 0
+        var tokens = 0
         do {
             for try await chunk in response.body {
                 for event in try parser.feed(chunk) {
@@ -66,8 +69,9 @@ struct AgentRelay: Sendable {
                         }
                         if token.text.isEmpty { continue }
                         replyBytes += token.text.utf8.count
-                        guard replyBytes <= Self.maxReplyBytes else {
-                            return .failed(code: "reply_too_long", message: "the reply is longer than \(Self.maxReplyBytes >> 20) MiB")
+                        tokens += 1
+                        guard replyBytes <= Self.maxReplyBytes, tokens <= Self.maxTokens else {
+                            return .failed(code: "reply_too_long", message: "the reply is longer than \(Self.maxReplyBytes >> 20) MiB or \(Self.maxTokens) tokens")
                         }
                         try reply.publish("token", data: token, token: token.text)
                     case "done":
