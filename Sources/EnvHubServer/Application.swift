@@ -82,7 +82,7 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     let chat = ChatHub(store: store, logger: logger)
     OperationsController(
         store: store, metrics: metrics, openAPIDocument: openAPIDocument,
-        runtimeDescription: "local processes under \(runtime.root.path)", agentReplies: agentReplies
+        runtimeDescription: "local processes under \(runtime.root.path)", agentReplies: agentReplies, chat: chat
     ).addRoutes(to: routes)
 
     var application = Application(

@@ -17,7 +17,7 @@ import Testing
     struct Cell: Sendable, CustomStringConvertible {
         let method: HTTPRequest.Method
         let path: String
-        let body: [String: String]?
+        let body: [String: any Sendable]?
         /// anonymous, owner, other, admin
         let expected: [Int]
         /// An answer that never ends (server-sent events): only its status is read, over a real socket.
@@ -54,6 +54,16 @@ import Testing
         Cell(method: .post, path: "/api/users/{user}/projects/{project}/messages", body: ["message": "hello"], expected: [401, 409, 404, 409]),
         Cell(method: .get, path: "/api/users/{user}/projects/{project}/messages", body: nil, expected: [401, 200, 404, 200]),
         Cell(method: .get, path: "/api/users/{user}/projects/{project}/messages/stream", body: nil, expected: [401, 204, 404, 204]),
+        // Alice created the room `general` and wrote its message 1; every signed-in user may chat.
+        Cell(method: .get, path: "/api/rooms", body: nil, expected: [401, 200, 200, 200]),
+        Cell(method: .post, path: "/api/rooms", body: ["name": "random"], expected: [401, 201, 201, 201]),
+        Cell(method: .get, path: "/api/rooms/{room}", body: nil, expected: [401, 200, 200, 200]),
+        Cell(method: .delete, path: "/api/rooms/{room}", body: nil, expected: [401, 403, 403, 204]),
+        Cell(method: .get, path: "/api/rooms/{room}/messages", body: nil, expected: [401, 200, 200, 200]),
+        Cell(method: .post, path: "/api/rooms/{room}/messages", body: ["text": "hi"], expected: [401, 201, 201, 201]),
+        Cell(method: .patch, path: "/api/rooms/{room}/messages/{id}", body: ["text": "edited"], expected: [401, 200, 403, 200]),
+        Cell(method: .delete, path: "/api/rooms/{room}/messages/{id}", body: nil, expected: [401, 204, 403, 204]),
+        Cell(method: .post, path: "/api/rooms/{room}/read", body: ["id": 1], expected: [401, 204, 204, 204]),
         Cell(method: .get, path: "/api/templates", body: nil, expected: [401, 200, 200, 200]),
         Cell(method: .get, path: "/api/stats", body: nil, expected: [401, 200, 200, 200]),
         Cell(method: .get, path: "/api/status", body: nil, expected: [200, 200, 200, 200]),
@@ -81,6 +91,8 @@ import Testing
                 let bob = try await hub.createUser("bob", adminToken: admin)
                 let project = try await hub.request(.post, "/api/users/alice/projects", token: alice, json: ["name": "web", "template": "hello"])
                 #expect(project.status == .created)
+                #expect(try await hub.request(.post, "/api/rooms", token: alice, json: ["name": "general"]).status == .created)
+                #expect(try await hub.request(.post, "/api/rooms/general/messages", token: alice, json: ["text": "first"]).status == .created)
                 let token: String? = switch caller {
                 case .anonymous: nil
                 case .owner: alice
@@ -88,6 +100,7 @@ import Testing
                 case .admin: admin
                 }
                 let path = cell.path.replacingOccurrences(of: "{user}", with: "alice").replacingOccurrences(of: "{project}", with: "web")
+                    .replacingOccurrences(of: "{room}", with: "general").replacingOccurrences(of: "{id}", with: "1")
                 if cell.streaming {
                     var request = HTTPClientRequest(url: "http://127.0.0.1:\(try #require(hub.client.port))\(path)")
                     if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }

@@ -61,10 +61,14 @@ public final class RawSocket: @unchecked Sendable {  // used by one test at a ti
     private var descriptor: Int32
     private var received: [UInt8] = []
 
-    public init(port: Int, timeoutSeconds: Int = 10) throws {
+    /// `receiveBuffer`: the kernel's receive buffer in bytes, to make a slow reader fill up soon.
+    public init(port: Int, timeoutSeconds: Int = 10, receiveBuffer: Int32? = nil) throws {
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if var size = receiveBuffer {
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -87,6 +91,21 @@ public final class RawSocket: @unchecked Sendable {  // used by one test at a ti
 
     public func send(_ text: String) {
         _ = text.withCString { Glibc.send(descriptor, $0, strlen($0), 0) }
+    }
+
+    /// A client's WebSocket text frame (masked, as RFC 6455 requires of clients).
+    public func sendWebSocketText(_ text: String) {
+        let payload = Array(text.utf8)
+        let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
+        var frame: [UInt8] = [0x81]
+        if payload.count < 126 {
+            frame.append(0x80 | UInt8(payload.count))
+        } else {
+            frame += [0x80 | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
+        }
+        frame += mask
+        frame += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
+        _ = frame.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, 0) }
     }
 
     /// Everything received so far, after reading until `enough` says so or the peer stops.

@@ -326,7 +326,7 @@ final class ChatHub: Service, Sendable {
     func run() async throws {
         tellOthers(.presenceWanted(replica: replicaID))
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: Self.heartbeat)
+            guard (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: Self.heartbeat) })) != nil else { break }
             announceAll()
             let expired = state.withLockedValue { state -> [RoomName] in
                 let silent = state.remote.filter { ContinuousClock.now - $0.value.heard > Self.heartbeat * 3 }

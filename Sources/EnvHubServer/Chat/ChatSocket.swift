@@ -17,6 +17,8 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
 
     static let tooSlowCode = WebSocketErrorCode(codeNumber: 4008)
     static let maxMissedMessages = 500
+    /// How long a slow client gets to read up to the close frame that says why.
+    static let tooSlowGrace = TimeAmount.seconds(30)
 
     private let identity: Identity
     private let hub: ChatHub
@@ -285,14 +287,14 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
     private func write(_ frame: WebSocketFrame) {
         guard let context, !closing else { return }
         guard context.channel.isWritable else {
-            return close(code: Self.tooSlowCode, reason: "too slow: more than 1 MiB of frames waiting")
+            return close(code: Self.tooSlowCode, reason: "too slow: more than 1 MiB of frames waiting", grace: Self.tooSlowGrace)
         }
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
     }
 
-    /// Sends a close frame and closes once it is written (or after 2 s, for a client that
-    /// reads nothing).
-    private func close(code: WebSocketErrorCode, reason: String) {
+    /// Sends a close frame and closes once it is written, or after `grace` for a client that
+    /// reads nothing.
+    private func close(code: WebSocketErrorCode, reason: String, grace: TimeAmount = .seconds(2)) {
         guard let context, !closing else { return }
         closing = true
         var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
@@ -300,7 +302,7 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
         data.writeString(reason)
         let written = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)), promise: written)
-        let deadline = context.eventLoop.scheduleTask(in: .seconds(2)) { context.close(promise: nil) }
+        let deadline = context.eventLoop.scheduleTask(in: grace) { context.close(promise: nil) }
         written.futureResult.assumeIsolated().whenComplete { _ in
             deadline.cancel()
             context.close(promise: nil)

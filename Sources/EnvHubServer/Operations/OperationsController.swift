@@ -10,6 +10,7 @@ struct OperationsController {
     let openAPIDocument: ByteBuffer
     let runtimeDescription: String
     let agentReplies: AgentReplies
+    let chat: ChatHub
 
     struct Health: Encodable { let status: String }
 
@@ -37,6 +38,11 @@ struct OperationsController {
         let projects: Projects
         /// Agents' replies being relayed by this hub.
         let activeAgentStreams: Int
+        let rooms: Int
+        let messages: Int
+        let messagesLast24h: Int
+        /// Users with a chat socket open, on any replica.
+        let usersOnline: Int
     }
 
     func addRoutes(to routes: HubRoutes) {
@@ -76,10 +82,13 @@ struct OperationsController {
         let counts = try await store.countProjectsByState()
         var byState: [String: Int] = [:]
         for state in EnvironmentState.allCases { byState[state.rawValue] = counts[state] ?? 0 }
+        let chatCounts = try await store.chatCounts(since: Date().addingTimeInterval(-24 * 3600))
         return try .json(Stats(
             users: try await store.countUsers(),
             projects: .init(total: counts.values.reduce(0, +), byState: byState),
-            activeAgentStreams: agentReplies.count))
+            activeAgentStreams: agentReplies.count,
+            rooms: chatCounts.rooms, messages: chatCounts.messages, messagesLast24h: chatCounts.recentMessages,
+            usersOnline: chat.usersOnline))
     }
 }
 
