@@ -60,6 +60,16 @@ let package = Package(
                 .copy("Resources/openapi.json"),
             ]
         ),
+        .target(
+            name: "EnvHubKubernetes",
+            dependencies: [
+                "EnvHubCore",
+                "EnvHubRuntime",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         .target(name: "CProcessSpawn"),
         .target(
             name: "EnvHubRuntime",
@@ -87,6 +97,7 @@ let package = Package(
             name: "envhub",
             dependencies: [
                 "EnvHubServer",
+                "EnvHubKubernetes",
                 "EnvHubWorkloads",
                 "EnvHubStore",
                 "EnvHubCore",
@@ -120,6 +131,10 @@ let package = Package(
                 "EnvHubRuntime", "EnvHubCore", "EnvHubTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
+        ),
+        .testTarget(
+            name: "EnvHubKubernetesTests",
+            dependencies: ["EnvHubKubernetes", "EnvHubRuntime", "EnvHubCore", "EnvHubTestSupport"]
         ),
         .testTarget(
             name: "EnvHubWorkloadsTests",

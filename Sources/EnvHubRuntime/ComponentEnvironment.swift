@@ -32,15 +32,20 @@ enum ComponentEnvironment {
 
 /// The project's `{{secret}}`: 32 random bytes in hex, made at the first start and kept in
 /// the project's directory (mode 0600) until the project is deleted.
-enum ProjectSecret {
+public enum ProjectSecret {
     static func read(in directory: URL) throws -> String {
         let file = directory.appendingPathComponent("secret")
         if let text = try? String(contentsOf: file, encoding: .utf8), text.count == 64 { return text }
-        var generator = SystemRandomNumberGenerator()
-        let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }.joined()
+        let secret = random()
         guard FileManager.default.createFile(atPath: file.path, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600]) else {
             throw RuntimeError("cannot write the project's secret to \(file.path)")
         }
         return secret
+    }
+
+    /// A fresh secret: 32 random bytes in hex.
+    public static func random() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }.joined()
     }
 }

@@ -1,5 +1,7 @@
 import ArgumentParser
 import EnvHubCore
+import EnvHubKubernetes
+import EnvHubRuntime
 import EnvHubServer
 import EnvHubStore
 import Foundation
@@ -29,7 +31,7 @@ struct ProjectCommand: AsyncParsableCommand {
 
 struct TemplateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "template", abstract: "Look at the templates catalogue.", subcommands: [List.self])
+        commandName: "template", abstract: "Look at the templates catalogue.", subcommands: [List.self, Render.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the built-in templates and those of ENVHUB_TEMPLATES_DIR.")
@@ -44,6 +46,39 @@ struct TemplateCommand: AsyncParsableCommand {
                       + template.components.map(\.name).joined(separator: ",").padding(toLength: 14, withPad: " ", startingAt: 0)
                       + template.title)
             }
+        }
+    }
+
+    struct Render: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the Kubernetes objects of a project made from a template, as YAML.",
+            discussion: """
+                The objects the Kubernetes runtime applies when USER activates PROJECT: the user's \
+                namespace with its NetworkPolicy, ResourceQuota and LimitRange, then the project's \
+                Secret (a fresh random value here) and each component's Service, Deployment or \
+                StatefulSet and HorizontalPodAutoscaler.
+                """)
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The template's name.") var name: String
+        @Option(help: "The owner's user name.") var user: String
+        @Option(help: "The project's name.") var project: String
+        @Flag(help: "Render the workloads scaled to zero, as for an inactive project.") var inactive = false
+        @Option(help: "The namespace of the hub's pods (only they may reach environments).") var hubNamespace = "envhub"
+
+        func run() async throws {
+            let config = try store.config()
+            let catalog = try TemplateLoader.load(directory: config.templatesDirectory)
+            guard let template = catalog.template(named: name) else {
+                throw ValidationError("no template named '\(name)'; `envhub template list` shows them")
+            }
+            let owner = try UserName(validating: user, field: "--user")
+            let projectName = try ProjectName(validating: project, field: "--project")
+            var settings = KubernetesSettings()
+            settings.hubNamespace = hubNamespace
+            let objects = EnvironmentObjects(
+                spec: EnvironmentSpec(projectID: UUID().uuidString.lowercased(), owner: owner, project: projectName, template: template),
+                secret: ProjectSecret.random(), settings: settings)
+            print(objects.all(active: !inactive).map(\.yaml).joined(separator: "---\n"), terminator: "")
         }
     }
 }
