@@ -58,6 +58,7 @@ let package = Package(
             resources: [
                 .copy("Resources/templates"),
                 .copy("Resources/openapi.json"),
+                .copy("Resources/web"),
             ]
         ),
         .target(

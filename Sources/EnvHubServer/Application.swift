@@ -36,6 +36,7 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     // Everything that can fail comes before the store opens, so a failed start leaves nothing open.
     let templates = try TemplateLoader.load(directory: config.templatesDirectory)
     let openAPIDocument = try OpenAPIDocument.load()
+    let webAssets = try WebAssets.load()
     let hasher = PasswordHasher(cost: config.bcryptCost)
     let decoyHash = try await hasher.makeDecoyHash()
     let store = try await SQLStore.open(databaseURL: config.databaseURL, dataDirectory: config.dataDirectory, logger: logger)
@@ -74,6 +75,7 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
         store: store, templates: templates, sessions: sessions, activity: lifecycle.activity, idleTimeout: config.gatewayIdleTimeout,
         cullAfter: config.idleTimeout.flatMap { $0 > .zero ? $0 : nil }, metrics: metrics)
     gateway.addRoutes(to: router)
+    WebController(assets: webAssets).addRoutes(to: router)
     let agentReplies = AgentReplies(store: store, logger: logger)
     AgentConversationController(
         access: ProjectAccess(store: store, activity: lifecycle.activity), store: store, routes: gateway.routes, replies: agentReplies
@@ -82,7 +84,8 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     let chat = ChatHub(store: store, logger: logger)
     OperationsController(
         store: store, metrics: metrics, openAPIDocument: openAPIDocument,
-        runtimeDescription: "local processes under \(runtime.root.path)", agentReplies: agentReplies, chat: chat
+        runtimeDescription: "local processes under \(runtime.root.path)", agentReplies: agentReplies, chat: chat,
+        openSignup: config.openSignup
     ).addRoutes(to: routes)
 
     var application = Application(

@@ -62,3 +62,54 @@ def run(main):
     except AssertionError as error:
         print(f"browser: FAILED: {error}", file=sys.stderr)
         sys.exit(1)
+
+
+# The web UI ---------------------------------------------------------------------------------
+
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+def until(driver, what, condition, timeout=30):
+    """Waits for `condition(driver)` to be truthy, polling every 50 ms; fails naming `what`."""
+    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition, "timed out waiting for " + what)
+
+
+def css(driver, selector, timeout=30):
+    """The first visible element matching `selector`, once there is one."""
+    return until(driver, selector, EC.visibility_of_element_located((By.CSS_SELECTOR, selector)), timeout)
+
+
+def ui_login(driver, username, password, expect_path="/projects"):
+    """Signs in through the login page (the driver must be on it) and waits to leave it."""
+    css(driver, "input[name=username]").send_keys(username)
+    css(driver, "input[name=password]").send_keys(password)
+    css(driver, "form button[type=submit]").click()
+    until(driver, "the page after signing in", lambda d: d.current_url.split("?")[0].endswith(expect_path))
+    until(driver, "the page to be drawn", lambda d: not d.find_elements(By.CSS_SELECTOR, "main > p.muted:only-child"))
+
+
+def ui_browser_login(username, password, width=1280, height=900):
+    """A fresh browser signed in through the UI's login page."""
+    driver = browser()
+    driver.set_window_size(width, height)
+    driver.get(HUB + "/login")
+    ui_login(driver, username, password)
+    return driver
+
+
+def screenshot(driver, name):
+    driver.save_screenshot(os.path.join(OUTPUT, name + ".png"))
+
+
+def assert_console_clean(driver, page, allowed=()):
+    """No console errors since the last check, except messages containing one of `allowed`."""
+    errors = [entry["message"] for entry in console_errors(driver)
+              if not any(pattern in entry["message"] for pattern in allowed)]
+    assert not errors, f"console errors on {page}: {errors}"
+
+
+def create_user(admin_token, username, password, admin=False):
+    api("POST", "/api/users", admin_token, {"username": username, "password": password, "admin": admin})
+    return api("POST", "/api/auth/login", body={"username": username, "password": password})["token"]

@@ -11,6 +11,7 @@ struct OperationsController {
     let runtimeDescription: String
     let agentReplies: AgentReplies
     let chat: ChatHub
+    let openSignup: Bool
 
     struct Health: Encodable { let status: String }
 
@@ -27,6 +28,7 @@ struct OperationsController {
         let version: String
         let store: Store
         let runtime: Runtime
+        let openSignup: Bool
     }
 
     struct Stats: Encodable {
@@ -74,7 +76,7 @@ struct OperationsController {
         return try .json(Status(
             version: EnvHubVersion.current,
             store: .init(kind: store.kind.rawValue, healthy: healthy, schemaVersion: Migrations.latestVersion),
-            runtime: .init(kind: "local", detail: runtimeDescription)))
+            runtime: .init(kind: "local", detail: runtimeDescription), openSignup: openSignup))
     }
 
     @Sendable func stats(_ request: Request, context: HubRequestContext) async throws -> Response {
