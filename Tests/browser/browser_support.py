@@ -66,6 +66,7 @@ def run(main):
 
 # The web UI ---------------------------------------------------------------------------------
 
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -73,7 +74,17 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 def until(driver, what, condition, timeout=30):
     """Waits for `condition(driver)` to be truthy, polling every 50 ms; fails naming `what`."""
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition, "timed out waiting for " + what)
+    # Pages redraw parts of themselves: an element found a moment ago may be gone; look again.
+    return WebDriverWait(driver, timeout, poll_frequency=0.05, ignored_exceptions=(StaleElementReferenceException,)) \
+        .until(condition, "timed out waiting for " + what)
+
+
+def click(driver, selector, timeout=30):
+    """Clicks the element matching `selector`, finding it again if the page redrew it."""
+    def clicked(d):
+        d.find_element(By.CSS_SELECTOR, selector).click()
+        return True
+    until(driver, "to click " + selector, clicked, timeout)
 
 
 def css(driver, selector, timeout=30):

@@ -27,6 +27,6 @@ export function lineChart(title, samples, unit = "") {
   }
   const since = samples.length ? samples[0].at.toLocaleTimeString() : "";
   return h("figure", { class: "card chart" },
-    h("figcaption", {}, h("strong", {}, title), " ", h("span", { class: "muted" }, samples.length ? `now ${latest}${unit} · max ${max} · since ${since}` : "waiting for the first sample")),
+    h("figcaption", {}, h("strong", {}, title), " ", h("span", { class: "muted" }, samples.length ? `now ${latest}${unit} · max ${Math.max(...values)}${unit} · since ${since}` : "waiting for the first sample")),
     svg);
 }

@@ -48,12 +48,17 @@ export async function render({ main, user }) {
     }
   }
 
+  // Tables are redrawn only when something changed, so keyboard focus is not lost every 10 s.
+  const drawn = { users: "", projects: "" };
   async function reload() {
     try {
       const { users } = await api.get("/api/users");
-      drawUsers(usersTable, users, user, reload);
       const lists = await Promise.all(users.map((account) => api.get(paths.projects(account.username))));
-      drawEnvironments(envSection, lists.flatMap((list) => list.projects), reload);
+      const projects = lists.flatMap((list) => list.projects);
+      if (JSON.stringify(users) !== drawn.users) drawUsers(usersTable, users, user, reload);
+      if (JSON.stringify(projects) !== drawn.projects) drawEnvironments(envSection, projects, reload);
+      drawn.users = JSON.stringify(users);
+      drawn.projects = JSON.stringify(projects);
       clearError(listError);
     } catch (failure) {
       showError(listError, failure, "Could not read users and environments");
