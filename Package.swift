@@ -135,7 +135,11 @@ let package = Package(
         ),
         .testTarget(
             name: "EnvHubKubernetesTests",
-            dependencies: ["EnvHubKubernetes", "EnvHubRuntime", "EnvHubCore", "EnvHubTestSupport"]
+            dependencies: [
+                "EnvHubKubernetes", "EnvHubRuntime", "EnvHubCore", "EnvHubTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
         ),
         .testTarget(
             name: "EnvHubWorkloadsTests",

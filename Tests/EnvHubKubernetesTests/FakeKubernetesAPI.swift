@@ -1,0 +1,270 @@
+import EnvHubKubernetes
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Testing
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// A stand-in for the Kubernetes API server, over real HTTP and JSON: objects by path with
+/// resourceVersions, label-selected lists, server-side apply (create or replace), the scale
+/// subresource, deletes (a namespace takes its objects with it), and watch streams from a
+/// resourceVersion, as JSON lines written in pieces. Tests can inject answers (409, 410, 429,
+/// 5xx, slow ones), end watches, and forget old versions (so watches from them get 410).
+final class FakeKubernetesAPI: Sendable {
+    struct Fault: Sendable {
+        let method: String
+        let pathContains: String
+        let status: Int
+        var delay: Duration = .zero
+    }
+
+    private struct State {
+        var objects: [String: JSONValue] = [:]
+        var version = 100
+        /// (version, type, object path, object), oldest first.
+        var history: [(Int, String, String, JSONValue)] = []
+        /// Versions below this are forgotten: watching from them answers 410.
+        var oldestKept = 0
+        var faults: [Fault] = []
+        var requests: [String] = []
+        var authorizations: [String] = []
+        var watchGeneration = 0
+        var expiryGeneration = 0
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let changed = NIOLockedValueBox<[UUID: AsyncStream<Void>.Continuation]>([:])
+
+    // MARK: what tests look at and do
+
+    var objectPaths: [String] { state.withLockedValue { $0.objects.keys.sorted() } }
+    func object(_ path: String) -> JSONValue? { state.withLockedValue { $0.objects[path] } }
+    var requests: [String] { state.withLockedValue { $0.requests } }
+    /// The Authorization header of each request ("" when none).
+    var authorizations: [String] { state.withLockedValue { $0.authorizations } }
+
+    func inject(_ fault: Fault) { state.withLockedValue { $0.faults.append(fault) } }
+
+    /// Forgets history (as etcd compaction does): open watches get an ERROR event with 410,
+    /// and watches from older versions get 410 Gone.
+    func expireWatches() {
+        state.withLockedValue { state in
+            state.oldestKept = state.version
+            state.history.removeAll()
+            state.expiryGeneration += 1
+        }
+        notify()
+    }
+
+    /// Ends every open watch (as the API server does after `timeoutSeconds`).
+    func endWatches() {
+        state.withLockedValue { $0.watchGeneration += 1 }
+        notify()
+    }
+
+    /// Writes an object as another client would (e.g. a controller updating status).
+    func put(_ path: String, _ object: JSONValue) {
+        state.withLockedValue { state in Self.store(path, object, into: &state) }
+        notify()
+    }
+
+    func remove(_ path: String) {
+        state.withLockedValue { state in Self.delete(path, from: &state) }
+        notify()
+    }
+
+    // MARK: the server
+
+    func run(_ body: @escaping @Sendable (_ port: Int) async throws -> Void) async throws {
+        let router = Router()
+        router.on("**", method: .get) { request, context in try await self.handle(request, context: context) }
+        router.on("**", method: .patch) { request, context in try await self.handle(request, context: context) }
+        router.on("**", method: .delete) { request, context in try await self.handle(request, context: context) }
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              logger: Logger(label: "fake-kubernetes", factory: { _ in SwiftLogNoOpLogHandler() }))
+        try await app.test(.live) { client in
+            // Open watches end with the test, or the server would wait for them to stop.
+            defer { endWatches() }
+            try await body(try #require(client.port))
+        }
+    }
+
+    private func handle(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let path = request.uri.path
+        let query = request.uri.queryParameters
+        let method = request.method.rawValue
+        let fault = state.withLockedValue { state -> Fault? in
+            state.requests.append("\(method) \(path)")
+            state.authorizations.append(request.headers[.authorization] ?? "")
+            guard let index = state.faults.firstIndex(where: { $0.method == method && path.contains($0.pathContains) }) else { return nil }
+            return state.faults.remove(at: index)
+        }
+        if let fault {
+            try await Task.sleep(for: fault.delay)
+            if fault.status != 200 {
+                return Self.status(fault.status, reason: fault.status == 409 ? "Conflict" : "Injected", message: "injected \(fault.status)",
+                                   headers: fault.status == 429 ? [.retryAfter: "0"] : [:])
+            }
+        }
+        let body = try await request.body.collect(upTo: 16 << 20)
+        switch request.method {
+        case .get where query.get("watch") == "true":
+            return watch(path, from: Int(query.get("resourceVersion") ?? "") ?? 0, selector: query.get("labelSelector"))
+        case .get:
+            if Self.isCollection(path) {
+                let (items, version) = state.withLockedValue { state in
+                    (state.objects.filter { Self.inCollection($0.key, path) && Self.matches($0.value, query.get("labelSelector")) }
+                        .sorted { $0.key < $1.key }.map(\.value), state.version)
+                }
+                return Self.json(["kind": "List", "metadata": ["resourceVersion": .string(String(version))], "items": .array(items)])
+            }
+            guard let object = self.object(path) else { return Self.status(404, reason: "NotFound", message: "\(path) not found") }
+            return Self.json(object)
+        case .patch where path.hasSuffix("/scale"):
+            let target = String(path.dropLast("/scale".count))
+            let patch = try JSONValue.parse(body.readableBytesView)
+            guard var object = self.object(target), let replicas = patch.value(at: "spec.replicas") else {
+                return Self.status(404, reason: "NotFound", message: "\(target) not found")
+            }
+            var spec = object["spec"] ?? [:]
+            spec["replicas"] = replicas
+            object["spec"] = spec
+            put(target, object)
+            return Self.json(["kind": "Scale", "spec": ["replicas": replicas]])
+        case .patch:
+            guard request.headers[.contentType] == "application/apply-patch+yaml", query.get("fieldManager") == "envhub" else {
+                return Self.status(415, reason: "UnsupportedMediaType", message: "only server-side apply is served here")
+            }
+            let object = try JSONValue.parse(body.readableBytesView)
+            guard (try? ResourcePath.object(object)) == path else {
+                return Self.status(400, reason: "BadRequest", message: "the object does not belong at \(path)")
+            }
+            put(path, object)
+            return Self.json(self.object(path) ?? object)
+        case .delete:
+            guard self.object(path) != nil else { return Self.status(404, reason: "NotFound", message: "\(path) not found") }
+            remove(path)
+            return Self.json(["kind": "Status", "status": "Success"])
+        default:
+            return Self.status(405, reason: "MethodNotAllowed", message: "")
+        }
+    }
+
+    /// Events after `version` in the collection, then new ones as they happen, until the
+    /// watches are ended; each event written in two pieces, so a line spans chunks.
+    private func watch(_ collection: String, from version: Int, selector: String?) -> Response {
+        let (gone, generation, expiry) = state.withLockedValue { (version < $0.oldestKept, $0.watchGeneration, $0.expiryGeneration) }
+        if gone { return Self.status(410, reason: "Expired", message: "too old resource version: \(version)") }
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody { writer in
+            var sent = version
+            let id = UUID()
+            let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+            self.changed.withLockedValue { $0[id] = continuation }
+            defer { _ = self.changed.withLockedValue { $0.removeValue(forKey: id) } }
+            var wakeUps = stream.makeAsyncIterator()
+            while true {
+                let (events, ended, forgotten) = self.state.withLockedValue { state in
+                    (state.history.filter { $0.0 > sent && Self.inCollection($0.2, collection) && Self.matches($0.3, selector) },
+                     state.watchGeneration != generation, state.expiryGeneration != expiry)
+                }
+                if forgotten {
+                    let error: JSONValue = ["type": "ERROR", "object": ["kind": "Status", "code": 410, "reason": "Expired", "message": "gone"]]
+                    try await writer.write(ByteBuffer(string: error.json + "\n"))
+                    break
+                }
+                for (eventVersion, type, _, object) in events {
+                    let line = (["type": .string(type), "object": object] as JSONValue).json + "\n"
+                    let middle = line.index(line.startIndex, offsetBy: line.count / 2)
+                    try await writer.write(ByteBuffer(string: String(line[..<middle])))
+                    try await writer.write(ByteBuffer(string: String(line[middle...])))
+                    sent = eventVersion
+                }
+                if ended { break }
+                guard await wakeUps.next() != nil else { break }
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    private func notify() {
+        for continuation in changed.withLockedValue({ Array($0.values) }) { continuation.yield() }
+    }
+
+    // MARK: storage rules
+
+    private static func store(_ path: String, _ object: JSONValue, into state: inout State) {
+        let existing = state.objects[path]
+        var object = object
+        var metadata = object["metadata"] ?? [:]
+        metadata["uid"] = existing?.value(at: "metadata.uid") ?? .string(UUID().uuidString.lowercased())
+        metadata["creationTimestamp"] = existing?.value(at: "metadata.creationTimestamp") ?? "2026-11-23T00:00:00Z"
+        metadata["resourceVersion"] = nil
+        object["metadata"] = metadata
+        if let existing, Self.withoutVersion(existing) == object { return }  // no change, no new version
+        state.version += 1
+        metadata["resourceVersion"] = .string(String(state.version))
+        object["metadata"] = metadata
+        state.objects[path] = object
+        state.history.append((state.version, existing == nil ? "ADDED" : "MODIFIED", path, object))
+    }
+
+    private static func delete(_ path: String, from state: inout State) {
+        var doomed = [path]
+        if path.hasPrefix("/api/v1/namespaces/"), path.split(separator: "/").count == 4 {
+            let name = path.split(separator: "/")[3]
+            doomed += state.objects.keys.filter { $0.contains("/namespaces/\(name)/") }
+        }
+        for path in doomed {
+            guard var object = state.objects.removeValue(forKey: path) else { continue }
+            state.version += 1
+            var metadata = object["metadata"] ?? [:]
+            metadata["resourceVersion"] = .string(String(state.version))
+            object["metadata"] = metadata
+            state.history.append((state.version, "DELETED", path, object))
+        }
+    }
+
+    private static func withoutVersion(_ object: JSONValue) -> JSONValue {
+        var object = object
+        var metadata = object["metadata"] ?? [:]
+        metadata["resourceVersion"] = nil
+        object["metadata"] = metadata
+        return object
+    }
+
+    static let plurals: Set<String> = [
+        "namespaces", "secrets", "services", "resourcequotas", "limitranges", "persistentvolumeclaims", "pods", "events",
+        "deployments", "statefulsets", "networkpolicies", "horizontalpodautoscalers",
+    ]
+
+    static func isCollection(_ path: String) -> Bool { plurals.contains(String(path.split(separator: "/").last ?? "")) }
+
+    static func inCollection(_ objectPath: String, _ collection: String) -> Bool {
+        guard objectPath.hasPrefix(collection + "/") else { return false }
+        return !objectPath.dropFirst(collection.count + 1).contains("/")
+    }
+
+    /// `a=b,c=d`
+    static func matches(_ object: JSONValue, _ selector: String?) -> Bool {
+        guard let selector, !selector.isEmpty else { return true }
+        let labels = object.value(at: "metadata.labels")
+        return selector.split(separator: ",").allSatisfy { term in
+            let parts = term.split(separator: "=", maxSplits: 1)
+            return parts.count == 2 && labels?[String(parts[0])]?.string == String(parts[1])
+        }
+    }
+
+    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: value.json)))
+    }
+
+    static func status(_ code: Int, reason: String, message: String, headers: HTTPFields = [:]) -> Response {
+        var response = json(["kind": "Status", "apiVersion": "v1", "status": "Failure", "message": .string(message),
+                             "reason": .string(reason), "code": .number(Double(code))], status: .init(code: code))
+        response.headers.append(contentsOf: headers)
+        return response
+    }
+}
