@@ -15,13 +15,13 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 FROM ${ENVHUB_IMAGE} AS envhub
 
 FROM ${RUNTIME_IMAGE}
-# The programs the workload starts, fonts for the X server and xterm, and noVNC's files in
-# /usr/share/novnc. Debian's archive moves on within a release, so versions are not pinned.
+# The programs the workload starts, fonts for the X server and xterm, noVNC's files in
+# /usr/share/novnc, and the libraries envhub links dynamically (hub.Dockerfile). Debian's archive moves on within a release, so versions are not pinned.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         xvfb openbox xterm x11vnc websockify novnc \
-        xfonts-base fonts-dejavu-core ca-certificates tzdata \
+        xfonts-base fonts-dejavu-core libstdc++6 zlib1g ca-certificates tzdata \
     && rm -rf /var/lib/apt/lists/*
 # A numeric, non-root user (runAsNonRoot can only verify a number); its home is the working
 # directory, where the desktop keeps HOME and noVNC's served files. X servers need /tmp/.X11-unix.

@@ -6,7 +6,8 @@
 #
 # The templates' `image: ghcr.io/envhub/workloads:latest` with `args: ["workload", "hello"]`
 # run `envhub workload hello` in the second. The Swift standard library and Foundation are
-# linked statically, so the runtime image needs only Debian's base, certificates and time zones.
+# linked statically: the binary needs only glibc, libstdc++ and zlib from Debian (checked with
+# ldd on a release build of Swift 6.3.1).
 
 ARG SWIFT_IMAGE=swift:6.3-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
@@ -22,13 +23,14 @@ COPY Sources ./Sources
 COPY Tests ./Tests
 # .build is a cache mount (kept between builds), so the results are copied out in the same step:
 # the binary, every resource bundle SwiftPM puts beside it (Bundle.module looks there), and
-# the backtracer that prints a readable stack when the process crashes.
+# the backtracer that prints a readable stack when the process crashes. Only the debug
+# information is stripped (207 MB to 126 MB): the symbols stay, so backtraces name functions.
 RUN --mount=type=cache,target=/src/.build \
     swift build -c release --product envhub --static-swift-stdlib \
     && bin="$(swift build -c release --show-bin-path)" \
     && mkdir -p /staging \
     && cp "$bin/envhub" /staging/ \
-    && strip /staging/envhub \
+    && strip --strip-debug /staging/envhub \
     && cp -R "$bin"/*.resources /staging/ \
     && cp /usr/libexec/swift/linux/swift-backtrace-static /staging/
 
@@ -36,7 +38,7 @@ FROM ${RUNTIME_IMAGE} AS runtime
 # Debian's archive moves on within a release, so versions are not pinned: the base image's tag is.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates tzdata \
+    && apt-get install -y --no-install-recommends libstdc++6 zlib1g ca-certificates tzdata \
     && rm -rf /var/lib/apt/lists/*
 # A numeric, non-root user: Kubernetes' runAsNonRoot can only verify a number. 65532 is the
 # user the Kubernetes runtime's fsGroup gives environment volumes to.
