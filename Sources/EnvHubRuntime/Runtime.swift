@@ -52,6 +52,8 @@ public struct EnvironmentRecord: Codable, Sendable, Equatable {
 public enum StartStep: Sendable, Equatable {
     case startingComponent(String)
     case waitingForHealth(String)
+    /// What a runtime reports on the way, such as a pod's "pulling image postgres:16".
+    case componentStatus(String, String)
     case componentReady(String)
 }
 

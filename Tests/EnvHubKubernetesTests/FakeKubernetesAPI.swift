@@ -65,9 +65,14 @@ final class FakeKubernetesAPI: Sendable {
         notify()
     }
 
-    /// Writes an object as another client would (e.g. a controller updating status).
+    /// Writes an object as another client would (e.g. a controller updating status). A
+    /// Deployment or StatefulSet gets its pods at once, as a cluster would soon: ready, or
+    /// stuck in ImagePullBackOff when the image's name contains "broken".
     func put(_ path: String, _ object: JSONValue) {
-        state.withLockedValue { state in Self.store(path, object, into: &state) }
+        state.withLockedValue { state in
+            Self.store(path, object, into: &state)
+            if ["Deployment", "StatefulSet"].contains(object["kind"]?.string ?? "") { Self.runPods(of: path, &state) }
+        }
         notify()
     }
 
@@ -211,8 +216,43 @@ final class FakeKubernetesAPI: Sendable {
         state.history.append((state.version, existing == nil ? "ADDED" : "MODIFIED", path, object))
     }
 
+    private static func runPods(of path: String, _ state: inout State) {
+        guard var workload = state.objects[path], let namespace = workload.value(at: "metadata.namespace")?.string,
+              let name = workload.value(at: "metadata.name")?.string else { return }
+        let replicas = workload.value(at: "spec.replicas")?.int ?? 1
+        let image = workload.value(at: "spec.template.spec.containers")?.array?.first?["image"]?.string ?? ""
+        let broken = image.contains("broken")
+        let pods = "/api/v1/namespaces/\(namespace)/pods"
+        for index in 0..<max(replicas, 8) {
+            let podPath = "\(pods)/\(name)-\(index)"
+            guard index < replicas else {
+                if state.objects[podPath] != nil { delete(podPath, from: &state) }
+                continue
+            }
+            let containerState: JSONValue = broken
+                ? ["waiting": ["reason": "ImagePullBackOff", "message": .string("Back-off pulling image \"\(image)\"")]]
+                : ["running": ["startedAt": "2026-11-23T00:00:00Z"]]
+            store(podPath, [
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": ["name": .string("\(name)-\(index)"), "namespace": .string(namespace),
+                             "labels": workload.value(at: "spec.template.metadata.labels") ?? [:]],
+                "status": [
+                    "conditions": [["type": "PodScheduled", "status": "True"], ["type": "Ready", "status": broken ? "False" : "True"]],
+                    "containerStatuses": [["name": "main", "state": containerState]],
+                ],
+            ], into: &state)
+        }
+        workload["status"] = ["replicas": .number(Double(replicas)), "readyReplicas": .number(Double(broken ? 0 : replicas))]
+        store(path, workload, into: &state)
+    }
+
     private static func delete(_ path: String, from state: inout State) {
         var doomed = [path]
+        let parts = path.split(separator: "/")
+        if parts.count >= 3, ["deployments", "statefulsets"].contains(parts[parts.count - 2]), let namespace = parts.firstIndex(of: "namespaces") {
+            let pods = "/api/v1/namespaces/\(parts[namespace + 1])/pods/\(parts[parts.count - 1])-"
+            doomed += state.objects.keys.filter { $0.hasPrefix(pods) }
+        }
         if path.hasPrefix("/api/v1/namespaces/"), path.split(separator: "/").count == 4 {
             let name = path.split(separator: "/")[3]
             doomed += state.objects.keys.filter { $0.contains("/namespaces/\(name)/") }
@@ -243,6 +283,14 @@ final class FakeKubernetesAPI: Sendable {
     static func isCollection(_ path: String) -> Bool { plurals.contains(String(path.split(separator: "/").last ?? "")) }
 
     static func inCollection(_ objectPath: String, _ collection: String) -> Bool {
+        // A namespaced kind listed across namespaces: /apis/apps/v1/deployments.
+        let plural = collection.split(separator: "/").last.map(String.init) ?? ""
+        if plural != "namespaces", !collection.contains("/namespaces/") {
+            let prefix = String(collection.dropLast(plural.count)) + "namespaces/"
+            let parts = objectPath.split(separator: "/")
+            return objectPath.hasPrefix(prefix) && parts.count >= 2 && parts[parts.count - 2] == plural
+                && objectPath.dropFirst(prefix.count).split(separator: "/").count == 3
+        }
         guard objectPath.hasPrefix(collection + "/") else { return false }
         return !objectPath.dropFirst(collection.count + 1).contains("/")
     }

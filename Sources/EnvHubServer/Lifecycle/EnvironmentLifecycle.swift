@@ -236,6 +236,7 @@ final class EnvironmentLifecycle: Service, Sendable {
                     case .waitingForHealth(let name):
                         let check = template.components.first { $0.name == name }?.health.description ?? "/health"
                         events.progress(id, "waiting for \(name) to answer \(check)")
+                    case .componentStatus(let name, let status): events.progress(id, "\(name): \(status)")
                     case .componentReady(let name): events.progress(id, "\(name) is ready")
                     }
                 }, spawned: { record in
