@@ -69,11 +69,12 @@ public struct ChatMessage: Sendable, Equatable, Codable {
         self.deleted = deleted
     }
 
-    /// The text as it will be stored: trimmed, 1–4,000 characters (Unicode scalars).
+    /// The text as it will be stored: at most 4,000 characters (Unicode scalars) as sent,
+    /// trimmed, and not empty.
     public static func validText(_ text: String, field: String = "text") throws(EnvHubError) -> String {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         if trimmed.isEmpty { throw .invalidField(field, "\(field) must not be empty") }
-        if trimmed.unicodeScalars.count > maxTextLength {
+        if text.unicodeScalars.count > maxTextLength {
             throw .invalidField(field, "\(field) must be at most \(maxTextLength) characters")
         }
         return trimmed
@@ -82,7 +83,7 @@ public struct ChatMessage: Sendable, Equatable, Codable {
     /// A client's idempotency key: 1–100 characters.
     public static func validKey(_ key: String?, field: String = "key") throws(EnvHubError) -> String? {
         guard let key else { return nil }
-        if key.isEmpty || key.count > maxKeyLength {
+        if key.isEmpty || key.unicodeScalars.count > maxKeyLength {
             throw .invalidField(field, "\(field) must be 1–\(maxKeyLength) characters")
         }
         return key

@@ -110,7 +110,8 @@ struct RoomController {
         let name = try roomName(context)
         let body = try await JSON.decode(NewMessage.self, from: request, context: context)
         let text = try ChatMessage.validText(body.text)
-        let key = try ChatMessage.validKey(body.key ?? request.headers[.idempotencyKey])
+        let headerKey = try ChatMessage.validKey(request.headers[.idempotencyKey], field: "Idempotency-Key")
+        let key = try ChatMessage.validKey(body.key) ?? headerKey
         guard let (message, replayed) = try await store.postMessage(room: name, author: identity.user, text: text, key: key, at: Date())
         else { throw EnvHubError.notFound("no room \(name)") }
         return try .json(ChatMessageJSON(message), status: replayed ? .ok : .created)
