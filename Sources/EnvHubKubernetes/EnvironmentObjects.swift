@@ -68,7 +68,7 @@ public struct EnvironmentObjects: Sendable {
     public var userObjects: [JSONValue] {
         let labels = userLabels
         return [
-            ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(namespace), "labels": labels]],
+            ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(namespace), "labels": namespaceLabels]],
             [
                 "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                 "metadata": metadata("only-envhub-in", labels: labels),
@@ -99,6 +99,13 @@ public struct EnvironmentObjects: Sendable {
                 ]]],
             ],
         ]
+    }
+
+    /// The user's labels, and the "restricted" Pod Security Standard, which every pod here meets.
+    private var namespaceLabels: JSONValue {
+        var labels = userLabels
+        labels["pod-security.kubernetes.io/enforce"] = "restricted"
+        return labels
     }
 
     private var userLabels: JSONValue {
@@ -184,6 +191,8 @@ public struct EnvironmentObjects: Sendable {
         var container: JSONValue = [
             "name": .string(component.name),
             "image": .string(component.image),
+            // Images loaded into a local cluster (kind, minikube) are used as they are.
+            "imagePullPolicy": "IfNotPresent",
         ]
         if !component.args.isEmpty { container["args"] = .array(component.args.map { .string(fill($0)) }) }
         container["ports"] = [["name": "main", "containerPort": .number(Double(component.port))]]
@@ -214,6 +223,8 @@ public struct EnvironmentObjects: Sendable {
             ["name": "PROJECT_ID", "value": .string(spec.project.rawValue)],
             ["name": "BASE_PATH", "value": .string(spec.basePath)],
             ["name": "PORT", "value": .string(String(component.port))],
+            // Locally components listen on 127.0.0.1; in a pod, the Service must reach them.
+            ["name": "HOST", "value": "0.0.0.0"],
         ]
         if let volume = component.volume {
             env.append(["name": "VOLUME_DIR", "value": .string(volume.mountPath)])

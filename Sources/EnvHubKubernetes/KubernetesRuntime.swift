@@ -7,12 +7,16 @@ import Foundation
 /// deactivate scales the workloads to zero (volumes stay), delete removes every object with
 /// the project's labels (volumes included), and `repair` puts back what was deleted by hand.
 /// The gateway reaches a component at `http://{service}.{namespace}.svc:{port}`.
+///
+/// The project's secret comes from the caller (the hub keeps it): the hub's role may write
+/// Secrets but not read them, since reading cannot be limited to envhub's namespaces
+/// (deploy/hub/rbac.yaml). So Secrets are only ever applied and deleted by name.
 public final class KubernetesRuntime: Sendable {
     public let client: KubernetesClient
     public let settings: KubernetesSettings
 
     /// Kinds a project owns, deleted in this order (the autoscaler before what it scales).
-    static let projectKinds = ["HorizontalPodAutoscaler", "Deployment", "StatefulSet", "Service", "Secret", "PersistentVolumeClaim"]
+    static let projectKinds = ["HorizontalPodAutoscaler", "Deployment", "StatefulSet", "Service", "PersistentVolumeClaim"]
     /// Waiting reasons that will not fix themselves: the start fails at once with the reason.
     static let hopeless: Set<String> = [
         "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError",
@@ -31,8 +35,10 @@ public final class KubernetesRuntime: Sendable {
 
     /// Applies every object with the workloads scaled up, then follows the pods until each
     /// component has its replicas ready, within the template's start timeout.
-    public func start(_ spec: EnvironmentSpec, progress: @escaping @Sendable (StartStep) -> Void = { _ in }) async throws {
-        let objects = EnvironmentObjects(spec: spec, secret: try await secret(of: spec), settings: settings)
+    public func start(
+        _ spec: EnvironmentSpec, secret: String, progress: @escaping @Sendable (StartStep) -> Void = { _ in }
+    ) async throws {
+        let objects = EnvironmentObjects(spec: spec, secret: secret, settings: settings)
         for object in objects.all(active: true) {
             if ["Deployment", "StatefulSet"].contains(object["kind"]?.string ?? ""),
                let name = object.value(at: "metadata.labels")?["app.kubernetes.io/name"]?.string {
@@ -58,7 +64,7 @@ public final class KubernetesRuntime: Sendable {
         }
     }
 
-    /// Removes every object labelled with the project, volumes included.
+    /// Removes every object labelled with the project, volumes included, and its Secret.
     public func delete(_ spec: EnvironmentSpec) async throws {
         let objects = EnvironmentObjects(spec: spec, secret: "", settings: settings)
         for kind in Self.projectKinds {
@@ -68,6 +74,7 @@ public final class KubernetesRuntime: Sendable {
                 try await client.delete(collection + "/" + name)
             }
         }
+        try await client.delete(try ResourcePath.collection("Secret", namespace: objects.namespace) + "/" + objects.secretName)
     }
 
     /// Components whose workload has a ready replica.
@@ -87,10 +94,15 @@ public final class KubernetesRuntime: Sendable {
     /// Puts back whatever of the project's objects is missing (deleted by hand), the
     /// workloads scaled as `active` says. Returns the kinds and names it had to create.
     @discardableResult
-    public func repair(_ spec: EnvironmentSpec, active: Bool) async throws -> [String] {
-        let objects = EnvironmentObjects(spec: spec, secret: try await secret(of: spec), settings: settings)
+    public func repair(_ spec: EnvironmentSpec, secret: String, active: Bool) async throws -> [String] {
+        let objects = EnvironmentObjects(spec: spec, secret: secret, settings: settings)
         var created: [String] = []
-        for object in objects.all(active: active) where try await client.get(try ResourcePath.object(object)) == nil {
+        for object in objects.all(active: active) {
+            if object["kind"]?.string == "Secret" {
+                try await client.apply(object)  // not readable (see the type's comment); applying the same value changes nothing
+                continue
+            }
+            guard try await client.get(try ResourcePath.object(object)) == nil else { continue }
             try await client.apply(object)
             created.append("\(object["kind"]?.string ?? "") \(object.value(at: "metadata.name")?.string ?? "")")
         }
@@ -102,6 +114,7 @@ public final class KubernetesRuntime: Sendable {
     @discardableResult
     public func removeOrphans(exists: (String, String) -> Bool) async throws -> [String] {
         var removed: [String] = []
+        var orphans: Set<[String]> = []
         for kind in Self.projectKinds {
             let collection = try ResourcePath.collection(kind, namespace: nil)
             for item in try await client.list(collection, labelSelector: "app.kubernetes.io/managed-by=envhub").items {
@@ -110,23 +123,17 @@ public final class KubernetesRuntime: Sendable {
                       !exists(user, project), let path = try? ResourcePath.object(item) else { continue }
                 try await client.delete(path)
                 removed.append(path)
+                orphans.insert([user, project])
             }
+        }
+        for orphan in orphans {
+            let path = try ResourcePath.collection("Secret", namespace: "envhub-\(orphan[0])") + "/\(orphan[1])-secret"
+            if try await client.delete(path) { removed.append(path) }
         }
         return removed
     }
 
     // MARK: helpers
-
-    /// The project's secret, as stored in its Secret, or a new one.
-    func secret(of spec: EnvironmentSpec) async throws -> String {
-        let objects = EnvironmentObjects(spec: spec, secret: "", settings: settings)
-        let path = try ResourcePath.collection("Secret", namespace: objects.namespace) + "/" + objects.secretName
-        if let stored = try await client.get(path)?.value(at: "data.secret")?.string,
-           let data = Data(base64Encoded: stored), let secret = String(data: data, encoding: .utf8) {
-            return secret
-        }
-        return ProjectSecret.random()
-    }
 
     /// Follows the project's pods (a watch) until every component has as many ready pods as
     /// it wants; reports each pod's progress once; fails at once on a hopeless waiting reason

@@ -38,7 +38,7 @@ import Testing
             let objects = try Self.objects(active: true)
             for object in objects.all(active: true) { try await client.apply(object) }
             let paths = api.objectPaths
-            #expect(paths.count == 10)
+            #expect(paths.count == 12)  // 10 objects and the 2 pods the fake runs for the workloads
             for object in objects.all(active: true) { try await client.apply(object) }
             #expect(api.objectPaths == paths)
             let app = try #require(try await client.get("/apis/apps/v1/namespaces/envhub-alice/deployments/shop-app"))

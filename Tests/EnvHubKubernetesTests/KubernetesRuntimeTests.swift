@@ -35,7 +35,7 @@ import Testing
             // Faults on the way converge: retried, and no object twice.
             api.inject(.init(method: "PATCH", pathContains: "/deployments/shop-app", status: 500))
             api.inject(.init(method: "PATCH", pathContains: "/statefulsets/shop-db", status: 429))
-            try await runtime.start(spec) { step in steps.withLockedValue { $0.append(step) } }
+            try await runtime.start(spec, secret: "s3cret") { step in steps.withLockedValue { $0.append(step) } }
             #expect(api.objectPaths == (Self.userObjects + Self.projectObjects + Self.pods).sorted())
             #expect(steps.withLockedValue { $0 }.contains(.componentReady("db")))
             #expect(steps.withLockedValue { $0 }.contains(.componentStatus("app", "ready")))
@@ -48,9 +48,10 @@ import Testing
             #expect(api.object("/apis/apps/v1/namespaces/envhub-alice/statefulsets/shop-db")?.value(at: "spec.replicas")?.int == 0)
             #expect(try await runtime.livingComponents(spec) == [])
 
-            try await runtime.start(spec)
+            try await runtime.start(spec, secret: "s3cret")
             #expect(api.objectPaths == (Self.userObjects + Self.projectObjects + Self.pods).sorted())
             #expect(api.object("/api/v1/namespaces/envhub-alice/secrets/shop-secret")?.value(at: "data.secret") == secret, "the same secret")
+            #expect(!api.requests.contains { $0.hasPrefix("GET") && $0.contains("/secrets") }, "Secrets are never read")
 
             try await runtime.delete(spec)
             #expect(api.objectPaths == Self.userObjects.sorted(), "the user's namespace stays for their other projects")
@@ -62,7 +63,7 @@ import Testing
             var template = try builtInTemplate("hello")
             template.components[0].image = "registry.example/broken:1"
             await #expect {
-                try await runtime.start(Self.spec(template))
+                try await runtime.start(Self.spec(template), secret: "s")
             } throws: { "\($0)".contains("cannot start: ImagePullBackOff: Back-off pulling image \"registry.example/broken:1\"") }
         }
     }
@@ -70,15 +71,15 @@ import Testing
     @Test func theReconcilerRestoresWhatWasDeletedByHandAndRemovesOrphans() async throws {
         try await Self.withRuntime { runtime, api in
             let spec = Self.spec(try builtInTemplate("data"))
-            try await runtime.start(spec)
+            try await runtime.start(spec, secret: "s3cret")
             api.remove("/api/v1/namespaces/envhub-alice/services/shop-app")
             api.remove("/apis/apps/v1/namespaces/envhub-alice/deployments/shop-app")
-            #expect(try await runtime.repair(spec, active: true).sorted() == ["Deployment shop-app", "Service shop-app"])
+            #expect(try await runtime.repair(spec, secret: "s3cret", active: true).sorted() == ["Deployment shop-app", "Service shop-app"])
             #expect(api.objectPaths == (Self.userObjects + Self.projectObjects + Self.pods).sorted())
-            #expect(try await runtime.repair(spec, active: true) == [])
+            #expect(try await runtime.repair(spec, secret: "s3cret", active: true) == [])
 
             let gone = Self.spec(try builtInTemplate("hello"), project: "gone")
-            try await runtime.start(gone)
+            try await runtime.start(gone, secret: "s")
             let removed = try await runtime.removeOrphans { _, project in project != "gone" }
             #expect(removed.count == 3)  // its Deployment, Service and Secret
             #expect(api.objectPaths == (Self.userObjects + Self.projectObjects + Self.pods).sorted())
