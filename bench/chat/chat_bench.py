@@ -1,4 +1,5 @@
-"""Client side of bench/chat: drives envhub's chat socket (docs/chat.md). Needs `websockets`.
+"""The drivers of bench/chat: envhub's chat socket (docs/chat.md) under load, with the sockets
+in chat_client.py worker processes. Needs `websockets` (and uvloop unless BENCH_CHAT_UVLOOP=0).
 
   chat_bench.py live --url WS --room R --tokens FILE --sender-token TOKEN --hub-pid PID --out DIR
                      [--subscribers 1000] [--procs 4] [--rate 100] [--duration 30] [--drain 5]
@@ -10,20 +11,10 @@
       After the last send it waits --drain seconds, then each worker counts, per subscriber,
       the acknowledged messages it never got. Writes DIR/live.json.
   chat_bench.py idle --url WS --room R --tokens FILE --hub-pid PID --out DIR
-                     [--connections 10000] [--procs 4] [--warmup 100] [--settle 5]
+                     [--connections 10000] [--procs 4] [--warmup 100] [--settle 5] [--no-subscribe]
       Opens --warmup sockets (kept open), reads the hub's VmRSS, opens --connections more (each
       subscribed to R, then silent; with --no-subscribe only a `ping` each), waits --settle
       seconds, reads VmRSS again, closes them all and reads it once more. Writes DIR/idle.json.
-  chat_bench.py worker MODE INDEX --url WS --room R --tokens FILE --first I --count N --out DIR
-      What the two above start: opens and subscribes sockets first..first+N-1, prints one JSON
-      line when all are subscribed, then waits for a command on stdin: `stop ACKED_FILE`
-      (live: count losses against the acknowledged sequence numbers, save latencies to
-      DIR/lat-INDEX.bin) or `close`; prints one JSON result line and closes its sockets.
-
-Python is the slow side here (1,000 subscribers x 100 messages/s = 100,000 frames/s), so a
-worker takes frames as they arrive (ChatConnection), without websockets' message queue or a
-task wake-up per frame, parses only the prefix, id and text of a `message` frame, and runs on
-uvloop (BENCH_CHAT_UVLOOP=0: asyncio's own loop). Compression and keep-alive pings are off.
 """
 import argparse
 import array
@@ -33,153 +24,10 @@ import os
 import sys
 import time
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.frames import Opcode
+from chat_client import connect_to, run
 
-# JSONWriter writes keys in declaration order and no spaces (ServerFrame: type, room, message).
-MESSAGE_PREFIX = b'{"type":"message"'
-ID_KEY = b'"id":'
-TEXT_KEY = b'"text":"'
-OPEN_AT_ONCE = 32  # handshakes in flight per process
-OPEN_TIMEOUT_S = 120
+CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "chat_client.py")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-class ChatConnection(ClientConnection):
-    """A client connection that hands text frames to `on_text`, once it is set, as they arrive.
-
-    websockets does the handshake, control frames and closing. Once `on_text` is set and
-    websockets' parser waits at a frame boundary, whole unmasked final text frames (all the hub
-    sends while the socket is open) are cut out of the received bytes here, which halves the
-    clients' CPU per frame; the first frame of any other kind goes back to websockets with
-    everything after it, for good.
-    """
-
-    on_text = None
-    _fast = False
-    _slow_for_good = False
-    _partial = b""
-
-    def process_event(self, event):
-        handler = self.on_text
-        if handler is not None and event.opcode is Opcode.TEXT and event.fin:
-            handler(event.data)
-        else:
-            super().process_event(event)
-
-    def data_received(self, data):
-        if not self._fast:
-            super().data_received(data)
-            if self.on_text is not None and not self._slow_for_good and self._parser_between_frames():
-                self._fast = True
-            return
-        if self._partial:
-            data = self._partial + data
-            self._partial = b""
-        handler = self.on_text
-        pos, end = 0, len(data)
-        while end - pos >= 2:
-            length = data[pos + 1]
-            if data[pos] != 0x81 or length > 126:  # not FIN+text, or masked, or 64-bit length
-                self._fast, self._slow_for_good = False, True
-                super().data_received(data[pos:])
-                return
-            if length == 126:
-                if end - pos < 4:
-                    break
-                length = (data[pos + 2] << 8) | data[pos + 3]
-                start = pos + 4
-            else:
-                start = pos + 2
-            if start + length > end:
-                break
-            handler(data[start:start + length])
-            pos = start + length
-        if pos < end:
-            self._partial = data[pos:]
-
-    def _parser_between_frames(self):
-        """True when websockets' parser (nested generators) waits in reader.at_eof() with nothing
-        buffered: the next byte starts a frame."""
-        if self.protocol.reader.buffer:
-            return False
-        generator = self.protocol.parser
-        while getattr(generator, "gi_yieldfrom", None) is not None:
-            generator = generator.gi_yieldfrom
-        return getattr(generator, "__name__", "") == "at_eof"
-
-
-def connect_to(url, token):
-    # proxy=None: never an HTTP(S)_PROXY from the environment; everything is on 127.0.0.1.
-    return connect(url, additional_headers=[("Authorization", f"Bearer {token}")],
-                   create_connection=ChatConnection, compression=None, proxy=None, ping_interval=None,
-                   open_timeout=OPEN_TIMEOUT_S, close_timeout=10, max_size=1 << 20)
-
-
-class Subscriber:
-    """What one subscriber received: a byte per sequence number, and what was odd."""
-
-    __slots__ = ("ws", "got", "last_id", "duplicates", "disordered", "other", "bad")
-
-    def __init__(self, ws, expected):
-        self.ws = ws
-        self.got = bytearray(expected)
-        self.last_id = 0
-        self.duplicates = self.disordered = self.other = self.bad = 0
-
-
-def make_handler(sub, latencies, clock=time.monotonic_ns):
-    """The per-frame work: as little as possible."""
-    got = sub.got
-
-    def on_text(data):
-        now = clock()
-        if type(data) is memoryview:
-            data = bytes(data)
-        if not data.startswith(MESSAGE_PREFIX):
-            sub.other += 1  # presence, typing...
-            return
-        id_start = data.find(ID_KEY) + len(ID_KEY)  # the message's id: the first "id" in the frame
-        start = data.find(TEXT_KEY, id_start) + len(TEXT_KEY)
-        space = data.find(b" ", start)
-        end = data.find(b'"', space)
-        try:
-            message_id = int(data[id_start:data.find(b",", id_start)])
-            seq = int(data[start:space])
-            sent = int(data[space + 1:end])
-        except ValueError:
-            sub.bad += 1
-            return
-        latencies.append(now - sent)
-        if seq >= len(got):
-            got.extend(bytes(seq + 1 - len(got)))
-        if got[seq]:
-            sub.duplicates += 1
-        got[seq] = 1
-        # The hub promises id order within a room (not the order the sender sent them in).
-        if message_id <= sub.last_id:
-            sub.disordered += 1
-        else:
-            sub.last_id = message_id
-
-    return on_text
-
-
-async def open_subscribed(url, room, token, subscribe=True):
-    """A socket subscribed to `room` (the `subscribed` frame received); with subscribe=False, one
-    that has only answered a `ping` (open and authenticated, in no room)."""
-    ws = await connect_to(url, token)
-    try:
-        await ws.send(json.dumps({"type": "subscribe", "room": room} if subscribe else {"type": "ping"}))
-        while True:
-            frame = json.loads(await asyncio.wait_for(ws.recv(), OPEN_TIMEOUT_S))
-            if frame.get("type") == ("subscribed" if subscribe else "pong"):
-                return ws
-            if frame.get("type") == "error":
-                raise RuntimeError(f"subscribe answered {frame}")
-    except BaseException:
-        await ws.close()
-        raise
 
 
 def cpu_seconds(pid):
@@ -216,80 +64,6 @@ def percentile(ordered, fraction):
     return ordered[min(len(ordered) - 1, max(0, int(len(ordered) * fraction + 0.5) - 1))]
 
 
-# --- worker -----------------------------------------------------------------------------------
-
-async def worker(args):
-    tokens = [t for t in open(args.tokens).read().split() if t]
-    latencies = array.array("q")
-    subscribers = []
-    failures = []
-    gate = asyncio.Semaphore(OPEN_AT_ONCE)
-    expected = max(0, args.expected)
-
-    async def open_one(i):
-        async with gate:
-            try:
-                ws = await open_subscribed(args.url, args.room, tokens[i % len(tokens)], not args.no_subscribe)
-            except Exception as error:  # noqa: BLE001 - every failure counts, whatever it is
-                failures.append(repr(error))
-                return
-        sub = Subscriber(ws, expected)
-        ws.on_text = make_handler(sub, latencies)
-        subscribers.append(sub)
-
-    began = time.monotonic()
-    await asyncio.gather(*(open_one(i) for i in range(args.first, args.first + args.count)))
-    print(json.dumps({"ready": len(subscribers), "failed": len(failures), "errors": failures[:3],
-                      "seconds": time.monotonic() - began}), flush=True)
-
-    loop = asyncio.get_running_loop()
-    command = (await loop.run_in_executor(None, sys.stdin.readline)).split()
-    result = {"sockets": len(subscribers), "open_failed": len(failures)}
-    closed = {}
-    for sub in subscribers:
-        if sub.ws.close_code is not None:  # closed by the hub before the end
-            key = f"{sub.ws.close_code} {sub.ws.close_reason}".strip()
-            closed[key] = closed.get(key, 0) + 1
-    result["closed_by_hub"] = closed
-    if command and command[0] == "stop":
-        acked = [int(x) for x in open(command[1]).read().split()]
-        lost = lost_subscribers = unexpected = 0
-        for sub in subscribers:
-            got = sub.got
-            missing = sum(1 for seq in acked if seq >= len(got) or not got[seq])
-            lost += missing
-            lost_subscribers += missing > 0
-            unexpected += sum(got) - (len(acked) - missing)
-        with open(os.path.join(args.out, f"lat-{args.index}.bin"), "wb") as f:
-            latencies.tofile(f)
-        result.update({
-            "received": len(latencies), "lost": lost, "subscribers_losing": lost_subscribers,
-            "unexpected": unexpected,
-            "duplicates": sum(s.duplicates for s in subscribers),
-            "disordered": sum(s.disordered for s in subscribers),
-            "other_frames": sum(s.other for s in subscribers),
-            "unreadable": sum(s.bad for s in subscribers),
-        })
-    else:
-        result["other_frames"] = sum(s.other for s in subscribers)
-
-    close_errors = 0
-
-    async def close_one(sub):
-        nonlocal close_errors
-        async with gate:
-            try:
-                await sub.ws.close()
-            except Exception:  # noqa: BLE001
-                close_errors += 1
-
-    began = time.monotonic()
-    await asyncio.gather(*(close_one(s) for s in subscribers))
-    result["close_errors"] = close_errors
-    result["close_seconds"] = time.monotonic() - began
-    print(json.dumps(result), flush=True)
-
-
 # --- drivers ------------------------------------------------------------------------------------
 
 class Workers:
@@ -307,7 +81,7 @@ class Workers:
             count = self.total // procs + (1 if k < self.total % procs else 0)
             index = self.first_index + k
             self.procs.append(await asyncio.create_subprocess_exec(
-                sys.executable, os.path.abspath(__file__), "worker", self.mode, str(index),
+                sys.executable, CLIENT, self.mode, str(index),
                 "--url", self.args.url, "--room", self.args.room, "--tokens", self.args.tokens,
                 "--first", str(first), "--count", str(count), "--expected", str(self.expected),
                 "--out", self.args.out, *([] if self.subscribe else ["--no-subscribe"]),
@@ -577,20 +351,8 @@ def main():
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--settle", type=float, default=5)
     p.add_argument("--no-subscribe", action="store_true", help="open the sockets without subscribing them")
-    p = sub.add_parser("worker", parents=[common])
-    p.add_argument("mode", choices=["live", "idle"])
-    p.add_argument("index", type=int)
-    p.add_argument("--first", type=int, required=True)
-    p.add_argument("--count", type=int, required=True)
-    p.add_argument("--expected", type=int, default=0)
-    p.add_argument("--no-subscribe", action="store_true")
     args = parser.parse_args()
-    run = {"live": live, "idle": idle, "worker": worker}[args.command]
-    if os.environ.get("BENCH_CHAT_UVLOOP", "1") == "1":
-        import uvloop  # a quicker event loop: the clients' time per frame is mostly the loop's
-        uvloop.run(run(args))
-    else:
-        asyncio.run(run(args))
+    run({"live": live, "idle": idle}[args.command](args))
 
 
 if __name__ == "__main__":
