@@ -45,6 +45,22 @@ import Testing
         }
     }
 
+    /// Sends fired back to back on one socket are stored, numbered and acknowledged in the
+    /// order they were sent.
+    @Test func oneSocketsSendsKeepTheirOrder() async throws {
+        try await ChatTests.withChat { _, port, _, alice, _ in
+            try await ChatSession.open(port: port, token: alice) { socket in
+                for number in 0..<200 {
+                    try await socket.send(["type": "send", "room": "general", "text": "line \(number)", "ref": "\(number)"])
+                }
+                _ = try await socket.next("ack", timeout: .seconds(60)) { $0["ref"] as? String == "199" }
+                let acks = socket.all("ack")
+                #expect(acks.compactMap { $0["ref"] as? String } == (0..<200).map(String.init))
+                #expect(acks.compactMap(\.messageID) == Array(1...200))
+            }
+        }
+    }
+
     /// `kill -9` of the hub during a burst of sends: every acknowledged message is in the
     /// history after a restart, once.
     @Test func everyAcknowledgedMessageSurvivesAKilledHub() async throws {

@@ -18,11 +18,31 @@ final class ChatSocketHandle: Sendable {
         self.socket = NIOLoopBound(socket, eventLoop: eventLoop)
     }
 
-    /// `messageID`: set for `message` frames, which the socket orders and de-duplicates.
-    func deliver(_ frame: ByteBuffer, room: RoomName, messageID: Int64? = nil, endsSubscription: Bool = false) {
-        let socket = socket
-        socket.eventLoop.execute {
-            socket.value.deliver(frame, room: room, messageID: messageID, endsSubscription: endsSubscription)
+    var eventLoop: any EventLoop { socket.eventLoop }
+
+    /// On the socket's event loop only. `messageID`: set for `message` frames, which the
+    /// socket orders and de-duplicates.
+    func deliverOnLoop(_ frame: ByteBuffer, room: RoomName, messageID: Int64?, endsSubscription: Bool) {
+        socket.value.deliver(frame, room: room, messageID: messageID, endsSubscription: endsSubscription)
+    }
+
+    /// Hands `frame` to each socket: one task per event loop, not one per socket, so a
+    /// message to a thousand sockets costs two hops, not a thousand.
+    static func deliver(
+        _ frame: ByteBuffer, to sockets: some Sequence<ChatSocketHandle>, room: RoomName, messageID: Int64? = nil,
+        endsSubscription: Bool = false
+    ) {
+        var byLoop: [ObjectIdentifier: (loop: any EventLoop, sockets: [ChatSocketHandle])] = [:]
+        for socket in sockets {
+            byLoop[ObjectIdentifier(socket.eventLoop), default: (socket.eventLoop, [])].sockets.append(socket)
+        }
+        for (_, group) in byLoop {
+            let sockets = group.sockets
+            group.loop.execute {
+                for socket in sockets {
+                    socket.deliverOnLoop(frame, room: room, messageID: messageID, endsSubscription: endsSubscription)
+                }
+            }
         }
     }
 }
@@ -54,6 +74,8 @@ final class ChatHub: Service, Sendable {
     private struct State {
         var sockets: [Int: ChatSocketHandle] = [:]
         var subscribers: [RoomName: Set<Int>] = [:]
+        /// Sockets per user, in each room and (nil) at all: who is online, without a scan.
+        var userSockets: [RoomName?: [UserName: Int]] = [:]
         /// The id each room's next message must have to be handed on (unknown until one is seen).
         var nextID: [RoomName: Int64] = [:]
         var heldBack: [RoomName: [Int64: ChatMessage]] = [:]
@@ -76,36 +98,49 @@ final class ChatHub: Service, Sendable {
 
     func connected(_ socket: ChatSocketHandle) {
         let changed = state.withLockedValue { state in
-            let wasOnline = state.sockets.values.contains { $0.user == socket.user }
             state.sockets[socket.id] = socket
-            return !wasOnline
+            return Self.count(socket.user, in: nil, by: 1, &state)
         }
         if changed { announce(room: nil) }
     }
 
-    func disconnected(_ socket: ChatSocketHandle) {
-        let (rooms, wentOffline) = state.withLockedValue { state in
+    /// `rooms`: those the socket was subscribed to.
+    func disconnected(_ socket: ChatSocketHandle, rooms: [RoomName]) {
+        let (changedRooms, wentOffline) = state.withLockedValue { state in
             state.sockets[socket.id] = nil
-            var rooms: [RoomName] = []
-            for (room, ids) in state.subscribers where ids.contains(socket.id) {
-                state.subscribers[room]?.remove(socket.id)
-                rooms.append(room)
+            var changed: [RoomName] = []
+            for room in rooms where state.subscribers[room]?.remove(socket.id) != nil {
+                if Self.count(socket.user, in: room, by: -1, &state) { changed.append(room) }
             }
-            return (rooms, !state.sockets.values.contains { $0.user == socket.user })
+            return (changed, Self.count(socket.user, in: nil, by: -1, &state))
         }
-        for room in rooms { presenceChanged(room) }
+        for room in changedRooms { presenceChanged(room) }
         if wentOffline { announce(room: nil) }
     }
 
     /// Adds the socket to the room's subscribers; live messages reach it from now on.
     func subscribe(_ socket: ChatSocketHandle, to room: RoomName) {
-        state.withLockedValue { state in _ = state.subscribers[room, default: []].insert(socket.id) }
-        presenceChanged(room)
+        let changed = state.withLockedValue { state in
+            state.subscribers[room, default: []].insert(socket.id).inserted && Self.count(socket.user, in: room, by: 1, &state)
+        }
+        if changed { presenceChanged(room) }
     }
 
     func unsubscribe(_ socket: ChatSocketHandle, from room: RoomName) {
-        let removed = state.withLockedValue { state in state.subscribers[room]?.remove(socket.id) != nil }
-        if removed { presenceChanged(room) }
+        let changed = state.withLockedValue { state in
+            state.subscribers[room]?.remove(socket.id) != nil && Self.count(socket.user, in: room, by: -1, &state)
+        }
+        if changed { presenceChanged(room) }
+    }
+
+    /// Counts a socket of `user` in or out of `room` (nil: connected at all); true when the
+    /// user appeared there or left it.
+    private static func count(_ user: UserName, in room: RoomName?, by delta: Int, _ state: inout State) -> Bool {
+        let before = state.userSockets[room]?[user] ?? 0
+        let after = max(0, before + delta)
+        state.userSockets[room, default: [:]][user] = after == 0 ? nil : after
+        if state.userSockets[room]?.isEmpty == true { state.userSockets[room] = nil }
+        return (before == 0) != (after == 0)
     }
 
     /// Users with a socket subscribed to `room`, on any replica, by name.
@@ -116,7 +151,7 @@ final class ChatHub: Service, Sendable {
     /// Users with a chat socket open, on any replica.
     var usersOnline: Int {
         state.withLockedValue { state in
-            var users = Set(state.sockets.values.map(\.user))
+            var users = Set((state.userSockets[nil] ?? [:]).keys)
             for (_, replica) in state.remote { users.formUnion(replica.rooms[nil] ?? []) }
             return users.count
         }
@@ -172,6 +207,7 @@ final class ChatHub: Service, Sendable {
             broadcast(ServerFrame("room_deleted", room: room).encoded, room: room, endsSubscription: true)
             state.withLockedValue { state in
                 state.subscribers[room] = nil
+                state.userSockets[room] = nil
                 state.nextID[room] = nil
                 state.heldBack[room] = nil
                 state.announcedOnline[room] = nil
@@ -234,8 +270,8 @@ final class ChatHub: Service, Sendable {
         let room = message.room
         state.nextID[room] = message.id + 1
         if let ids = state.subscribers[room], !ids.isEmpty {
-            let frame = ServerFrame.message("message", message).encoded
-            for id in ids { state.sockets[id]?.deliver(frame, room: room, messageID: message.id) }
+            ChatSocketHandle.deliver(ServerFrame.message("message", message).encoded, to: ids.compactMap { state.sockets[$0] },
+                                     room: room, messageID: message.id)
         }
         // Held messages that now follow in order go on too.
         while let next = state.heldBack[room]?.removeValue(forKey: state.nextID[room] ?? 0) {
@@ -245,9 +281,8 @@ final class ChatHub: Service, Sendable {
 
     private func broadcast(_ frame: ByteBuffer, room: RoomName, endsSubscription: Bool = false) {
         state.withLockedValue { state in
-            for id in state.subscribers[room] ?? [] {
-                state.sockets[id]?.deliver(frame, room: room, endsSubscription: endsSubscription)
-            }
+            ChatSocketHandle.deliver(frame, to: (state.subscribers[room] ?? []).compactMap { state.sockets[$0] }, room: room,
+                                     endsSubscription: endsSubscription)
         }
     }
 
@@ -256,18 +291,15 @@ final class ChatHub: Service, Sendable {
         frame.user = user.rawValue
         let encoded = frame.encoded
         state.withLockedValue { state in
-            for id in state.subscribers[room] ?? [] {
-                guard let socket = state.sockets[id], socket.user != user else { continue }
-                socket.deliver(encoded, room: room)
-            }
+            let others = (state.subscribers[room] ?? []).compactMap { state.sockets[$0] }.filter { $0.user != user }
+            ChatSocketHandle.deliver(encoded, to: others, room: room)
         }
     }
 
     // MARK: presence
 
     private static func localUsers(in room: RoomName?, _ state: State) -> Set<UserName> {
-        guard let room else { return Set(state.sockets.values.map(\.user)) }
-        return Set((state.subscribers[room] ?? []).compactMap { state.sockets[$0]?.user })
+        Set((state.userSockets[room] ?? [:]).keys)
     }
 
     private static func online(in room: RoomName, _ state: State) -> [String] {
@@ -286,7 +318,7 @@ final class ChatHub: Service, Sendable {
             var frame = ServerFrame("presence", room: room)
             frame.online = online
             let encoded = frame.encoded
-            for id in state.subscribers[room] ?? [] { state.sockets[id]?.deliver(encoded, room: room) }
+            ChatSocketHandle.deliver(encoded, to: (state.subscribers[room] ?? []).compactMap { state.sockets[$0] }, room: room)
             return encoded
         }
         if shouldAnnounce, frame != nil { announce(room: room) }

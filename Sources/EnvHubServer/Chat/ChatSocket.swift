@@ -38,6 +38,11 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
     private var fragments: ByteBuffer?
     private var droppingFragments = false
     private var closing = false
+    /// Sends waiting while the one before is stored: a socket's messages are stored (and
+    /// numbered) in the order it sent them.
+    private var waitingSends: [(room: RoomName, text: String, key: String?, ref: String?)] = []
+    private var storing = false
+    static let maxWaitingSends = 1_000
 
     init(identity: Identity, hub: ChatHub, store: any HubStore) {
         self.identity = identity
@@ -56,7 +61,7 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-        if let handle { hub.disconnected(handle) }
+        if let handle { hub.disconnected(handle, rooms: Array(subscriptions.keys)) }
         handle = nil
     }
 
@@ -218,6 +223,17 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
         } catch {
             return sendError(error.code, error.message, ref: ref)
         }
+        guard waitingSends.count < Self.maxWaitingSends else {
+            return sendError("unavailable", "\(Self.maxWaitingSends) sends already wait to be stored; wait for their acks", ref: ref)
+        }
+        waitingSends.append((room, text, key, ref))
+        storeNextSend()
+    }
+
+    private func storeNextSend() {
+        guard !storing, !waitingSends.isEmpty else { return }
+        storing = true
+        let (room, text, key, ref) = waitingSends.removeFirst()
         let store = store
         let author = identity.user
         later {
@@ -228,6 +244,9 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
             ack.key = key
             ack.ref = ref
             self.send(ack.encoded)
+        } finally: {
+            self.storing = false
+            self.storeNextSend()
         }
     }
 
@@ -243,9 +262,9 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Runs `work` off the event loop, then `done` back on it (if the socket is still open);
-    /// a failure becomes an `unavailable` error frame.
+    /// a failure becomes an `unavailable` error frame. `finally` runs after either.
     private func later<T: Sendable>(
-        _ work: @escaping @Sendable () async throws -> T, then done: @escaping (T) -> Void
+        _ work: @escaping @Sendable () async throws -> T, then done: @escaping (T) -> Void, finally: @escaping () -> Void = {}
     ) {
         guard let context else { return }
         let promise = context.eventLoop.makePromise(of: T.self)
@@ -257,6 +276,7 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
             case .failure(let error as EnvHubError): self.sendError(error.code, error.message, ref: nil)
             case .failure: self.sendError("unavailable", "the hub could not reach its store; nothing was stored", ref: nil)
             }
+            finally()
         }
     }
 
