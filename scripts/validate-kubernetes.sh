@@ -9,7 +9,7 @@
 #     files' objects (so validating the files validates what `kubectl apply -k` applies);
 #  3. each file, strictly, against each version; a kind without a schema is an error too;
 #  4. `envhub template render NAME --user alice --project demo` for every built-in template,
-#     once the built binary (.build/debug/envhub, run `swift build` first) has that command;
+#     with the built binary (.build/debug/envhub: run `swift build` first);
 #  5. hadolint on deploy/docker/*.Dockerfile.
 # Tools live in a venv under .build/, made on the first run. scripts/test.sh runs this after
 # the build. Usage: scripts/validate-kubernetes.sh
@@ -79,28 +79,25 @@ echo "validate-kubernetes: ${#files[@]} files in deploy/ checked for Kubernetes 
 
 # 4. The objects the Kubernetes runtime makes for each built-in template.
 envhub=.build/debug/envhub
-if [ -x "$envhub" ] && "$envhub" template render --help >/dev/null 2>&1; then
-    templates=()
-    for path in Sources/EnvHubServer/Resources/templates/*.yaml; do
-        name=$(basename "$path" .yaml)
-        if ! env -u ENVHUB_TEMPLATES_DIR "$envhub" template render "$name" --user alice --project demo \
-            >"$out/template-$name.raw" 2>"$out/template-$name.err"; then
-            echo "validate-kubernetes: envhub template render $name failed:" >&2
-            cat "$out/template-$name.err" >&2
-            failed=1
-            continue
-        fi
-        if "$python" scripts/deploy-manifests.py split "$out/template-$name.raw" "$out/template-$name.yaml"; then
-            templates+=("$out/template-$name.yaml")
-        else
-            failed=1
-        fi
-    done
-    if [ ${#templates[@]} -gt 0 ]; then validate "${templates[@]}"; fi
-    echo "validate-kubernetes: ${#templates[@]} built-in templates rendered and checked for Kubernetes ${kubernetes_versions[*]}"
-else
-    echo "validate-kubernetes: rendered templates not checked: \`envhub template render\` is not available yet in $envhub"
-fi
+[ -x "$envhub" ] || { echo "validate-kubernetes: $envhub missing: run \`swift build\` first" >&2; exit 1; }
+templates=()
+for path in Sources/EnvHubServer/Resources/templates/*.yaml; do
+    name=$(basename "$path" .yaml)
+    if ! env -u ENVHUB_TEMPLATES_DIR "$envhub" template render "$name" --user alice --project demo \
+        >"$out/template-$name.raw" 2>"$out/template-$name.err"; then
+        echo "validate-kubernetes: envhub template render $name failed:" >&2
+        cat "$out/template-$name.err" >&2
+        failed=1
+        continue
+    fi
+    if "$python" scripts/deploy-manifests.py split "$out/template-$name.raw" "$out/template-$name.yaml"; then
+        templates+=("$out/template-$name.yaml")
+    else
+        failed=1
+    fi
+done
+if [ ${#templates[@]} -gt 0 ]; then validate "${templates[@]}"; fi
+echo "validate-kubernetes: ${#templates[@]} built-in templates rendered and checked for Kubernetes ${kubernetes_versions[*]}"
 
 # 5. The images.
 "$venv/bin/hadolint" --no-color deploy/docker/*.Dockerfile || failed=1
