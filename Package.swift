@@ -113,7 +113,10 @@ let package = Package(
             dependencies: [
                 "EnvHubStore",
                 "EnvHubCore",
+                "EnvHubKubernetes",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             path: "Tests/Support",
             exclude: ["gateway-test-app.py", "agent-test-app.py"]
@@ -156,6 +159,7 @@ let package = Package(
                 "EnvHubCore",
                 "EnvHubTestSupport",
                 "EnvHubRuntime",
+                "EnvHubKubernetes",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

@@ -19,6 +19,9 @@ public struct KubernetesSettings: Sendable {
     public var defaultLimits = ResourceAmounts(cpu: "1", memory: "512Mi")
     /// Nil: the cluster's default StorageClass.
     public var storageClass: String?
+    /// How often one active environment is looked at by the reconciler (`KubernetesRuntime.check`):
+    /// each look is about ten requests to the API server, so not every time the hub checks.
+    public var checkInterval: Duration = .seconds(30)
 
     public init() {}
 }
@@ -36,13 +39,10 @@ public struct KubernetesSettings: Sendable {
 /// which is how the runtime finds (and deletes) a project's objects.
 public struct EnvironmentObjects: Sendable {
     public let spec: EnvironmentSpec
-    /// The project's `{{secret}}` value.
-    public let secret: String
     public let settings: KubernetesSettings
 
-    public init(spec: EnvironmentSpec, secret: String, settings: KubernetesSettings = .init()) {
+    public init(spec: EnvironmentSpec, settings: KubernetesSettings = .init()) {
         self.spec = spec
-        self.secret = secret
         self.settings = settings
     }
 
@@ -51,13 +51,17 @@ public struct EnvironmentObjects: Sendable {
 
     /// `{project}-{component}`: the Service, workload and HPA of a component.
     public func name(of component: Component) -> String { "\(spec.project)-\(component.name)" }
-    public var secretName: String { "\(spec.project)-secret" }
+    public var secretName: String { Self.secretName(of: spec.project) }
+    public static func secretName(of project: ProjectName) -> String { "\(project)-secret" }
 
     /// Where a component is reached inside the cluster.
     public func host(of component: Component) -> String { "\(name(of: component)).\(namespace).svc" }
 
     /// The label selector of everything belonging to the project.
-    public var projectSelector: String { "envhub.io/user=\(spec.owner),envhub.io/project=\(spec.project)" }
+    public var projectSelector: String { Self.selector(of: spec.identity) }
+    public static func selector(of environment: EnvironmentIdentity) -> String {
+        "envhub.io/user=\(environment.owner),envhub.io/project=\(environment.project)"
+    }
 
     /// The user's objects, then the project's; workloads at `replicas` (0 when inactive) or
     /// the template's count.
@@ -119,7 +123,7 @@ public struct EnvironmentObjects: Sendable {
             "apiVersion": "v1", "kind": "Secret",
             "metadata": metadata(secretName, labels: projectLabels(component: nil)),
             "type": "Opaque",
-            "data": ["secret": .string(Data(secret.utf8).base64EncodedString())],
+            "data": ["secret": .string(Data(spec.secret.utf8).base64EncodedString())],
         ]]
         for component in spec.template.components {
             objects.append(service(component))

@@ -101,6 +101,14 @@ public final class KubernetesClient: Sendable {
     func send(
         _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: String? = nil, contentType: String? = nil
     ) async throws -> JSONValue {
+        let bytes = try await exchange(method, path, query: query, body: body, contentType: contentType)
+        return (try? JSONValue.parse(bytes.readableBytesView)) ?? [:]
+    }
+
+    /// One request, retried as the type's comment says; the body of the 2xx answer.
+    func exchange(
+        _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: String? = nil, contentType: String? = nil
+    ) async throws -> ByteBuffer {
         var attempt = 0
         while true {
             attempt += 1
@@ -109,7 +117,7 @@ public final class KubernetesClient: Sendable {
                                                       timeout: .nanoseconds(Int64(retry.timeout.components.seconds) * 1_000_000_000))
                 let bytes = try await response.body.collect(upTo: 64 << 20)
                 let status = Int(response.status.code)
-                if (200..<300).contains(status) { return (try? JSONValue.parse(bytes.readableBytesView)) ?? [:] }
+                if (200..<300).contains(status) { return bytes }
                 let error = KubernetesError.from(status: status, body: bytes)
                 guard Self.isRetryable(status), attempt < retry.attempts else { throw error }
                 try await Task.sleep(for: delay(attempt, retryAfter: response.headers.first(name: "Retry-After")))

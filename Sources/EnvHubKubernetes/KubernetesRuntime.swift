@@ -1,85 +1,126 @@
 import EnvHubCore
 import EnvHubRuntime
 import Foundation
+import Logging
+import NIOConcurrencyHelpers
 
 /// Environments as Kubernetes objects (see `EnvironmentObjects`): activate applies them with
 /// the workloads scaled up and follows the project's pods until every component is ready,
 /// deactivate scales the workloads to zero (volumes stay), delete removes every object with
-/// the project's labels (volumes included), and `repair` puts back what was deleted by hand.
+/// the project's labels (volumes included), and `check` puts back what was deleted by hand.
 /// The gateway reaches a component at `http://{service}.{namespace}.svc:{port}`.
 ///
-/// The project's secret comes from the caller (the hub keeps it): the hub's role may write
-/// Secrets but not read them, since reading cannot be limited to envhub's namespaces
+/// The project's secret comes from the hub (`EnvironmentSpec.secret`): the hub's role may
+/// write Secrets but not read them, since reading cannot be limited to envhub's namespaces
 /// (deploy/hub/rbac.yaml). So Secrets are only ever applied and deleted by name.
-public final class KubernetesRuntime: Sendable {
+public final class KubernetesRuntime: EnvironmentRuntime {
     public let client: KubernetesClient
     public let settings: KubernetesSettings
+    let logger: Logger
+    /// When each project was last looked at by `check`.
+    private let lastChecks = NIOLockedValueBox<[String: ContinuousClock.Instant]>([:])
 
     /// Kinds a project owns, deleted in this order (the autoscaler before what it scales).
     static let projectKinds = ["HorizontalPodAutoscaler", "Deployment", "StatefulSet", "Service", "PersistentVolumeClaim"]
+    static let workloadKinds = ["Deployment", "StatefulSet"]
     /// Waiting reasons that will not fix themselves: the start fails at once with the reason.
     static let hopeless: Set<String> = [
         "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError",
     ]
 
-    public init(client: KubernetesClient, settings: KubernetesSettings = .init()) {
+    public init(client: KubernetesClient, settings: KubernetesSettings = .init(), logger: Logger = Logger(label: "envhub")) {
         self.client = client
         self.settings = settings
+        self.logger = logger
     }
 
-    /// Where the gateway sends the exposed component's traffic.
-    public func endpoint(of spec: EnvironmentSpec) -> (host: String, port: Int)? {
-        guard let component = spec.template.exposedComponent else { return nil }
-        return (EnvironmentObjects(spec: spec, secret: "", settings: settings).host(of: component), component.port)
-    }
+    public var kind: String { "kubernetes" }
+    public var summary: String { "Kubernetes at \(client.connection.server.absoluteString)" }
 
     /// Applies every object with the workloads scaled up, then follows the pods until each
-    /// component has its replicas ready, within the template's start timeout.
+    /// component has its replicas ready, within the template's start timeout. A start that
+    /// fails leaves the workloads scaled to zero.
     public func start(
-        _ spec: EnvironmentSpec, secret: String, progress: @escaping @Sendable (StartStep) -> Void = { _ in }
-    ) async throws {
-        let objects = EnvironmentObjects(spec: spec, secret: secret, settings: settings)
-        for object in objects.all(active: true) {
-            if ["Deployment", "StatefulSet"].contains(object["kind"]?.string ?? ""),
-               let name = object.value(at: "metadata.labels")?["app.kubernetes.io/name"]?.string {
-                progress(.startingComponent(name))
+        _ spec: EnvironmentSpec, progress: @escaping @Sendable (StartStep) -> Void = { _ in },
+        spawned: @escaping @Sendable (EnvironmentRecord) async -> Void = { _ in }
+    ) async throws -> EnvironmentRecord {
+        let objects = EnvironmentObjects(spec: spec, settings: settings)
+        let record = EnvironmentRecord(
+            components: spec.template.components.map { ComponentRecord(name: $0.name, host: objects.host(of: $0), port: $0.port) },
+            exposed: spec.template.expose)
+        do {
+            for object in objects.all(active: true) {
+                if Self.workloadKinds.contains(object["kind"]?.string ?? ""),
+                   let name = object.value(at: "metadata.labels")?["app.kubernetes.io/name"]?.string {
+                    progress(.startingComponent(name))
+                }
+                try await client.apply(object)
             }
-            try await client.apply(object)
+            await spawned(record)
+            for component in spec.template.components { progress(.waitingForHealth(component.name)) }
+            try await waitUntilReady(spec, objects: objects, progress: progress)
+        } catch {
+            // Not cancelled with the start: it runs as its own task, awaited here.
+            let identity = spec.identity
+            await Task { try? await self.stop(identity, record: record) }.value
+            throw error
         }
-        for component in spec.template.components { progress(.waitingForHealth(component.name)) }
-        try await waitUntilReady(spec, objects: objects, progress: progress)
+        return record
     }
 
     /// Scales every workload of the project to zero; its volumes stay.
-    public func stop(_ spec: EnvironmentSpec) async throws {
-        let objects = EnvironmentObjects(spec: spec, secret: "", settings: settings)
-        for component in spec.template.components {
-            let kind = component.volume == nil ? "Deployment" : "StatefulSet"
-            let path = try ResourcePath.collection(kind, namespace: objects.namespace) + "/" + objects.name(of: component)
-            do {
-                try await client.scale(path, replicas: 0)
-            } catch KubernetesError.status(404, _, _) {
-                continue  // nothing to stop
-            }
-        }
+    public func stop(_ environment: EnvironmentIdentity, record: EnvironmentRecord?) async throws {
+        for path in try await workloads(of: environment) { try await client.scale(path, replicas: 0) }
     }
 
     /// Removes every object labelled with the project, volumes included, and its Secret.
-    public func delete(_ spec: EnvironmentSpec) async throws {
-        let objects = EnvironmentObjects(spec: spec, secret: "", settings: settings)
+    public func delete(_ environment: EnvironmentIdentity, record: EnvironmentRecord?) async throws {
+        let namespace = EnvironmentObjects.namespace(of: environment.owner)
         for kind in Self.projectKinds {
-            let collection = try ResourcePath.collection(kind, namespace: objects.namespace)
-            for item in try await client.list(collection, labelSelector: objects.projectSelector).items {
+            let collection = try ResourcePath.collection(kind, namespace: namespace)
+            for item in try await client.list(collection, labelSelector: EnvironmentObjects.selector(of: environment)).items {
                 guard let name = item.value(at: "metadata.name")?.string else { continue }
                 try await client.delete(collection + "/" + name)
             }
         }
-        try await client.delete(try ResourcePath.collection("Secret", namespace: objects.namespace) + "/" + objects.secretName)
+        try await client.delete(
+            try ResourcePath.collection("Secret", namespace: namespace) + "/" + EnvironmentObjects.secretName(of: environment.project))
+    }
+
+    /// At most once per `settings.checkInterval` per project: puts back objects deleted by
+    /// hand, then looks at the pods: one stuck on a reason that
+    /// will not fix itself (CrashLoopBackOff, ImagePullBackOff...) is a crash. Kubernetes
+    /// restarts containers itself, so a pod that is merely not ready yet is left to it. When
+    /// the API server cannot be asked, the environment is taken to be running.
+    public func check(_ spec: EnvironmentSpec, record: EnvironmentRecord) async -> EnvironmentCheck {
+        let now = ContinuousClock.now
+        let due = lastChecks.withLockedValue { checks in
+            guard checks[spec.projectID].map({ now - $0 >= settings.checkInterval }) ?? true else { return false }
+            checks[spec.projectID] = now
+            return true
+        }
+        guard due else { return .running }
+        do {
+            let created = try await repair(spec, active: true)
+            let pods = try await client.list(
+                try ResourcePath.collection("Pod", namespace: EnvironmentObjects.namespace(of: spec.owner)),
+                labelSelector: EnvironmentObjects.selector(of: spec.identity)).items
+            for pod in pods.map(PodState.init) {
+                if let reason = pod.waitingReason, Self.hopeless.contains(reason) {
+                    return .crashed("\(pod.component): \(reason)\(pod.message.map { ": " + $0 } ?? "")")
+                }
+            }
+            return created.isEmpty ? .running : .repaired(created)
+        } catch {
+            if Task.isCancelled { return .running }  // the hub is stopping
+            logger.warning("checking an environment failed", metadata: ["project.id": "\(spec.projectID)", "error": "\(error)"])
+            return .running
+        }
     }
 
     /// Components whose workload has a ready replica.
     public func livingComponents(_ spec: EnvironmentSpec) async throws -> [String] {
-        let objects = EnvironmentObjects(spec: spec, secret: "", settings: settings)
+        let objects = EnvironmentObjects(spec: spec, settings: settings)
         var living: [String] = []
         for component in spec.template.components {
             let kind = component.volume == nil ? "Deployment" : "StatefulSet"
@@ -92,19 +133,28 @@ public final class KubernetesRuntime: Sendable {
     }
 
     /// Puts back whatever of the project's objects is missing (deleted by hand), the
-    /// workloads scaled as `active` says. Returns the kinds and names it had to create.
+    /// workloads scaled as `active` says, and scales up a workload of an active project that
+    /// was scaled to zero by hand. Returns the kinds and names it had to change.
     @discardableResult
-    public func repair(_ spec: EnvironmentSpec, secret: String, active: Bool) async throws -> [String] {
-        let objects = EnvironmentObjects(spec: spec, secret: secret, settings: settings)
+    public func repair(_ spec: EnvironmentSpec, active: Bool) async throws -> [String] {
+        let objects = EnvironmentObjects(spec: spec, settings: settings)
         var created: [String] = []
         for object in objects.all(active: active) {
             if object["kind"]?.string == "Secret" {
                 try await client.apply(object)  // not readable (see the type's comment); applying the same value changes nothing
                 continue
             }
-            guard try await client.get(try ResourcePath.object(object)) == nil else { continue }
+            let name = "\(object["kind"]?.string ?? "") \(object.value(at: "metadata.name")?.string ?? "")"
+            if let existing = try await client.get(try ResourcePath.object(object)) {
+                // A workload scaled to zero by hand while it should run is scaled up again.
+                let scaledDown = existing.value(at: "spec.replicas")?.int == 0 && (object.value(at: "spec.replicas")?.int ?? 0) > 0
+                guard scaledDown else { continue }
+                try await client.apply(object)
+                created.append(name + " (scaled up again)")
+                continue
+            }
             try await client.apply(object)
-            created.append("\(object["kind"]?.string ?? "") \(object.value(at: "metadata.name")?.string ?? "")")
+            created.append(name)
         }
         return created
     }
@@ -112,7 +162,7 @@ public final class KubernetesRuntime: Sendable {
     /// Deletes the objects of projects that no longer exist: every workload, Service, Secret,
     /// autoscaler and claim envhub labelled in any namespace, unless `exists(user, project)`.
     @discardableResult
-    public func removeOrphans(exists: (String, String) -> Bool) async throws -> [String] {
+    public func removeOrphans(exists: @Sendable (_ user: String, _ project: String) -> Bool) async throws -> [String] {
         var removed: [String] = []
         var orphans: Set<[String]> = []
         for kind in Self.projectKinds {
@@ -133,7 +183,74 @@ public final class KubernetesRuntime: Sendable {
         return removed
     }
 
+    /// The last `count` lines of each of the project's pods, prefixed with the component.
+    public func lastLines(_ environment: EnvironmentIdentity, count: Int) async -> [String] {
+        do {
+            var lines: [String] = []
+            for (path, component) in try await pods(of: environment) {
+                lines += try await client.podLog(path, tailLines: count).map { "[\(component)] \($0)" }
+            }
+            return lines
+        } catch {
+            return ["[envhub] the pods' logs could not be read: \(error)"]
+        }
+    }
+
+    /// What the project's pods write from now on, prefixed with the component: the pods
+    /// there now from their next line, pods that appear later (a restart, a scale-up) from
+    /// their first.
+    public func followLogs(_ environment: EnvironmentIdentity) -> AsyncStream<String> {
+        let client = self.client
+        return AsyncStream { continuation in
+            let collection = "/api/v1/namespaces/\(EnvironmentObjects.namespace(of: environment.owner))/pods"
+            let task = Task {
+                let present = Set(((try? await self.pods(of: environment)) ?? []).map(\.path))
+                var followed: Set<String> = []
+                await withTaskGroup(of: Void.self) { group in
+                    for await event in client.changes(collection, labelSelector: EnvironmentObjects.selector(of: environment)) {
+                        let pod = PodState(event.object)
+                        guard event.kind != .deleted, pod.running || pod.ready, let path = try? ResourcePath.object(event.object),
+                              followed.insert(path).inserted else { continue }
+                        let tail = present.contains(path) ? 0 : nil
+                        group.addTask {
+                            // A pod that goes ends its log; a restarted one is followed anew.
+                            do {
+                                for try await line in client.followPodLog(path, tailLines: tail) {
+                                    continuation.yield("[\(pod.component)] \(line)")
+                                }
+                            } catch {}
+                        }
+                    }
+                    group.cancelAll()
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
     // MARK: helpers
+
+    /// The paths of the project's Deployments and StatefulSets.
+    private func workloads(of environment: EnvironmentIdentity) async throws -> [String] {
+        var paths: [String] = []
+        for kind in Self.workloadKinds {
+            let collection = try ResourcePath.collection(kind, namespace: EnvironmentObjects.namespace(of: environment.owner))
+            for item in try await client.list(collection, labelSelector: EnvironmentObjects.selector(of: environment)).items {
+                if let name = item.value(at: "metadata.name")?.string { paths.append(collection + "/" + name) }
+            }
+        }
+        return paths
+    }
+
+    /// The paths of the project's pods and the component of each.
+    private func pods(of environment: EnvironmentIdentity) async throws -> [(path: String, component: String)] {
+        let collection = try ResourcePath.collection("Pod", namespace: EnvironmentObjects.namespace(of: environment.owner))
+        return try await client.list(collection, labelSelector: EnvironmentObjects.selector(of: environment)).items.compactMap { pod in
+            guard let name = pod.value(at: "metadata.name")?.string else { return nil }
+            return (collection + "/" + name, PodState(pod).component)
+        }
+    }
 
     /// Follows the project's pods (a watch) until every component has as many ready pods as
     /// it wants; reports each pod's progress once; fails at once on a hopeless waiting reason
@@ -182,6 +299,7 @@ public final class KubernetesRuntime: Sendable {
 struct PodState {
     let component: String
     let ready: Bool
+    let running: Bool
     let waitingReason: String?
     let message: String?
     let summary: String
@@ -193,13 +311,14 @@ struct PodState {
         ready = condition("Ready")?["status"]?.string == "True"
         let container = pod.value(at: "status.containerStatuses")?.array?.first
         waitingReason = container?.value(at: "state.waiting.reason")?.string
+        running = container?.value(at: "state.running") != nil
         let scheduled = condition("PodScheduled")
         if ready {
             summary = "ready"; message = nil
         } else if let waitingReason {
             message = container?.value(at: "state.waiting.message")?.string
             summary = waitingReason == "ContainerCreating" ? "pulling image and creating the container" : waitingReason
-        } else if container?.value(at: "state.running") != nil {
+        } else if running {
             summary = "started"; message = nil
         } else if scheduled?["status"]?.string == "False" {
             message = scheduled?["message"]?.string

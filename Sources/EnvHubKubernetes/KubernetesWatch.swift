@@ -60,15 +60,10 @@ extension KubernetesClient {
             throw KubernetesError.from(status: status, body: try await response.body.collect(upTo: 1 << 20))
         }
         var lastVersion = version
-        var pending = ByteBuffer()
-        for try await var chunk in response.body {
-            pending.writeBuffer(&chunk)
+        var lines = LineSplitter()
+        for try await chunk in response.body {
             // Events are JSON lines; a chunk may end in the middle of one.
-            while let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
-                let length = newline - pending.readerIndex
-                guard let line = pending.readSlice(length: length) else { break }
-                pending.moveReaderIndex(forwardBy: 1)
-                guard line.readableBytes > 0 else { continue }
+            for line in lines.split(chunk) where line.readableBytes > 0 {
                 let event = try JSONValue.parse(line.readableBytesView)
                 let object = event["object"] ?? [:]
                 switch event["type"]?.string {
@@ -85,8 +80,25 @@ extension KubernetesClient {
                 }
                 if let seen = object.value(at: "metadata.resourceVersion")?.string { lastVersion = seen }
             }
-            pending.discardReadBytes()
         }
         return lastVersion
+    }
+}
+
+/// Cuts a stream of chunks into lines (without their newlines); a line may span chunks.
+struct LineSplitter {
+    private var pending = ByteBuffer()
+
+    mutating func split(_ chunk: ByteBuffer) -> [ByteBuffer] {
+        var chunk = chunk
+        pending.writeBuffer(&chunk)
+        var lines: [ByteBuffer] = []
+        while let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")),
+              let line = pending.readSlice(length: newline - pending.readerIndex) {
+            pending.moveReaderIndex(forwardBy: 1)
+            lines.append(line)
+        }
+        pending.discardReadBytes()
+        return lines
     }
 }

@@ -30,17 +30,13 @@ enum ComponentEnvironment {
     }
 }
 
-/// The project's `{{secret}}`: 32 random bytes in hex, made at the first start and kept in
-/// the project's directory (mode 0600) until the project is deleted.
+/// A project's `{{secret}}`: 32 random bytes in hex. The hub keeps one per project
+/// (`EnvironmentSpec.secret`); a local project started by an earlier envhub kept its own in
+/// its directory, and that one still wins, since its data (a database's password) depends on it.
 public enum ProjectSecret {
-    static func read(in directory: URL) throws -> String {
-        let file = directory.appendingPathComponent("secret")
-        if let text = try? String(contentsOf: file, encoding: .utf8), text.count == 64 { return text }
-        let secret = random()
-        guard FileManager.default.createFile(atPath: file.path, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw RuntimeError("cannot write the project's secret to \(file.path)")
-        }
-        return secret
+    static func written(in directory: URL) -> String? {
+        let text = try? String(contentsOf: directory.appendingPathComponent("secret"), encoding: .utf8)
+        return text?.count == 64 ? text : nil
     }
 
     /// A fresh secret: 32 random bytes in hex.

@@ -10,7 +10,7 @@ import Glibc
 /// group, in the project's directory under `root`, on a free loopback port, with its output
 /// appended to `logs/{component}.log`. For one machine whose local accounts are trusted:
 /// processes bind 127.0.0.1 and are not isolated from each other.
-public struct LocalRuntime: Sendable {
+public struct LocalRuntime: EnvironmentRuntime {
     public let root: URL
     /// The running envhub binary, for `{{envhub}}` in template commands.
     public let envhubBinary: String
@@ -25,23 +25,25 @@ public struct LocalRuntime: Sendable {
         self.logger = logger
     }
 
+    public var kind: String { "local" }
+    public var summary: String { "local processes under \(root.path)" }
+
     public func directory(of projectID: String) -> URL { root.appendingPathComponent(projectID) }
 
     /// Starts every component, then waits for each to answer its health path within the
     /// template's timeout. On failure nothing is left running and the error carries the reason
     /// and the last lines of output.
-    /// `spawned` hears the record once every process runs, before the health checks, so that
-    /// the caller can store it: a hub that dies during the checks leaves nothing unrecorded.
+    /// `spawned` hears the record once every process runs, before the health checks.
     public func start(
-        _ spec: EnvironmentSpec, progress: @Sendable (StartStep) -> Void = { _ in },
-        spawned: @Sendable (EnvironmentRecord) async -> Void = { _ in }
+        _ spec: EnvironmentSpec, progress: @escaping @Sendable (StartStep) -> Void = { _ in },
+        spawned: @escaping @Sendable (EnvironmentRecord) async -> Void = { _ in }
     ) async throws -> EnvironmentRecord {
         let directory = directory(of: spec.projectID)
         let logs = directory.appendingPathComponent("logs")
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
         let ports = try spec.template.components.map { _ in try FreePort.pick() }
         var placeholders = Placeholders(
-            user: spec.owner.rawValue, project: spec.project.rawValue, secret: try ProjectSecret.read(in: directory),
+            user: spec.owner.rawValue, project: spec.project.rawValue, secret: ProjectSecret.written(in: directory) ?? spec.secret,
             endpoints: Dictionary(uniqueKeysWithValues: zip(spec.template.components.map(\.name), ports.map { ("127.0.0.1", $0) })))
         var started: [ComponentRecord] = []
         do {
@@ -83,10 +85,14 @@ public struct LocalRuntime: Sendable {
         return EnvironmentRecord(components: started, exposed: spec.template.expose)
     }
 
+    public func stop(_ environment: EnvironmentIdentity, record: EnvironmentRecord?) async {
+        if let record { await stop(record) }
+    }
+
     /// SIGTERM to every component's process group, SIGKILL to what is left after the grace
     /// period; returns when no process of the environment remains.
     public func stop(_ record: EnvironmentRecord) async {
-        let groups = record.components.filter { ProcessTable.isAlive(pid: $0.pid, startTime: $0.startTime) }.map(\.pid)
+        let groups = record.components.filter(isRunning).compactMap(\.pid)
         for group in groups { kill(-group, SIGTERM) }
         let deadline = ContinuousClock.now + stopGrace
         while ContinuousClock.now < deadline, !allGone(groups) {
@@ -101,9 +107,9 @@ public struct LocalRuntime: Sendable {
     }
 
     /// Stops the environment and removes its directory.
-    public func delete(projectID: String, record: EnvironmentRecord?) async throws {
+    public func delete(_ environment: EnvironmentIdentity, record: EnvironmentRecord?) async throws {
         if let record { await stop(record) }
-        let directory = directory(of: projectID)
+        let directory = directory(of: environment.projectID)
         if FileManager.default.fileExists(atPath: directory.path) {
             try FileManager.default.removeItem(at: directory)
         }
@@ -112,9 +118,46 @@ public struct LocalRuntime: Sendable {
     /// Which recorded components are still the processes that were started.
     public func livingComponents(_ record: EnvironmentRecord) -> [String] {
         record.components.filter { component in
-            ProcessTable.reap(component.pid)
-            return ProcessTable.isAlive(pid: component.pid, startTime: component.startTime)
+            if let pid = component.pid { ProcessTable.reap(pid) }
+            return isRunning(component)
         }.map(\.name)
+    }
+
+    /// Crashed when a component's process has gone; a local process cannot be put back
+    /// without a restart.
+    public func check(_ spec: EnvironmentSpec, record: EnvironmentRecord) async -> EnvironmentCheck {
+        let living = Set(livingComponents(record))
+        let gone = record.components.map(\.name).filter { !living.contains($0) }
+        return gone.isEmpty ? .running : .crashed("\(gone.joined(separator: ", ")) exited")
+    }
+
+    /// Nothing to do: a project's processes and directory go with its deletion, which the
+    /// reconciler finishes after a crash; nothing else makes them.
+    public func removeOrphans(exists: @Sendable (_ user: String, _ project: String) -> Bool) async throws -> [String] { [] }
+
+    public func lastLines(_ environment: EnvironmentIdentity, count: Int) async -> [String] {
+        lastLines(environment.projectID, count)
+    }
+
+    /// Polls the log files five times a second.
+    public func followLogs(_ environment: EnvironmentIdentity) -> AsyncStream<String> {
+        let logs = directory(of: environment.projectID).appendingPathComponent("logs")
+        return AsyncStream { continuation in
+            let task = Task {
+                var follower = LogFollower(directory: logs)
+                while !Task.isCancelled {
+                    for line in follower.newLines() { continuation.yield(line) }
+                    try? await Task.sleep(for: .milliseconds(200))
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    private func isRunning(_ component: ComponentRecord) -> Bool {
+        guard let pid = component.pid, let startTime = component.startTime else { return false }
+        return ProcessTable.isAlive(pid: pid, startTime: startTime)
     }
 
     /// The last `count` lines each component wrote, prefixed with its name, oldest first per component.
@@ -138,8 +181,8 @@ public struct LocalRuntime: Sendable {
         let healthPath = check.description
         while true {
             if await HealthProbe.isHealthy(port: record.port, check: check) { return }
-            ProcessTable.reap(record.pid)
-            guard ProcessTable.isAlive(pid: record.pid, startTime: record.startTime) else {
+            if let pid = record.pid { ProcessTable.reap(pid) }
+            guard isRunning(record) else {
                 throw RuntimeError("\(record.name) exited before it answered \(healthPath)", lastLogLines: lastLines(spec.projectID, 20))
             }
             guard ContinuousClock.now < deadline else {

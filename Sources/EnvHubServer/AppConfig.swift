@@ -1,3 +1,4 @@
+import EnvHubRuntime
 import Foundation
 import Logging
 
@@ -33,12 +34,16 @@ public struct AppConfig: Sendable {
     public var maxConcurrentStarts = 20
     /// At most this many environments of one user are starting or active.
     public var maxActivePerUser = 5
+    /// Where environments run; nil: local processes under the data directory (`LocalRuntime`).
+    public var runtime: (any EnvironmentRuntime)?
     /// How long a component may take to exit after SIGTERM before it is killed.
     public var stopGrace: Duration = .seconds(10)
     /// Active environments unused for this long are stopped; nil or zero never stops them.
     public var idleTimeout: Duration? = .seconds(3600)
     /// How often running environments are checked for crashed components.
     public var healthCheckInterval: Duration = .seconds(2)
+    /// How often the runtime is asked for what runs for deleted projects (and removes it).
+    public var orphanSweepInterval: Duration = .seconds(60)
     /// The gateway abandons an answer from an app that sends nothing for this long.
     public var gatewayIdleTimeout: Duration = .seconds(3600)
     /// Stop every environment when the hub shuts down gracefully. Off by default: a restarted

@@ -57,12 +57,13 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
         decoyHash: decoyHash
     ).addRoutes(to: routes)
     UserController(store: store, hasher: hasher).addRoutes(to: routes)
-    let runtime = LocalRuntime(
+    let runtime = config.runtime ?? LocalRuntime(
         root: URL(fileURLWithPath: config.dataDirectory).appendingPathComponent("environments"),
         envhubBinary: config.envhubBinary, stopGrace: config.stopGrace, logger: logger)
     let lifecycle = EnvironmentLifecycle(
         store: store, runtime: runtime, templates: templates, maxConcurrentStarts: config.maxConcurrentStarts,
         maxActivePerUser: config.maxActivePerUser, checkInterval: config.healthCheckInterval,
+        orphanSweepInterval: config.orphanSweepInterval,
         idleTimeout: config.idleTimeout.flatMap { $0 > .zero ? TimeInterval($0.components.seconds) : nil },
         stopAllOnExit: config.stopEnvironmentsOnExit, logger: logger)
     ProjectController(
@@ -84,7 +85,7 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     let chat = ChatHub(store: store, logger: logger)
     OperationsController(
         store: store, metrics: metrics, openAPIDocument: openAPIDocument,
-        runtimeDescription: "local processes under \(runtime.root.path)", agentReplies: agentReplies, chat: chat,
+        runtimeKind: runtime.kind, runtimeDescription: runtime.summary, agentReplies: agentReplies, chat: chat,
         openSignup: config.openSignup
     ).addRoutes(to: routes)
 

@@ -76,8 +76,9 @@ struct TemplateCommand: AsyncParsableCommand {
             var settings = KubernetesSettings()
             settings.hubNamespace = hubNamespace
             let objects = EnvironmentObjects(
-                spec: EnvironmentSpec(projectID: UUID().uuidString.lowercased(), owner: owner, project: projectName, template: template),
-                secret: ProjectSecret.random(), settings: settings)
+                spec: EnvironmentSpec(projectID: UUID().uuidString.lowercased(), owner: owner, project: projectName, template: template,
+                                      secret: ProjectSecret.random()),
+                settings: settings)
             print(objects.all(active: !inactive).map(\.yaml).joined(separator: "---\n"), terminator: "")
         }
     }

@@ -8,6 +8,7 @@ struct Serve: AsyncParsableCommand {
         abstract: "Run the hub: its HTTP API and the environments. Stops gracefully on SIGTERM or SIGINT (environments keep running unless --stop-environments-on-exit); migrates the store first.")
 
     @OptionGroup var store: StoreOptions
+    @OptionGroup var runtime: RuntimeOptions
 
     @Option(help: "Address to listen on. Env: ENVHUB_HOST. Default: 127.0.0.1")
     var host: String?
@@ -78,8 +79,17 @@ struct Serve: AsyncParsableCommand {
         }
         config.maxConcurrentStarts = try positiveNumber(maxConcurrentStarts, "ENVHUB_MAX_CONCURRENT_STARTS") ?? config.maxConcurrentStarts
         config.maxActivePerUser = try positiveNumber(maxActivePerUser, "ENVHUB_MAX_ACTIVE_PER_USER") ?? config.maxActivePerUser
-        let app = try await buildApplication(config, logger: store.logger(config))
-        try await app.runService()
+        let logger = store.logger(config)
+        let kubernetes = try await runtime.make(logger: logger)
+        config.runtime = kubernetes
+        do {
+            let app = try await buildApplication(config, logger: logger)
+            try await app.runService()
+        } catch {
+            try? await kubernetes?.client.shutdown()
+            throw error
+        }
+        try? await kubernetes?.client.shutdown()
     }
 }
 

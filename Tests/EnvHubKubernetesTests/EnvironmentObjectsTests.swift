@@ -9,8 +9,8 @@ import Testing
 @Suite struct EnvironmentObjectsTests {
     static func objects(active: Bool = true) throws -> [JSONValue] {
         let template = try builtInTemplate("data")
-        let spec = EnvironmentSpec(projectID: "p-1", owner: UserName(unchecked: "alice"), project: ProjectName(unchecked: "shop"), template: template)
-        return EnvironmentObjects(spec: spec, secret: "s3cret").all(active: active)
+        let spec = EnvironmentSpec(projectID: "p-1", owner: UserName(unchecked: "alice"), project: ProjectName(unchecked: "shop"), template: template, secret: "s3cret")
+        return EnvironmentObjects(spec: spec).all(active: active)
     }
 
     static func find(_ objects: [JSONValue], _ kind: String, _ name: String) -> JSONValue? {

@@ -29,8 +29,8 @@ import Testing
 
     static func objects(active: Bool) throws -> EnvironmentObjects {
         let spec = EnvironmentSpec(projectID: "p-1", owner: UserName(unchecked: "alice"), project: ProjectName(unchecked: "shop"),
-                                   template: try builtInTemplate("data"))
-        return EnvironmentObjects(spec: spec, secret: "s3cret")
+                                   template: try builtInTemplate("data"), secret: "s3cret")
+        return EnvironmentObjects(spec: spec)
     }
 
     @Test func applyingTwiceLeavesOneObjectAndDeletesAreIdempotent() async throws {

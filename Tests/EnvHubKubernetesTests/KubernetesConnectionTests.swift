@@ -1,4 +1,5 @@
 import EnvHubKubernetes
+import EnvHubTestSupport
 import Foundation
 import Testing
 

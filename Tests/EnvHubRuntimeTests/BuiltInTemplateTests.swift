@@ -18,7 +18,7 @@ import Testing
 
     func spec(_ template: Template) -> EnvironmentSpec {
         EnvironmentSpec(projectID: UUID().uuidString.lowercased(), owner: UserName(unchecked: "alice"),
-                        project: ProjectName(unchecked: "shop"), template: template)
+                        project: ProjectName(unchecked: "shop"), template: template, secret: ProjectSecret.random())
     }
 
     @Test func dataStoresDocumentsInItsOwnPostgresAndKeepsThemAcrossRestarts() async throws {
@@ -26,7 +26,7 @@ import Testing
         let runtime = runtime()
         let spec = spec(try builtInTemplate("data"))
         let first = try await runtime.start(spec)
-        let app = try #require(first.exposedPort)
+        let app = try #require(first.exposedEndpoint?.port)
 
         let stored = try await request(app, "/data", method: .POST, body: #"{"name": "Ada", "langs": ["en", "fr"]}"#)
         #expect(stored.status == 201)
@@ -44,16 +44,16 @@ import Testing
         let pgdata = runtime.directory(of: spec.projectID).appendingPathComponent("volumes/db/pgdata/PG_VERSION")
         #expect(FileManager.default.fileExists(atPath: pgdata.path))
         await runtime.stop(first)
-        for component in first.components { #expect(ProcessTable.members(ofGroup: component.pid).isEmpty) }
+        for component in first.components { #expect(ProcessTable.members(ofGroup: component.pid!).isEmpty) }
 
         // Deactivate and activate again: the same cluster, the same documents.
         let second = try await runtime.start(spec)
-        let listed = try await request(try #require(second.exposedPort), "/data")
+        let listed = try await request(try #require(second.exposedEndpoint?.port), "/data")
         let documents = try #require(try JSONSerialization.jsonObject(with: Data(listed.body.utf8)) as? [[String: Any]])
         #expect(documents.map { $0["_id"] as? String } == [id])
         #expect(documents.first?["langs"] as? [String] == ["en", "fr"])
-        try await runtime.delete(projectID: spec.projectID, record: second)
-        for component in second.components { #expect(ProcessTable.members(ofGroup: component.pid).isEmpty) }
+        try await runtime.delete(spec.identity, record: second)
+        for component in second.components { #expect(ProcessTable.members(ofGroup: component.pid!).isEmpty) }
         #expect(!FileManager.default.fileExists(atPath: runtime.directory(of: spec.projectID).path))
     }
 
@@ -61,8 +61,8 @@ import Testing
         defer { try? FileManager.default.removeItem(at: root) }
         let runtime = runtime()
         let record = try await runtime.start(spec(try builtInTemplate("desktop")))
-        let port = try #require(record.exposedPort)
-        let group = record.components[0].pid
+        let port = try #require(record.exposedEndpoint?.port)
+        let group = try #require(record.components[0].pid)
 
         let page = try await request(port, "/vnc.html")
         #expect(page.status == 200)

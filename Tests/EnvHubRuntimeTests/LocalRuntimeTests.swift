@@ -20,7 +20,8 @@ import Testing
         }
         return EnvironmentSpec(
             projectID: UUID().uuidString.lowercased(), owner: UserName(unchecked: "alice"), project: ProjectName(unchecked: "web"),
-            template: Template(name: "t", title: "T", description: "", expose: "web", startTimeoutSeconds: timeout, components: parts))
+            template: Template(name: "t", title: "T", description: "", expose: "web", startTimeoutSeconds: timeout, components: parts),
+            secret: ProjectSecret.random())
     }
 
     func get(_ port: Int, _ path: String) async throws -> String {
@@ -35,25 +36,25 @@ import Testing
         let spec = spec(["{{envhub}}", "workload", "hello"], env: ["GREETING": "hi {{user}}"], components: 2)
         let record = try await runtime.start(spec) { steps.append($0) }
         #expect(record.components.count == 2)
-        let port = try #require(record.exposedPort)
+        let port = try #require(record.exposedEndpoint?.port)
         #expect(try await get(port, "/") == #"{"message":"Hello from Flask bot of user alice!"}"#)
         // BASE_PATH is the gateway prefix, and the workload answers under it.
         #expect(try await get(port, "/u/alice/web/health") == #"{"status":"healthy"}"#)
         #expect(steps.steps.first == .startingComponent("web"))
         #expect(steps.steps.contains(.componentReady("side1")))
         for component in record.components {
-            #expect(ProcessTable.entry(pid: component.pid)?.group == component.pid)
+            #expect(ProcessTable.entry(pid: component.pid!)?.group == component.pid)
         }
         #expect(runtime.livingComponents(record) == ["web", "side1"])
 
         await runtime.stop(record)
         for component in record.components {
-            #expect(ProcessTable.members(ofGroup: component.pid).isEmpty)
+            #expect(ProcessTable.members(ofGroup: component.pid!).isEmpty)
         }
         #expect(runtime.livingComponents(record).isEmpty)
         // The working directory stays until the project is deleted.
         #expect(FileManager.default.fileExists(atPath: runtime.directory(of: spec.projectID).path))
-        try await runtime.delete(projectID: spec.projectID, record: record)
+        try await runtime.delete(spec.identity, record: record)
         #expect(!FileManager.default.fileExists(atPath: runtime.directory(of: spec.projectID).path))
     }
 
@@ -93,7 +94,7 @@ import Testing
         let started = ContinuousClock.now
         await runtime.stop(record)
         #expect(ContinuousClock.now - started >= .milliseconds(250))
-        #expect(ProcessTable.members(ofGroup: record.components[0].pid).isEmpty)
+        #expect(ProcessTable.members(ofGroup: record.components[0].pid!).isEmpty)
     }
 
     @Test func aNewRuntimeRecognisesRecordedProcessesAndNotImpostors() async throws {
@@ -103,9 +104,9 @@ import Testing
         let restarted = runtime()
         #expect(restarted.livingComponents(record) == ["web"])
         var impostor = record
-        impostor.components[0].startTime += 1
+        impostor.components[0].startTime! += 1
         #expect(restarted.livingComponents(impostor).isEmpty)
-        #expect(try await get(try #require(record.exposedPort), "/health") == #"{"status":"healthy"}"#)
+        #expect(try await get(try #require(record.exposedEndpoint?.port), "/health") == #"{"status":"healthy"}"#)
         await restarted.stop(record)
         #expect(restarted.livingComponents(record).isEmpty)
     }

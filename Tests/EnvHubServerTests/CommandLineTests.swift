@@ -85,6 +85,50 @@ import Testing
         #expect(unknown.output.contains("choose one of hello, athlete, agent"))
     }
 
+    @Test func serveOnKubernetesChecksTheClusterBeforeItStarts() async throws {
+        try await TestDatabase.sqlite.withLocation { location async throws in
+            let directory = URL(fileURLWithPath: location.dataDirectory)
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            @Sendable func kubeconfig(_ server: String) throws -> [String: String] {
+                let file = directory.appendingPathComponent("kubeconfig-\(UUID().uuidString)")
+                try """
+                    apiVersion: v1
+                    kind: Config
+                    clusters: [{name: c, cluster: {server: "\(server)"}}]
+                    users: [{name: u, user: {token: t0ken}}]
+                    contexts: [{name: x, context: {cluster: c, user: u}}]
+                    current-context: x
+                    """.write(to: file, atomically: true, encoding: .utf8)
+                return Self.environment(location).merging(["KUBECONFIG": file.path, "KUBECONFIG_BASE64": ""]) { $1 }
+            }
+            let serve = ["serve", "--runtime", "kubernetes", "--port", "0"]
+
+            let missing = try await EnvHubProcess.run(serve, env: Self.environment(location).merging(
+                ["KUBECONFIG": "/nonexistent/kubeconfig", "KUBECONFIG_BASE64": ""]) { $1 })
+            #expect(missing.status != 0)
+            #expect(missing.output.contains("Kubernetes configuration from KUBECONFIG=/nonexistent/kubeconfig cannot be read"), "\(missing.output)")
+
+            let unreachable = try await EnvHubProcess.run(serve, env: try kubeconfig("http://127.0.0.1:1"))
+            #expect(unreachable.status != 0)
+            #expect(unreachable.output.contains("the Kubernetes API server at http://127.0.0.1:1 (configuration from KUBECONFIG="), "\(unreachable.output)")
+
+            let wrong = try await EnvHubProcess.run(["serve", "--runtime", "elsewhere"], env: Self.environment(location))
+            #expect(wrong.status != 0)
+            #expect(wrong.output.contains("runtime 'elsewhere' is not local or kubernetes"))
+
+            let api = FakeKubernetesAPI()
+            try await api.run { port in
+                let hub = try EnvHubProcess(serve, env: try kubeconfig("http://127.0.0.1:\(port)"))
+                defer { hub.kill() }
+                _ = try await hub.waitForPort()
+                #expect(hub.output.contains("environments run on Kubernetes"), "\(hub.output)")
+                #expect(api.authorizations.contains("Bearer t0ken"))
+                hub.terminate()
+                #expect(try await hub.waitForExit() == 0, "\(hub.output)")
+            }
+        }
+    }
+
     static func environment(_ location: TestDatabase.Location) -> [String: String] {
         var env = ["ENVHUB_DATA_DIR": location.dataDirectory, "ENVHUB_LOG_LEVEL": "info"]
         if let url = location.databaseURL { env["ENVHUB_DATABASE_URL"] = url }

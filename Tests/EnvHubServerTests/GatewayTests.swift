@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import EnvHubCore
+import EnvHubRuntime
 import EnvHubServer
 import EnvHubTestSupport
 import Foundation
@@ -59,6 +60,25 @@ import Testing
             let refused = try await hub.request(.post, "/u/admin/fan/", token: token, rawBody: "{}")
             #expect(refused.status == .methodNotAllowed)
             #expect(refused.text == "Only GET method valid")
+        }
+    }
+
+    /// On Kubernetes the record names a Service's host; the gateway connects to whatever host
+    /// the record says (here rewritten in the store, which also invalidates the cached route).
+    @Test func theGatewayConnectsToTheHostTheRecordNames() async throws {
+        try await Self.withActiveProject("hello") { hub, token, _ in
+            let store = hub.hub.store
+            let project = try #require(try await store.project(owner: UserName(unchecked: "admin"), name: ProjectName(unchecked: "web")))
+            var record = try await LifecycleTests.record(hub)
+            for (host, status) in [("localhost", HTTPResponse.Status.ok), ("127.0.0.2", .badGateway)] {
+                record.components[0].host = host
+                let json = String(decoding: try JSONEncoder().encode(record), as: UTF8.self)
+                _ = try await store.transition(projectID: project.id, from: [.active], to: .active, reason: "", desired: nil,
+                                               record: .set(json), at: Date())
+                try await waitFor("the gateway to use \(host)") {
+                    try await hub.request(.get, "/u/admin/web/health", token: token).status == status ? true : nil
+                }
+            }
         }
     }
 

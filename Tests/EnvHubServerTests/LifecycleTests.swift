@@ -51,7 +51,7 @@ import Testing
             #expect(activated.object["state"] as? String == "starting")
             _ = try await Self.waitForState(hub, token, "active")
             let record = try await Self.record(hub)
-            #expect(try Self.get(try #require(record.exposedPort), "/") == #"{"message":"Hello from Flask bot of user admin!"}"#)
+            #expect(try Self.get(try #require(record.exposedEndpoint?.port), "/") == #"{"message":"Hello from Flask bot of user admin!"}"#)
             // Activating again changes nothing.
             let again = try await hub.request(.post, "\(Self.project)/activate", token: token)
             #expect(again.status == .ok)
@@ -64,7 +64,7 @@ import Testing
             #expect(deactivated.status == .accepted)
             #expect(deactivated.object["state"] as? String == "stopping")
             _ = try await Self.waitForState(hub, token, "inactive")
-            #expect(ProcessTable.members(ofGroup: record.components[0].pid).isEmpty)
+            #expect(ProcessTable.members(ofGroup: record.components[0].pid!).isEmpty)
             #expect(try await hub.request(.post, "\(Self.project)/deactivate", token: token).status == .ok)
         }
     }
@@ -82,7 +82,7 @@ import Testing
             let helloProcesses = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
                 let command = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
                 let environ = (try? String(contentsOfFile: "/proc/\(pid)/environ", encoding: .utf8)) ?? ""
-                return command.contains("workload\u{0}hello") && environ.contains("PORT=\(record.exposedPort ?? -1)\u{0}")
+                return command.contains("workload\u{0}hello") && environ.contains("PORT=\(record.exposedEndpoint?.port ?? -1)\u{0}")
             }
             #expect(helloProcesses.count == 1)
         }
@@ -142,7 +142,7 @@ import Testing
             try await waitFor("the project to be gone") {
                 try await hub.request(.get, Self.project, token: token).status == .notFound ? true : nil
             }
-            #expect(ProcessTable.members(ofGroup: record.components[0].pid).isEmpty)
+            #expect(ProcessTable.members(ofGroup: record.components[0].pid!).isEmpty)
         }
     }
 
@@ -153,7 +153,7 @@ import Testing
             _ = try await hub.request(.post, "\(Self.project)/activate", token: token)
             _ = try await Self.waitForState(hub, token, "active")
             let first = try await Self.record(hub)
-            kill(first.components[0].pid, SIGKILL)
+            kill(first.components[0].pid!, SIGKILL)
             try await waitFor("a new process to serve the project") { () async throws -> Bool? in
                 let object = try await hub.request(.get, Self.project, token: token).object
                 guard object["state"] as? String == "active", let record = try await Self.recordIfAny(hub),
@@ -182,9 +182,9 @@ import Testing
                 let project = try await hub.request(.get, Self.project, token: token).object
                 #expect(project["state"] as? String == "active")
                 #expect(try await Self.record(hub) == record)
-                #expect(try Self.get(try #require(record.exposedPort), "/health") == #"{"status":"healthy"}"#)
+                #expect(try Self.get(try #require(record.exposedEndpoint?.port), "/health") == #"{"status":"healthy"}"#)
             }
-            #expect(ProcessTable.members(ofGroup: record.components[0].pid).isEmpty)
+            #expect(ProcessTable.members(ofGroup: record.components[0].pid!).isEmpty)
         }
     }
 
@@ -206,7 +206,7 @@ import Testing
             try await waitFor("the idle environment to be stopped") {
                 try await hub.hub.store.project(id: project.id)?.state == .inactive ? true : nil
             }
-            #expect(ProcessTable.members(ofGroup: record.components[0].pid).isEmpty)
+            #expect(ProcessTable.members(ofGroup: record.components[0].pid!).isEmpty)
         }
     }
 }

@@ -41,7 +41,7 @@ struct AgentConversationController {
             throw EnvHubError(code: "no_agent", status: 409,
                               message: "project \(project.owner)/\(project.name) has no agent: its template \(project.template) has no messagePath")
         }
-        guard route.project.state == .active, let port = route.port else { return Self.notRunning(route.project) }
+        guard route.project.state == .active, let upstream = route.upstream else { return Self.notRunning(route.project) }
         let history = try await store.agentMessages(projectID: project.id, before: nil, limit: Self.historyLimit)
             .filter { $0.role == .user || $0.status == .complete }
             .map { AgentRequestJSON.Turn(role: $0.role.rawValue, content: $0.content) }
@@ -50,7 +50,7 @@ struct AgentConversationController {
         let events = try await replies.begin(
             projectID: project.id, message: AgentMessage(id: 0, role: .user, content: text, author: author, createdAt: Date())
         ) { stored in
-            AgentRelay(port: port, path: path, body: AgentRequestJSON(message: stored.content, history: history))
+            AgentRelay(upstream: upstream, path: path, body: AgentRequestJSON(message: stored.content, history: history))
         }
         return Self.eventStream(events)
     }

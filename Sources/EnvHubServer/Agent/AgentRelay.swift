@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import EnvHubCore
+import EnvHubRuntime
 import Foundation
 import NIOCore
 import NIOPosix
@@ -30,13 +31,13 @@ struct AgentRelay: Sendable {
         case failed(code: String, message: String)
     }
 
-    /// The agent's loopback port and the path that takes messages.
-    let port: Int
+    /// Where the agent answers and the path that takes messages.
+    let upstream: Endpoint
     let path: String
     let body: AgentRequestJSON
 
     func run(publishingTo reply: AgentReply) async -> Outcome {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        var request = HTTPClientRequest(url: "http://\(upstream)\(path)")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "Accept", value: "text/event-stream")

@@ -75,18 +75,15 @@ struct EnvironmentController {
         } ?? 100
         let follow = query.get("follow") == "true"
         let runtime = lifecycle.runtime
-        let lines = runtime.lastLines(project.id, tail)
+        let environment = project.environment
+        let lines = await runtime.lastLines(environment, count: tail)
         let text = lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n"
         let headers: HTTPFields = [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-cache"]
         guard follow else { return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text))) }
-        let projectID = project.id
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             try await writer.write(ByteBuffer(string: text))
-            var follower = LogFollower(directory: runtime.directory(of: projectID).appendingPathComponent("logs"))
-            while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                let fresh = follower.newLines()
-                if !fresh.isEmpty { try await writer.write(ByteBuffer(string: fresh.joined(separator: "\n") + "\n")) }
-                try await Task.sleep(for: .milliseconds(200))
+            for await line in runtime.followLogs(environment).cancelOnGracefulShutdown() {
+                try await writer.write(ByteBuffer(string: line + "\n"))
             }
             try await writer.finish(nil)
         })

@@ -10,7 +10,7 @@ extension Gateway {
         let activity = activity
         let projectID = target.projectID
         return TunnelTarget(
-            host: "127.0.0.1", port: target.port, head: target.head, onActivity: { activity.touch(projectID) },
+            host: target.upstream.host, port: target.upstream.port, head: target.head, onActivity: { activity.touch(projectID) },
             keepAliveInterval: openSocketUseInterval)
     }
 }

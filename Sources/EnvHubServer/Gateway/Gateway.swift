@@ -143,7 +143,7 @@ struct Gateway: Sendable {
             return .respond(FixedAnswer(.notFound("no project \(address.owner)/\(address.project)")))
         }
         activity.touch(route.project.id)
-        guard route.project.state == .active, let port = route.port else {
+        guard route.project.state == .active, let upstream = route.upstream else {
             return .respond(StoppedPage.answer(route.project, visitor: identity.user, html: Self.wantsHTML(head.headerFields)))
         }
         if address.rest.isEmpty {
@@ -160,12 +160,12 @@ struct Gateway: Sendable {
         var forwarded = head
         forwarded.scheme = nil
         forwarded.path = (template.keepPrefix ? address.prefix + address.rest : address.rest) + address.query
-        forwarded.authority = "127.0.0.1:\(port)"
+        forwarded.authority = upstream.description
         forwarded.headerFields = ForwardedHeaders.request(
             head.headerFields, host: head.authority, clientAddress: remoteAddress?.ipAddress, prefix: address.prefix,
             sessionCookie: AuthenticationMiddleware.cookieName, keepUpgrade: WebSocketTunnel.isWebSocketUpgrade(head))
         return .forward(ProxyTarget(
-            port: port, head: forwarded, projectID: route.project.id, label: "\(address.owner)/\(address.project)",
+            upstream: upstream, head: forwarded, projectID: route.project.id, label: "\(address.owner)/\(address.project)",
             prefix: address.prefix, prefixStripped: !template.keepPrefix))
     }
 

@@ -1,4 +1,5 @@
 import EnvHubCore
+import EnvHubRuntime
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -13,7 +14,7 @@ enum GatewayAnswer: Sendable {
 /// Where a request goes and how it is sent: the head is already rewritten (path under or
 /// without the prefix, forwarded fields, the hub's credentials removed).
 struct ProxyTarget: Sendable {
-    let port: Int
+    let upstream: Endpoint
     let head: HTTPRequest
     let projectID: String
     /// `alice/web`, for error messages.
@@ -23,13 +24,13 @@ struct ProxyTarget: Sendable {
     let prefixStripped: Bool
 
     /// The app's own address, as it may appear in its `Location` fields.
-    var upstream: String { "http://127.0.0.1:\(port)" }
+    var upstreamURL: String { "http://\(upstream)" }
 
     /// The app's response head as the client sees it (see `ForwardedHeaders.response`).
     func clientResponse(_ response: HTTPResponse) -> HTTPResponse {
         var response = response
         response.headerFields = ForwardedHeaders.response(
-            response.headerFields, prefix: prefix, upstream: upstream, prefixStripped: prefixStripped)
+            response.headerFields, prefix: prefix, upstream: upstreamURL, prefixStripped: prefixStripped)
         return response
     }
 }

@@ -281,16 +281,16 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: forwarding
 
-    /// Sends the exchange over a pooled connection to its port, or a new one (`reuse` false:
+    /// Sends the exchange over a pooled connection to its app, or a new one (`reuse` false:
     /// always a new one).
     private func connect(_ exchange: Exchange, reuse: Bool = true) {
         guard let context, let pool else { return }
-        if reuse, let connection = pool.take(port: exchange.target.port) {
+        if reuse, let connection = pool.take(exchange.target.upstream) {
             exchange.reusedConnection = true
             return attach(connection, to: exchange)
         }
         exchange.reusedConnection = false
-        UpstreamConnection.connect(port: exchange.target.port, on: context.eventLoop, idleTimeout: gateway.idleTimeout)
+        UpstreamConnection.connect(to: exchange.target.upstream, on: context.eventLoop, idleTimeout: gateway.idleTimeout)
             .assumeIsolated().whenComplete { result in
                 guard self.exchange === exchange else {
                     if case .success(let connection) = result { connection.close() }

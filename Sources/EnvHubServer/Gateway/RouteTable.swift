@@ -11,8 +11,8 @@ import NIOConcurrencyHelpers
 final class RouteTable: Sendable {
     struct Route: Sendable {
         let project: Project
-        /// The exposed component's loopback port, while the environment is active.
-        let port: Int?
+        /// Where the exposed component answers, while the environment is active.
+        let upstream: Endpoint?
         /// Nil if the project's template has gone from the catalogue.
         let template: Template?
     }
@@ -54,11 +54,11 @@ final class RouteTable: Sendable {
         let live = store.changes.isLive
         let generation = state.withLockedValue { $0.generation }
         guard let project = try await store.project(owner: owner, name: name) else { return nil }
-        var port: Int?
+        var upstream: Endpoint?
         if project.state == .active, let json = try await store.runtimeRecord(projectID: project.id) {
-            port = (try? JSONDecoder().decode(EnvironmentRecord.self, from: Data(json.utf8)))?.exposedPort
+            upstream = (try? JSONDecoder().decode(EnvironmentRecord.self, from: Data(json.utf8)))?.exposedEndpoint
         }
-        let route = Route(project: project, port: port, template: templates.template(named: project.template))
+        let route = Route(project: project, upstream: upstream, template: templates.template(named: project.template))
         state.withLockedValue { state in
             // Only what was read after the last invalidation may be kept.
             guard live, generation == state.generation else { return }

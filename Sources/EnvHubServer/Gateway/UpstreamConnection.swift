@@ -1,3 +1,4 @@
+import EnvHubRuntime
 import HTTPTypes
 import NIOConcurrencyHelpers
 import NIOCore
@@ -9,13 +10,13 @@ import NIOPosix
 /// One HTTP/1.1 connection from the gateway to an environment's port, on the event loop of
 /// the client connection it serves. It carries one exchange at a time for the
 /// `GatewayProxyHandler` that owns it; between exchanges it waits in its event loop's
-/// `UpstreamPool` for the next request to the same port.
+/// `UpstreamPool` for the next request to the same app.
 final class UpstreamConnection: ChannelDuplexHandler {
     typealias InboundIn = HTTPResponsePart
     typealias OutboundIn = HTTPRequestPart
     typealias OutboundOut = HTTPRequestPart
 
-    let port: Int
+    let upstream: Endpoint
     /// The client side of the exchange in progress; nil while pooled.
     var owner: GatewayProxyHandler?
     /// False once the app said it closes the connection after this response.
@@ -23,13 +24,13 @@ final class UpstreamConnection: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var pendingRead = false
 
-    private init(port: Int) {
-        self.port = port
+    private init(upstream: Endpoint) {
+        self.upstream = upstream
     }
 
-    /// Connects to `127.0.0.1:port` on `eventLoop`: 5 s to connect, then `idleTimeout` without
-    /// a byte from the app ends the exchange.
-    static func connect(port: Int, on eventLoop: any EventLoop, idleTimeout: Duration) -> EventLoopFuture<UpstreamConnection> {
+    /// Connects to the app on `eventLoop`: 5 s to connect, then `idleTimeout` without a byte
+    /// from the app ends the exchange.
+    static func connect(to upstream: Endpoint, on eventLoop: any EventLoop, idleTimeout: Duration) -> EventLoopFuture<UpstreamConnection> {
         let timeout = TimeAmount.nanoseconds(Int64(clamping: idleTimeout.components.seconds) &* 1_000_000_000)
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(5))
@@ -40,10 +41,10 @@ final class UpstreamConnection: ChannelDuplexHandler {
                     try pipeline.addHTTPClientHandlers(enableOutboundHeaderValidation: false)  // HTTPTypes validates
                     try pipeline.addHandler(HTTP1ToHTTPClientCodec())
                     try pipeline.addHandler(IdleStateHandler(readTimeout: timeout))
-                    try pipeline.addHandler(UpstreamConnection(port: port))
+                    try pipeline.addHandler(UpstreamConnection(upstream: upstream))
                 }
             }
-            .connect(host: "127.0.0.1", port: port)
+            .connect(host: upstream.host, port: upstream.port)
             .flatMapThrowing { channel in
                 try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
             }
@@ -134,25 +135,25 @@ final class UpstreamConnection: ChannelDuplexHandler {
 @available(*, unavailable)
 extension UpstreamConnection: Sendable {}
 
-/// Idle connections to environments, by port, for one event loop; used only on that loop.
+/// Idle connections to environments, by address, for one event loop; used only on that loop.
 final class UpstreamPool {
-    /// Idle connections kept per port; more are closed when their exchange ends.
-    static let maxIdlePerPort = 64
-    private var idle: [Int: [UpstreamConnection]] = [:]
+    /// Idle connections kept per app; more are closed when their exchange ends.
+    static let maxIdlePerUpstream = 64
+    private var idle: [Endpoint: [UpstreamConnection]] = [:]
 
-    /// A live idle connection to `port`, if there is one.
-    func take(port: Int) -> UpstreamConnection? {
-        while let connection = idle[port]?.popLast() {
+    /// A live idle connection to `upstream`, if there is one.
+    func take(_ upstream: Endpoint) -> UpstreamConnection? {
+        while let connection = idle[upstream]?.popLast() {
             if connection.isActive { return connection }
         }
         return nil
     }
 
     func put(_ connection: UpstreamConnection) {
-        guard connection.reusable, connection.isActive, idle[connection.port, default: []].count < Self.maxIdlePerPort else {
+        guard connection.reusable, connection.isActive, idle[connection.upstream, default: []].count < Self.maxIdlePerUpstream else {
             return connection.close()
         }
-        idle[connection.port, default: []].append(connection)
+        idle[connection.upstream, default: []].append(connection)
     }
 
     private static let pools = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<UpstreamPool>]>([:])

@@ -16,19 +16,15 @@ extension EnvironmentLifecycle {
             logger.warning("reconciling failed: the store did not answer", metadata: ["error": "\(error)"])
             return
         }
-        for (project, desired, _) in projects {
+        for (project, _, _) in projects {
             let id = project.id
             let record = await record(of: id)
-            let living = record.map { runtime.livingComponents($0) } ?? []
-            let intact = record.map { living.count == $0.components.count } ?? false
             switch project.state {
-            case .active where intact:
-                if atStartup { logger.info("re-adopted a running environment", metadata: ["project.id": "\(id)"]) }
             case .active:
-                await restartCrashed(project, record: record)
+                await check(project, record: record, atStartup: atStartup)
             case .starting where atStartup:
                 // The previous hub died while starting it: clear what it left and start again.
-                if let record { await runtime.stop(record) }
+                if record != nil { try? await runtime.stop(project.environment, record: record) }
                 queue.yield(.start(projectID: id, delay: .zero))
             case .stopping where atStartup:
                 queue.yield(.stop(projectID: id))
@@ -36,7 +32,6 @@ extension EnvironmentLifecycle {
                 queue.yield(.delete(projectID: id))
             case .inactive where record != nil && atStartup, .failed where record != nil && atStartup:
                 // At rest but with something recorded as running: make sure it is gone.
-                _ = desired
                 await stop(id, to: project.state, from: [project.state])
             default:
                 break
@@ -44,18 +39,52 @@ extension EnvironmentLifecycle {
         }
     }
 
-    private func restartCrashed(_ project: Project, record: EnvironmentRecord?) async {
+    /// An active environment: left alone while it runs, repaired where the runtime can,
+    /// restarted when it crashed.
+    private func check(_ project: Project, record: EnvironmentRecord?, atStartup: Bool) async {
+        guard let record else { return await restartCrashed(project, record: nil, reason: "nothing is recorded as running") }
+        guard let template = templates.template(named: project.template),
+              let secret = try? await secrets.secret(of: project.id) else { return }
+        let spec = EnvironmentSpec(projectID: project.id, owner: project.owner, project: project.name, template: template, secret: secret)
+        switch await runtime.check(spec, record: record) {
+        case .running:
+            if atStartup { logger.info("re-adopted a running environment", metadata: ["project.id": "\(project.id)"]) }
+        case .repaired(let created):
+            logger.warning("put back parts of an environment that had gone",
+                           metadata: ["project.id": "\(project.id)", "created": "\(created.joined(separator: ", "))"])
+        case .crashed(let reason):
+            await restartCrashed(project, record: record, reason: reason)
+        }
+    }
+
+    /// Every so often: what runs for projects that no longer exist is removed. Skipped when
+    /// the store has no project at all, so that a hub pointed at an empty database by
+    /// mistake does not remove every environment it finds.
+    func removeOrphans() async {
+        guard let projects = try? await store.allProjects(), !projects.isEmpty else { return }
+        let existing = Set(projects.map { "\($0.owner)/\($0.name)" })
+        do {
+            let removed = try await runtime.removeOrphans { user, project in existing.contains("\(user)/\(project)") }
+            if !removed.isEmpty {
+                logger.warning("removed what ran for projects that no longer exist", metadata: ["removed": "\(removed.joined(separator: ", "))"])
+            }
+        } catch {
+            logger.warning("looking for orphaned environments failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func restartCrashed(_ project: Project, record: EnvironmentRecord?, reason: String) async {
         let id = project.id
         let attempt = await restarts.next(id)
-        if let record { await runtime.stop(record) }
+        if record != nil { try? await runtime.stop(project.environment, record: record) }
         guard attempt <= crashRestartLimit else {
-            let lines = runtime.lastLines(id, 10).joined(separator: "\n")
-            await fail(id, "the environment crashed \(attempt) times; last output:\n\(lines)")
+            let lines = await runtime.lastLines(project.environment, count: 10).joined(separator: "\n")
+            await fail(id, "the environment crashed \(attempt) times (\(reason)); last output:\n\(lines)")
             return
         }
-        logger.warning("environment crashed; restarting", metadata: ["project.id": "\(id)", "attempt": "\(attempt)"])
+        logger.warning("environment crashed; restarting", metadata: ["project.id": "\(id)", "attempt": "\(attempt)", "reason": "\(reason)"])
         guard (try? await move(
-            projectID: id, from: [.active], to: .starting, reason: "restarting after a crash (attempt \(attempt))",
+            projectID: id, from: [.active], to: .starting, reason: "restarting after a crash (attempt \(attempt)): \(reason)",
             desired: nil, record: .clear, at: Date())) != nil else { return }
         // Back off: 1 s, 2 s, 4 s, …
         queue.yield(.start(projectID: id, delay: .seconds(1 << (attempt - 1))))

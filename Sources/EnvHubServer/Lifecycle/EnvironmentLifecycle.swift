@@ -17,11 +17,13 @@ final class EnvironmentLifecycle: Service, Sendable {
     }
 
     let store: any HubStore
-    let runtime: LocalRuntime
+    let runtime: any EnvironmentRuntime
     let templates: TemplateCatalog
     let maxActivePerUser: Int
     let crashRestartLimit: Int
     let checkInterval: Duration
+    /// How often what runs for deleted projects is looked for (`removeOrphans`).
+    let orphanSweepInterval: Duration
     /// Active environments unused for longer are stopped; nil never stops them.
     let idleTimeout: TimeInterval?
     /// Stop every environment when the service shuts down gracefully.
@@ -36,12 +38,14 @@ final class EnvironmentLifecycle: Service, Sendable {
     private let locks = KeyedLock()
     private let slots: StartSlots
     let restarts = RestartCounts()
+    let secrets: ProjectSecrets
     private let jobs: AsyncStream<Job>
     let queue: AsyncStream<Job>.Continuation
 
     init(
-        store: any HubStore, runtime: LocalRuntime, templates: TemplateCatalog, maxConcurrentStarts: Int,
+        store: any HubStore, runtime: any EnvironmentRuntime, templates: TemplateCatalog, maxConcurrentStarts: Int,
         maxActivePerUser: Int, crashRestartLimit: Int = 3, checkInterval: Duration = .seconds(2),
+        orphanSweepInterval: Duration = .seconds(60),
         idleTimeout: TimeInterval?, stopAllOnExit: Bool = false, logger: Logger
     ) {
         self.idleTimeout = idleTimeout
@@ -52,9 +56,11 @@ final class EnvironmentLifecycle: Service, Sendable {
         self.maxActivePerUser = maxActivePerUser
         self.crashRestartLimit = crashRestartLimit
         self.checkInterval = checkInterval
+        self.orphanSweepInterval = orphanSweepInterval
         self.logger = logger
         self.slots = StartSlots(limit: maxConcurrentStarts)
         self.events = ProjectEvents(replicas: store)
+        self.secrets = ProjectSecrets(store: store)
         (jobs, queue) = AsyncStream.makeStream(of: Job.self)
     }
 
@@ -156,6 +162,7 @@ final class EnvironmentLifecycle: Service, Sendable {
         await storeReady.wait()
         await reconcile(atStartup: true)
         await reconciled.open()
+        await removeOrphans()
         await withDiscardingTaskGroup { group in
             group.addTask { await self.checkPeriodically() }
             group.addTask { await self.events.forwardToOtherReplicas(logger: self.logger) }
@@ -172,10 +179,15 @@ final class EnvironmentLifecycle: Service, Sendable {
 
     private func checkPeriodically() async {
         var lastHeartbeat = ContinuousClock.now
+        var lastOrphanSweep = ContinuousClock.now
         while (try? await Task.sleep(for: checkInterval)) != nil {
             if ContinuousClock.now - lastHeartbeat >= .seconds(15) {
                 events.heartbeat()
                 lastHeartbeat = ContinuousClock.now
+            }
+            if ContinuousClock.now - lastOrphanSweep >= orphanSweepInterval {
+                await removeOrphans()
+                lastOrphanSweep = ContinuousClock.now
             }
             do {
                 try await activity.flush(to: store)
@@ -223,8 +235,9 @@ final class EnvironmentLifecycle: Service, Sendable {
             await fail(id, "template \(project.template) no longer exists")
             return
         }
-        let spec = EnvironmentSpec(projectID: id, owner: project.owner, project: project.name, template: template)
         do {
+            let spec = EnvironmentSpec(
+                projectID: id, owner: project.owner, project: project.name, template: template, secret: try await secrets.secret(of: id))
             let events = self.events
             // A deactivation or deletion while it starts cancels the start.
             let record = try await whileStillStarting(id) { try await self.slots.withSlot(onQueued: { position in
@@ -252,7 +265,7 @@ final class EnvironmentLifecycle: Service, Sendable {
                 projectID: id, from: [.starting], to: .active, reason: "", desired: nil, record: .set(json), at: Date())
             if moved == nil {
                 // Deactivated or deleted while it started: undo.
-                await runtime.stop(record)
+                try await runtime.stop(project.environment, record: record)
             } else {
                 logger.info("environment active", metadata: ["project.id": "\(id)", "user.name": "\(project.owner)"])
             }
@@ -282,8 +295,23 @@ final class EnvironmentLifecycle: Service, Sendable {
         }
     }
 
+    /// Stops what runs and moves the project to `state`. When the runtime cannot stop it, a
+    /// stopping project is failed with the reason and keeps its record (the next hub's
+    /// reconciler tries again); a deleting one goes on to be deleted.
     func stop(_ id: String, to state: EnvironmentState, from: Set<EnvironmentState>) async {
-        if let record = await record(of: id) { await runtime.stop(record) }
+        do {
+            if let project = try await store.project(id: id) {
+                try await runtime.stop(project.environment, record: await record(of: id))
+            }
+        } catch {
+            logger.error("stopping an environment failed", metadata: ["project.id": "\(id)", "error": "\(error)"])
+            let failable = from.filter { $0.canMove(to: .failed) }
+            if state != .deleting, !failable.isEmpty {
+                _ = try? await move(projectID: id, from: failable, to: .failed, reason: "stopping failed: \(error)", desired: nil,
+                                    record: .keep, at: Date())
+                return
+            }
+        }
         do {
             _ = try await move(projectID: id, from: from, to: state, reason: "", desired: nil, record: .clear, at: Date())
         } catch {
@@ -297,9 +325,10 @@ final class EnvironmentLifecycle: Service, Sendable {
             projectID: id, from: [.starting, .active], to: .failed, reason: reason, desired: nil, record: .clear, at: Date())
     }
 
-    /// Removes the environment's directory and then the project. Call with the project's lock held.
+    /// Removes everything the environment had and then the project. Call with the project's lock held.
     private func removeEverything(_ id: String) async throws -> Bool {
-        try await runtime.delete(projectID: id, record: await record(of: id))
+        guard let project = try await store.project(id: id) else { return false }
+        try await runtime.delete(project.environment, record: await record(of: id))
         return try await store.deleteProject(id: id)
     }
 
@@ -322,4 +351,9 @@ final class EnvironmentLifecycle: Service, Sendable {
         EnvHubError(code: "illegal_transition", status: 409,
                     message: "project \(project.name) cannot go from \(project.state.rawValue) to \(target.rawValue)")
     }
+}
+
+extension Project {
+    /// How the runtime knows the project's environment.
+    var environment: EnvironmentIdentity { EnvironmentIdentity(projectID: id, owner: owner, project: name) }
 }

@@ -8,6 +8,7 @@ struct OperationsController {
     let store: SQLStore
     let metrics: HubMetrics
     let openAPIDocument: ByteBuffer
+    let runtimeKind: String
     let runtimeDescription: String
     let agentReplies: AgentReplies
     let chat: ChatHub
@@ -76,7 +77,7 @@ struct OperationsController {
         return try .json(Status(
             version: EnvHubVersion.current,
             store: .init(kind: store.kind.rawValue, healthy: healthy, schemaVersion: Migrations.latestVersion),
-            runtime: .init(kind: "local", detail: runtimeDescription), openSignup: openSignup))
+            runtime: .init(kind: runtimeKind, detail: runtimeDescription), openSignup: openSignup))
     }
 
     @Sendable func stats(_ request: Request, context: HubRequestContext) async throws -> Response {

@@ -4,7 +4,6 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
-import Testing
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -13,13 +12,22 @@ import NIOCore
 /// subresource, deletes (a namespace takes its objects with it), and watch streams from a
 /// resourceVersion, as JSON lines written in pieces. Tests can inject answers (409, 410, 429,
 /// 5xx, slow ones), end watches, and forget old versions (so watches from them get 410).
-final class FakeKubernetesAPI: Sendable {
-    struct Fault: Sendable {
+public final class FakeKubernetesAPI: Sendable {
+    public struct Fault: Sendable {
         let method: String
         let pathContains: String
         let status: Int
         var delay: Duration = .zero
+
+        public init(method: String, pathContains: String, status: Int, delay: Duration = .zero) {
+            self.method = method
+            self.pathContains = pathContains
+            self.status = status
+            self.delay = delay
+        }
     }
+
+    public init() {}
 
     private struct State {
         var objects: [String: JSONValue] = [:]
@@ -29,10 +37,12 @@ final class FakeKubernetesAPI: Sendable {
         /// Versions below this are forgotten: watching from them answers 410.
         var oldestKept = 0
         var faults: [Fault] = []
-        var requests: [String] = []
-        var authorizations: [String] = []
+        public var requests: [String] = []
+        public var authorizations: [String] = []
         var watchGeneration = 0
         var expiryGeneration = 0
+        /// What each pod's container wrote, by pod path.
+        var logs: [String: [String]] = [:]
     }
 
     private let state = NIOLockedValueBox(State())
@@ -40,17 +50,17 @@ final class FakeKubernetesAPI: Sendable {
 
     // MARK: what tests look at and do
 
-    var objectPaths: [String] { state.withLockedValue { $0.objects.keys.sorted() } }
-    func object(_ path: String) -> JSONValue? { state.withLockedValue { $0.objects[path] } }
-    var requests: [String] { state.withLockedValue { $0.requests } }
+    public var objectPaths: [String] { state.withLockedValue { $0.objects.keys.sorted() } }
+    public func object(_ path: String) -> JSONValue? { state.withLockedValue { $0.objects[path] } }
+    public var requests: [String] { state.withLockedValue { $0.requests } }
     /// The Authorization header of each request ("" when none).
-    var authorizations: [String] { state.withLockedValue { $0.authorizations } }
+    public var authorizations: [String] { state.withLockedValue { $0.authorizations } }
 
-    func inject(_ fault: Fault) { state.withLockedValue { $0.faults.append(fault) } }
+    public func inject(_ fault: Fault) { state.withLockedValue { $0.faults.append(fault) } }
 
     /// Forgets history (as etcd compaction does): open watches get an ERROR event with 410,
     /// and watches from older versions get 410 Gone.
-    func expireWatches() {
+    public func expireWatches() {
         state.withLockedValue { state in
             state.oldestKept = state.version
             state.history.removeAll()
@@ -60,7 +70,7 @@ final class FakeKubernetesAPI: Sendable {
     }
 
     /// Ends every open watch (as the API server does after `timeoutSeconds`).
-    func endWatches() {
+    public func endWatches() {
         state.withLockedValue { $0.watchGeneration += 1 }
         notify()
     }
@@ -68,7 +78,7 @@ final class FakeKubernetesAPI: Sendable {
     /// Writes an object as another client would (e.g. a controller updating status). A
     /// Deployment or StatefulSet gets its pods at once, as a cluster would soon: ready, or
     /// stuck in ImagePullBackOff when the image's name contains "broken".
-    func put(_ path: String, _ object: JSONValue) {
+    public func put(_ path: String, _ object: JSONValue) {
         state.withLockedValue { state in
             Self.store(path, object, into: &state)
             if ["Deployment", "StatefulSet"].contains(object["kind"]?.string ?? "") { Self.runPods(of: path, &state) }
@@ -76,14 +86,20 @@ final class FakeKubernetesAPI: Sendable {
         notify()
     }
 
-    func remove(_ path: String) {
+    public func remove(_ path: String) {
         state.withLockedValue { state in Self.delete(path, from: &state) }
         notify()
     }
 
     // MARK: the server
 
-    func run(_ body: @escaping @Sendable (_ port: Int) async throws -> Void) async throws {
+    /// A line written by the pod's container, for `pods/{name}/log`.
+    public func writeLog(_ podPath: String, _ line: String) {
+        state.withLockedValue { $0.logs[podPath, default: []].append(line) }
+        notify()
+    }
+
+    public func run(_ body: @escaping @Sendable (_ port: Int) async throws -> Void) async throws {
         let router = Router()
         router.on("**", method: .get) { request, context in try await self.handle(request, context: context) }
         router.on("**", method: .patch) { request, context in try await self.handle(request, context: context) }
@@ -93,7 +109,8 @@ final class FakeKubernetesAPI: Sendable {
         try await app.test(.live) { client in
             // Open watches end with the test, or the server would wait for them to stop.
             defer { endWatches() }
-            try await body(try #require(client.port))
+            guard let port = client.port else { throw TestSetupError("the fake Kubernetes API has no port") }
+            try await body(port)
         }
     }
 
@@ -116,6 +133,10 @@ final class FakeKubernetesAPI: Sendable {
         }
         let body = try await request.body.collect(upTo: 16 << 20)
         switch request.method {
+        case .get where path == "/version":
+            return Self.json(["major": "1", "minor": "33", "gitVersion": "v1.33.0-fake"])
+        case .get where path.hasSuffix("/log"):
+            return log(String(path.dropLast("/log".count)), tail: query.get("tailLines").flatMap { Int($0) }, follow: query.get("follow") == "true")
         case .get where query.get("watch") == "true":
             return watch(path, from: Int(query.get("resourceVersion") ?? "") ?? 0, selector: query.get("labelSelector"))
         case .get:
@@ -186,6 +207,37 @@ final class FakeKubernetesAPI: Sendable {
                     try await writer.write(ByteBuffer(string: String(line[..<middle])))
                     try await writer.write(ByteBuffer(string: String(line[middle...])))
                     sent = eventVersion
+                }
+                if ended { break }
+                guard await wakeUps.next() != nil else { break }
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    /// The pod's lines (the last `tail` of them), then with `follow` the ones written later,
+    /// until the watches are ended or the pod goes.
+    private func log(_ pod: String, tail: Int?, follow: Bool) -> Response {
+        guard object(pod) != nil else { return Self.status(404, reason: "NotFound", message: "\(pod) not found") }
+        let (lines, generation) = state.withLockedValue { ($0.logs[pod] ?? [], $0.watchGeneration) }
+        let first = tail.map { Array(lines.suffix($0)) } ?? lines
+        let text = first.map { $0 + "\n" }.joined()
+        guard follow else { return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: text))) }
+        return Response(status: .ok, headers: [.contentType: "text/plain"], body: ResponseBody { writer in
+            var sent = lines.count
+            let id = UUID()
+            let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+            self.changed.withLockedValue { $0[id] = continuation }
+            defer { _ = self.changed.withLockedValue { $0.removeValue(forKey: id) } }
+            if !text.isEmpty { try await writer.write(ByteBuffer(string: text)) }
+            var wakeUps = stream.makeAsyncIterator()
+            while true {
+                let (fresh, ended) = self.state.withLockedValue { state in
+                    (Array((state.logs[pod] ?? []).dropFirst(sent)), state.watchGeneration != generation || state.objects[pod] == nil)
+                }
+                if !fresh.isEmpty {
+                    try await writer.write(ByteBuffer(string: fresh.map { $0 + "\n" }.joined()))
+                    sent += fresh.count
                 }
                 if ended { break }
                 guard await wakeUps.next() != nil else { break }
