@@ -16,12 +16,18 @@ public struct LocalRuntime: EnvironmentRuntime {
     public let envhubBinary: String
     /// How long a component may take to exit after SIGTERM before it gets SIGKILL.
     public let stopGrace: Duration
+    /// The hub's own environment, of which components get only a few variables (`ComponentEnvironment`).
+    let hubEnvironment: [String: String]
     let logger: Logger
 
-    public init(root: URL, envhubBinary: String, stopGrace: Duration = .seconds(10), logger: Logger) {
+    public init(
+        root: URL, envhubBinary: String, stopGrace: Duration = .seconds(10),
+        hubEnvironment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger
+    ) {
         self.root = root
         self.envhubBinary = envhubBinary
         self.stopGrace = stopGrace
+        self.hubEnvironment = hubEnvironment
         self.logger = logger
     }
 
@@ -56,7 +62,7 @@ public struct LocalRuntime: EnvironmentRuntime {
                 }
                 let environment = ComponentEnvironment.variables(
                     for: component, at: index, ports: ports, spec: spec, placeholders: placeholders, volume: volume,
-                    base: ProcessInfo.processInfo.environment)
+                    base: hubEnvironment)
                 placeholders.envhub = envhubBinary
                 let argv = component.command.map(placeholders.fill)
                 placeholders.envhub = nil

@@ -113,10 +113,11 @@ import Testing
 
     @Test func theHubsSecretsAreNotPassedOn() async throws {
         defer { try? FileManager.default.removeItem(at: root) }
-        setenv("ENVHUB_DATABASE_URL", "postgres://secret@db/x", 1)
-        defer { unsetenv("ENVHUB_DATABASE_URL") }
+        // Not set with setenv: other tests start processes meanwhile, and changing the
+        // environment while Foundation's Process copies it crashes.
+        let hub = ProcessInfo.processInfo.environment.merging(["ENVHUB_DATABASE_URL": "postgres://secret@db/x"]) { $1 }
         let spec = spec(["/bin/sh", "-c", "env; exec {{envhub}} workload hello"])
-        let runtime = runtime()
+        let runtime = LocalRuntime(root: root, envhubBinary: envhubBinary.path, hubEnvironment: hub, logger: quietLogger)
         let record = try await runtime.start(spec)
         await runtime.stop(record)
         let output = runtime.lastLines(spec.projectID, 200).joined(separator: "\n")
