@@ -75,6 +75,7 @@ public final class KubernetesRuntime: EnvironmentRuntime {
 
     /// Removes every object labelled with the project, volumes included, and its Secret.
     public func delete(_ environment: EnvironmentIdentity, record: EnvironmentRecord?) async throws {
+        lastChecks.withLockedValue { $0[environment.projectID] = nil }
         let namespace = EnvironmentObjects.namespace(of: environment.owner)
         for kind in Self.projectKinds {
             let collection = try ResourcePath.collection(kind, namespace: namespace)

@@ -20,7 +20,7 @@ public struct EnvironmentSpec: Sendable {
     public var owner: UserName
     public var project: ProjectName
     public var template: Template
-    /// The project's `{{secret}}`, which the hub keeps (see `EnvironmentLifecycle.secret(of:)`).
+    /// The project's `{{secret}}`, which the hub keeps (see `ProjectSecrets` in EnvHubServer).
     public var secret: String
 
     public init(projectID: String, owner: UserName, project: ProjectName, template: Template, secret: String) {

@@ -164,7 +164,8 @@ import Testing
             _ = try await asker.receive { $0.components(separatedBy: "event: token").count > 3 }
             asker.close()
             let hungUp = markers.appendingPathComponent("hung-up").path
-            _ = try await waitFor("the agent to see the hub hang up", timeout: .seconds(8)) {
+            // Well within the 20 s the reply would take, with room for a loaded CI machine.
+            _ = try await waitFor("the agent to see the hub hang up", timeout: .seconds(15)) {
                 FileManager.default.fileExists(atPath: hungUp) ? true : nil
             }
             _ = try await waitFor("the reply to be stored", timeout: .seconds(8)) { try await Self.stats(hub, token) == 0 ? true : nil }

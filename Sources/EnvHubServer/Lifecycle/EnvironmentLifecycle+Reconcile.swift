@@ -21,7 +21,12 @@ extension EnvironmentLifecycle {
             let record = await record(of: id)
             switch project.state {
             case .active:
-                await check(project, record: record, atStartup: atStartup)
+                // Under the project's lock, so that a stop or delete queued meanwhile waits
+                // for the check (which may put objects back) instead of racing it.
+                await locks.withLock("project:\(id)") {
+                    guard let now = try? await self.store.project(id: id), now.state == .active else { return }
+                    await self.check(now, record: await self.record(of: id), atStartup: atStartup)
+                }
             case .starting where atStartup:
                 // The previous hub died while starting it: clear what it left and start again.
                 if record != nil { try? await runtime.stop(project.environment, record: record) }
@@ -41,6 +46,7 @@ extension EnvironmentLifecycle {
 
     /// An active environment: left alone while it runs, repaired where the runtime can,
     /// restarted when it crashed.
+    /// Call with the project's lock held.
     private func check(_ project: Project, record: EnvironmentRecord?, atStartup: Bool) async {
         guard let record else { return await restartCrashed(project, record: nil, reason: "nothing is recorded as running") }
         guard let template = templates.template(named: project.template),
@@ -52,6 +58,10 @@ extension EnvironmentLifecycle {
         case .repaired(let created):
             logger.warning("put back parts of an environment that had gone",
                            metadata: ["project.id": "\(project.id)", "created": "\(created.joined(separator: ", "))"])
+            // Another replica may have stopped it meanwhile, and the repair undone that.
+            if let now = try? await store.project(id: project.id), now.state != .active, now.state != .starting {
+                try? await runtime.stop(project.environment, record: record)
+            }
         case .crashed(let reason):
             await restartCrashed(project, record: record, reason: reason)
         }
@@ -76,16 +86,20 @@ extension EnvironmentLifecycle {
     private func restartCrashed(_ project: Project, record: EnvironmentRecord?, reason: String) async {
         let id = project.id
         let attempt = await restarts.next(id)
-        if record != nil { try? await runtime.stop(project.environment, record: record) }
         guard attempt <= crashRestartLimit else {
             let lines = await runtime.lastLines(project.environment, count: 10).joined(separator: "\n")
+            if record != nil { try? await runtime.stop(project.environment, record: record) }
             await fail(id, "the environment crashed \(attempt) times (\(reason)); last output:\n\(lines)")
             return
         }
-        logger.warning("environment crashed; restarting", metadata: ["project.id": "\(id)", "attempt": "\(attempt)", "reason": "\(reason)"])
+        // Moved first, stopped second: of several replicas that see the crash, only the one
+        // whose move succeeds stops and restarts it. The record stays until the new start
+        // replaces it, so a hub that dies in between leaves nothing unrecorded.
         guard (try? await move(
             projectID: id, from: [.active], to: .starting, reason: "restarting after a crash (attempt \(attempt)): \(reason)",
-            desired: nil, record: .clear, at: Date())) != nil else { return }
+            desired: nil, record: .keep, at: Date())) != nil else { return }
+        logger.warning("environment crashed; restarting", metadata: ["project.id": "\(id)", "attempt": "\(attempt)", "reason": "\(reason)"])
+        if record != nil { try? await runtime.stop(project.environment, record: record) }
         // Back off: 1 s, 2 s, 4 s, …
         queue.yield(.start(projectID: id, delay: .seconds(1 << (attempt - 1))))
     }

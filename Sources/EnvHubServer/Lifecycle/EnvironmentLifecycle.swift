@@ -35,7 +35,7 @@ final class EnvironmentLifecycle: Service, Sendable {
     let storeReady = ReadyGate()
     /// Opened once the start-up reconciliation has looked at every environment.
     let reconciled = ReadyGate()
-    private let locks = KeyedLock()
+    let locks = KeyedLock()
     private let slots: StartSlots
     let restarts = RestartCounts()
     let secrets: ProjectSecrets
