@@ -59,40 +59,57 @@ extension SQLStore: ChatStore {
         }
     }
 
-    public func postMessage(room: RoomName, author: User, text: String, key: String?, at date: Date) async throws
-        -> (message: ChatMessage, replayed: Bool)? {
+    public func postMessages(_ posts: [MessagePost], author: User, at date: Date) async throws
+        -> [(message: ChatMessage, replayed: Bool)?] {
         do {
             return try await write { sql in
-                if let key, let stored = try await Self.message(in: room, authorID: author.id, key: key, on: sql) {
-                    return ((stored, true), [])
+                var results: [(message: ChatMessage, replayed: Bool)?] = []
+                var changes: [StoreChange] = []
+                for post in posts {
+                    let (result, changed) = try await Self.post(post, author: author, at: date, on: sql)
+                    results.append(result)
+                    changes += changed
                 }
-                // Taking the room's next id locks its row until this transaction ends, so
-                // messages commit in id order (and reach other replicas in that order).
-                guard let counter = try await sql.query(
-                    "UPDATE rooms SET last_message_id = last_message_id + 1 WHERE name = $1 RETURNING id, last_message_id",
-                    [.text(room.rawValue)]).first else { return (nil, []) }
-                let roomID = try counter.text("id")
-                let id = try counter.int("last_message_id")
-                try await sql.query(
-                    """
-                    INSERT INTO messages (room_id, id, author_id, author_name, text, idempotency_key, created_at)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7)
-                    """,
-                    [.text(roomID), .int(id), .text(author.id), .text(author.name.rawValue), .text(text), .optionalText(key),
-                     .date(date)])
-                // The author has read what they wrote, and is a member from now on.
-                try await Self.moveReadMarker(roomID: roomID, userID: author.id, to: id, on: sql)
-                let message = ChatMessage(room: room, id: id, author: author.name.rawValue, text: text,
-                                          createdAt: Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded() / 1000))
-                return ((message, false), [Self.announce(.message(message))])
+                return (results, changes)
             }
+        } catch SQLDriverError.uniqueViolation where posts.count > 1 {
+            // One of them raced a retry with the same key: one at a time, each settles it.
+            var results: [(message: ChatMessage, replayed: Bool)?] = []
+            for post in posts { results += try await postMessages([post], author: author, at: date) }
+            return results
         } catch SQLDriverError.uniqueViolation(let detail) {
             // The same key, sent twice at once: the other one was stored.
-            guard let key, let stored = try await Self.message(in: room, authorID: author.id, key: key, on: database) else {
+            guard let key = posts[0].key, let stored = try await Self.message(in: posts[0].room, authorID: author.id, key: key, on: database) else {
                 throw SQLDriverError.uniqueViolation(detail)
             }
-            return (stored, true)
+            return [(stored, true)]
         }
+    }
+
+    private static func post(_ post: MessagePost, author: User, at date: Date, on sql: any SQLExecutor) async throws
+        -> ((message: ChatMessage, replayed: Bool)?, [StoreChange]) {
+        if let key = post.key, let stored = try await message(in: post.room, authorID: author.id, key: key, on: sql) {
+            return ((stored, true), [])
+        }
+        // Taking the room's next id locks its row until this transaction ends, so
+        // messages commit in id order (and reach other replicas in that order).
+        guard let counter = try await sql.query(
+            "UPDATE rooms SET last_message_id = last_message_id + 1 WHERE name = $1 RETURNING id, last_message_id",
+            [.text(post.room.rawValue)]).first else { return (nil, []) }
+        let roomID = try counter.text("id")
+        let id = try counter.int("last_message_id")
+        try await sql.query(
+            """
+            INSERT INTO messages (room_id, id, author_id, author_name, text, idempotency_key, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            """,
+            [.text(roomID), .int(id), .text(author.id), .text(author.name.rawValue), .text(post.text), .optionalText(post.key),
+             .date(date)])
+        // The author has read what they wrote, and is a member from now on.
+        try await moveReadMarker(roomID: roomID, userID: author.id, to: id, on: sql)
+        let message = ChatMessage(room: post.room, id: id, author: author.name.rawValue, text: post.text,
+                                  createdAt: Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded() / 1000))
+        return ((message, false), [announce(.message(message))])
     }
 
     public func messages(in room: RoomName, before: Int64?, after: Int64?, limit: Int) async throws -> [ChatMessage] {

@@ -107,10 +107,10 @@ public protocol ChatStore: Sendable {
     /// Every room (or the one named) as `userID` sees it (unread counts), by name.
     func roomSummaries(for userID: String, named: RoomName?) async throws -> [RoomSummary]
     func deleteRoom(named name: RoomName) async throws -> Bool
-    /// Stores a message under the room's next id, or, when `key` repeats one of the author's
-    /// keys in this room, returns the message stored then (`replayed`). Nil: no such room.
-    func postMessage(room: RoomName, author: User, text: String, key: String?, at: Date) async throws
-        -> (message: ChatMessage, replayed: Bool)?
+    /// Stores each message under its room's next id, in one transaction and in the order
+    /// given, or, when a post's `key` repeats one of the author's keys in that room, gives the
+    /// message stored then (`replayed`). Nil for a post to a room that does not exist.
+    func postMessages(_ posts: [MessagePost], author: User, at: Date) async throws -> [(message: ChatMessage, replayed: Bool)?]
     /// Up to `limit` messages, oldest first: the newest ones below `before`, or else the
     /// oldest ones above `after`, or else the newest.
     func messages(in room: RoomName, before: Int64?, after: Int64?, limit: Int) async throws -> [ChatMessage]
@@ -135,3 +135,24 @@ public protocol ChangeAnnouncing: Sendable {
 
 public typealias HubStore = UserStore & SessionStore & LoginFailureStore & ProjectStore & SettingsStore & ChatStore
     & ChangeAnnouncing
+
+/// One message to store (`ChatStore.postMessages`).
+public struct MessagePost: Sendable {
+    public var room: RoomName
+    public var text: String
+    public var key: String?
+
+    public init(room: RoomName, text: String, key: String?) {
+        self.room = room
+        self.text = text
+        self.key = key
+    }
+}
+
+extension ChatStore {
+    /// One message (see `postMessages`).
+    public func postMessage(room: RoomName, author: User, text: String, key: String?, at date: Date) async throws
+        -> (message: ChatMessage, replayed: Bool)? {
+        try await postMessages([MessagePost(room: room, text: text, key: key)], author: author, at: date)[0]
+    }
+}

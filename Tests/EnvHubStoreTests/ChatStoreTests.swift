@@ -9,6 +9,30 @@ import Testing
 @Suite struct ChatStoreTests {
     static let now = StoreTests.now
 
+    /// What a socket that fell behind stores in one go: in the order given, a repeated key
+    /// replayed (also within the batch), an unknown room nil, the rest stored.
+    @Test(arguments: TestDatabase.allCases)
+    func aBatchOfPostsIsStoredInOrderInOneGo(_ database: TestDatabase) async throws {
+        try await database.withStore { store async throws in
+            let alice = try await store.createUser(name: StoreTests.alice, role: .user, passwordHash: "a", profile: Profile(), at: Self.now)
+            let room = RoomName(unchecked: "general")
+            _ = try await store.createRoom(
+                Room(id: UUID().uuidString, name: room, description: "", createdBy: alice.name, createdAt: Self.now, lastMessageID: 0),
+                creatorID: alice.id)
+            _ = try await store.postMessage(room: room, author: alice, text: "before", key: "k1", at: Self.now)
+            let results = try await store.postMessages([
+                MessagePost(room: room, text: "one", key: nil),
+                MessagePost(room: room, text: "again", key: "k1"),
+                MessagePost(room: RoomName(unchecked: "nowhere"), text: "lost", key: nil),
+                MessagePost(room: room, text: "two", key: "k2"),
+                MessagePost(room: room, text: "two again", key: "k2"),
+            ], author: alice, at: Self.now)
+            #expect(results.map { $0?.message.id } == [2, 1, nil, 3, 3])
+            #expect(results.map { $0?.replayed } == [false, true, nil, false, true])
+            #expect(try await store.messages(in: room, before: nil, after: nil, limit: 10).map(\.text) == ["before", "one", "two"])
+        }
+    }
+
     @Test(arguments: TestDatabase.allCases)
     func concurrentSendsGetConsecutiveIdsAndARepeatedKeyStoresOnce(_ database: TestDatabase) async throws {
         try await database.withStore { store async throws in

@@ -25,6 +25,9 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
     private let store: any HubStore
     private var handle: ChatSocketHandle?
     private var context: ChannelHandlerContext?
+    private var flusher: ChatFlusher?
+    /// Written since the last flush, and a flush is asked for.
+    private var flushPending = false
 
     /// Per room: what the client has been sent, and while it is being caught up, what waits.
     private struct Subscription {
@@ -43,6 +46,8 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
     private var waitingSends: [(room: RoomName, text: String, key: String?, ref: String?)] = []
     private var storing = false
     static let maxWaitingSends = 1_000
+    /// At most this many waiting sends are stored in one transaction.
+    static let maxSendsPerStore = 100
 
     init(identity: Identity, hub: ChatHub, store: any HubStore) {
         self.identity = identity
@@ -54,6 +59,7 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        flusher = ChatFlusher.of(context.eventLoop)
         let handle = ChatSocketHandle(id: hub.makeSocketID(), user: identity.user.name, socket: self, eventLoop: context.eventLoop)
         self.handle = handle
         hub.connected(handle)
@@ -230,20 +236,30 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
         storeNextSend()
     }
 
+    /// Stores what waits, all of it in one transaction (a socket that sends faster than one
+    /// store takes is caught up in one go, not fallen further behind), then acknowledges each
+    /// in the order sent.
     private func storeNextSend() {
         guard !storing, !waitingSends.isEmpty else { return }
         storing = true
-        let (room, text, key, ref) = waitingSends.removeFirst()
+        let batch = Array(waitingSends.prefix(Self.maxSendsPerStore))
+        waitingSends.removeFirst(batch.count)
         let store = store
         let author = identity.user
+        let posts = batch.map { MessagePost(room: $0.room, text: $0.text, key: $0.key) }
         later {
-            try await store.postMessage(room: room, author: author, text: text, key: key, at: Date())
-        } then: { posted in
-            guard let (message, _) = posted else { return self.sendError("not_found", "no room \(room)", ref: ref) }
-            var ack = ServerFrame.message("ack", message)
-            ack.key = key
-            ack.ref = ref
-            self.send(ack.encoded)
+            try await store.postMessages(posts, author: author, at: Date())
+        } then: { results in
+            for (send, posted) in zip(batch, results) {
+                guard let (message, _) = posted else {
+                    self.sendError("not_found", "no room \(send.room)", ref: send.ref)
+                    continue
+                }
+                var ack = ServerFrame.message("ack", message)
+                ack.key = send.key
+                ack.ref = send.ref
+                self.send(ack.encoded)
+            }
         } finally: {
             self.storing = false
             self.storeNextSend()
@@ -309,7 +325,17 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
         guard context.channel.isWritable else {
             return close(code: Self.tooSlowCode, reason: "too slow: more than 1 MiB of frames waiting", grace: Self.tooSlowGrace)
         }
-        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        context.write(wrapOutboundOut(frame), promise: nil)
+        // One flush per socket per turn of the loop (see `ChatFlusher`).
+        guard !flushPending else { return }
+        flushPending = true
+        flusher?.flushSoon(self)
+    }
+
+    /// From `ChatFlusher`.
+    func flushNow() {
+        flushPending = false
+        context?.flush()
     }
 
     /// Sends a close frame and closes once it is written, or after `grace` for a client that
