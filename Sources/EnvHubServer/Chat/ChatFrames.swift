@@ -65,3 +65,26 @@ struct ErrorFrame: Encodable {
         self.init(error.code == "invalid_field" || error.code == "not_found" ? error.code : "unavailable", error.message, ref: ref)
     }
 }
+
+/// A text frame as a server sends it (unmasked, final), header and payload in one buffer:
+/// encoded once for a message and written as is to every socket it goes to (RFC 6455 §5.2).
+enum WireFrame {
+    static func text(_ payload: ByteBuffer) -> ByteBuffer {
+        let length = payload.readableBytes
+        var frame = ByteBuffer()
+        frame.reserveCapacity(length + 10)
+        frame.writeInteger(UInt8(0x81))  // FIN, opcode 1 (text)
+        switch length {
+        case ..<126: frame.writeInteger(UInt8(length))
+        case ...Int(UInt16.max):
+            frame.writeInteger(UInt8(126))
+            frame.writeInteger(UInt16(length))
+        default:
+            frame.writeInteger(UInt8(127))
+            frame.writeInteger(UInt64(length))
+        }
+        var payload = payload
+        frame.writeBuffer(&payload)
+        return frame
+    }
+}

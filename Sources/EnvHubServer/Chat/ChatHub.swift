@@ -20,18 +20,20 @@ final class ChatSocketHandle: Sendable {
 
     var eventLoop: any EventLoop { socket.eventLoop }
 
-    /// On the socket's event loop only. `messageID`: set for `message` frames, which the
-    /// socket orders and de-duplicates.
+    /// On the socket's event loop only. `frame`: a `WireFrame`. `messageID`: set for
+    /// `message` frames, which the socket orders and de-duplicates.
     func deliverOnLoop(_ frame: ByteBuffer, room: RoomName, messageID: Int64?, endsSubscription: Bool) {
         socket.value.deliver(frame, room: room, messageID: messageID, endsSubscription: endsSubscription)
     }
 
-    /// Hands `frame` to each socket: one task per event loop, not one per socket, so a
-    /// message to a thousand sockets costs two hops, not a thousand.
+    /// Hands `frame` (JSON) to each socket, encoded as a WebSocket frame once for all: one
+    /// task per event loop, not one per socket, so a message to a thousand sockets costs two
+    /// hops, not a thousand.
     static func deliver(
         _ frame: ByteBuffer, to sockets: some Sequence<ChatSocketHandle>, room: RoomName, messageID: Int64? = nil,
         endsSubscription: Bool = false
     ) {
+        let frame = WireFrame.text(frame)
         var byLoop: [ObjectIdentifier: (loop: any EventLoop, sockets: [ChatSocketHandle])] = [:]
         for socket in sockets {
             byLoop[ObjectIdentifier(socket.eventLoop), default: (socket.eventLoop, [])].sockets.append(socket)

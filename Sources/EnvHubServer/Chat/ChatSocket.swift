@@ -26,6 +26,8 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
     private var handle: ChatSocketHandle?
     private var context: ChannelHandlerContext?
     private var flusher: ChatFlusher?
+    /// The frame encoder's context: what is written there skips the encoder (see `sendWire`).
+    private var wire: ChannelHandlerContext?
     /// Written since the last flush, and a flush is asked for.
     private var flushPending = false
 
@@ -33,6 +35,7 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
     private struct Subscription {
         var lastDelivered: Int64 = 0
         var catchingUp = true
+        /// `WireFrame`s.
         var waiting: [(id: Int64, frame: ByteBuffer)] = []
     }
 
@@ -67,6 +70,7 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        wire = nil
         if let handle { hub.disconnected(handle, rooms: Array(subscriptions.keys)) }
         handle = nil
     }
@@ -92,7 +96,9 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
             droppingFragments = !frame.fin
             sendError("bad_frame", "frames are JSON text; binary frames are not used", ref: nil)
         case .ping:
-            write(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData))
+            guard !closing else { return }
+            context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
+            flushSoon()
         case .connectionClose:
             close(code: .normalClosure, reason: "")
         default:
@@ -202,7 +208,7 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
             subscription.lastDelivered = max(result.last, result.missed.last?.id ?? 0)
             subscription.catchingUp = false
             for waiting in subscription.waiting where waiting.id > subscription.lastDelivered {
-                self.send(waiting.frame)
+                self.sendWire(waiting.frame)
                 subscription.lastDelivered = waiting.id
             }
             subscription.waiting = []
@@ -298,35 +304,43 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: frames to the client
 
-    /// From the hub, on this loop. Messages go out in id order, once; others as they come.
+    /// From the hub, on this loop: a `WireFrame`. Messages go out in id order, once; others
+    /// as they come.
     func deliver(_ frame: ByteBuffer, room: RoomName, messageID: Int64?, endsSubscription: Bool) {
         guard var subscription = subscriptions[room] else { return }
         if endsSubscription { subscriptions[room] = nil }
-        guard let messageID else { return send(frame) }
+        guard let messageID else { return sendWire(frame) }
         if subscription.catchingUp {
             subscription.waiting.append((messageID, frame))
         } else if messageID > subscription.lastDelivered {
             subscription.lastDelivered = messageID
-            send(frame)
+            sendWire(frame)
         }
         if !endsSubscription { subscriptions[room] = subscription }
     }
 
-    private func send(_ json: ByteBuffer) {
-        write(WebSocketFrame(fin: true, opcode: .text, data: json))
-    }
+    private func send(_ json: ByteBuffer) { sendWire(WireFrame.text(json)) }
 
     private func sendError(_ code: String, _ message: String, ref: String?) {
         send(ServerFrame.encode(ErrorFrame(code, message, ref: ref)))
     }
 
-    private func write(_ frame: WebSocketFrame) {
+    /// Writes an encoded frame from below the frame encoder (`wire`), so the bytes go out as
+    /// they are; close frames still go through the encoder, in the same order.
+    private func sendWire(_ frame: ByteBuffer) {
         guard let context, !closing else { return }
+        // Looked up at the first send: the encoder may be added after this handler.
+        if wire == nil { wire = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self) }
+        guard let wire else { return }
         guard context.channel.isWritable else {
             return close(code: Self.tooSlowCode, reason: "too slow: more than 1 MiB of frames waiting", grace: Self.tooSlowGrace)
         }
-        context.write(wrapOutboundOut(frame), promise: nil)
-        // One flush per socket per turn of the loop (see `ChatFlusher`).
+        wire.write(NIOAny(frame), promise: nil)
+        flushSoon()
+    }
+
+    /// One flush per socket per turn of the loop (see `ChatFlusher`).
+    private func flushSoon() {
         guard !flushPending else { return }
         flushPending = true
         flusher?.flushSoon(self)
