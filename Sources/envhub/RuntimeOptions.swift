@@ -10,7 +10,7 @@ struct RuntimeOptions: ParsableArguments {
     @Option(name: .customLong("runtime"), help: "local (processes on this machine) or kubernetes (objects in the cluster that KUBECONFIG_BASE64, KUBECONFIG, ~/.kube/config or the pod's service account names). Env: ENVHUB_RUNTIME. Default: local")
     var runtime: String?
 
-    @Option(name: .customLong("kubernetes-hub-namespace"), help: "With --runtime kubernetes: the namespace of the hub's pods, which alone may connect to environments. Env: ENVHUB_KUBERNETES_HUB_NAMESPACE. Default: the service account's namespace, else envhub")
+    @Option(name: .customLong("kubernetes-hub-namespace"), help: "With --runtime kubernetes: the namespace of the hub's pods, which alone may connect to environments. Env: ENVHUB_KUBERNETES_HUB_NAMESPACE. Default: the configuration's namespace (in a pod, its service account's), else envhub")
     var hubNamespace: String?
 
     /// Nil for the local runtime, which the hub builds itself; the caller shuts down the
