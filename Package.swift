@@ -114,6 +114,7 @@ let package = Package(
                 "EnvHubStore",
                 "EnvHubCore",
                 "EnvHubKubernetes",
+                "CProcessSpawn",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

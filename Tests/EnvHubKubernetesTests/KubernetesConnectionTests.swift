@@ -34,14 +34,16 @@ import Testing
 
     /// A self-signed certificate and its key, made by openssl.
     static func certificate(in directory: String) throws -> (certificate: String, key: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-                             "-subj", "/CN=envhub-test", "-keyout", directory + "/client.key", "-out", directory + "/client.crt"]
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let openssl = try SpawnedProcess("/usr/bin/openssl", [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+            "-subj", "/CN=envhub-test", "-keyout", directory + "/client.key", "-out", directory + "/client.crt",
+        ], environment: ProcessInfo.processInfo.environment)
+        var status: Int32?
+        while status == nil {
+            status = openssl.exitStatus()
+            if status == nil { usleep(10_000) }
+        }
+        #expect(status == 0, "\(openssl.output)")
         return (try String(contentsOfFile: directory + "/client.crt", encoding: .utf8),
                 try String(contentsOfFile: directory + "/client.key", encoding: .utf8))
     }

@@ -138,32 +138,14 @@ import Testing
 
 /// A running `envhub` process whose stdout and stderr are collected together.
 final class EnvHubProcess: Sendable {
-    private let process: Process
-    private let collected = NIOLockedValueBox("")
+    private let process: SpawnedProcess
 
     init(_ arguments: [String], env: [String: String], stdin: String? = nil) throws {
-        let process = Process()
-        process.executableURL = CommandLineTests.binary
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ENVHUB_") }
-            .merging(env) { $1 }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        let input = Pipe()
-        process.standardInput = input
-        let collected = self.collected
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            collected.withLockedValue { $0 += String(decoding: data, as: UTF8.self) }
-        }
-        try process.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try input.fileHandleForWriting.close()
-        self.process = process
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ENVHUB_") }.merging(env) { $1 }
+        process = try SpawnedProcess(CommandLineTests.binary.path, arguments, environment: environment, stdin: stdin)
     }
 
-    var output: String { collected.withLockedValue { $0 } }
+    var output: String { process.output }
 
     static func run(_ arguments: [String], env: [String: String], stdin: String? = nil) async throws -> (status: Int32, output: String) {
         let process = try EnvHubProcess(arguments, env: env, stdin: stdin)
@@ -180,17 +162,15 @@ final class EnvHubProcess: Sendable {
     }
 
     func waitForExit(timeout: Duration = .seconds(60)) async throws -> Int32 {
-        try await waitFor(timeout: timeout, "the process to exit") {
-            self.process.isRunning ? nil : self.process.terminationStatus
-        }
+        try await waitFor(timeout: timeout, "the process to exit") { self.process.exitStatus() }
     }
 
-    func terminate() { process.terminate() }
+    func terminate() { process.signal(SIGTERM) }
 
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { process.pid }
 
     func kill() {
-        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        if process.exitStatus() == nil { process.signal(SIGKILL) }
     }
 
     private func waitFor<T>(timeout: Duration, _ what: String, _ probe: () -> T?) async throws -> T {

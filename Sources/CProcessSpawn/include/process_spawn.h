@@ -14,4 +14,10 @@ int envhub_spawn(const char *path, char *const argv[], char *const envp[],
 /// and stderr: for supervisors, whose children must go down with their group.
 int envhub_spawn_child(const char *path, char *const argv[], char *const envp[], pid_t *pid);
 
+/// Starts `path` like `envhub_spawn`, in the caller's directory, with stdin read from
+/// `input_path`: for tests, which must not use Foundation's `Process` (it reads
+/// /proc/self/fd and has crashed doing so in a test process with a thousand sockets open).
+int envhub_spawn_with_input(const char *path, char *const argv[], char *const envp[],
+                            const char *input_path, const char *log_path, pid_t *pid);
+
 #endif
