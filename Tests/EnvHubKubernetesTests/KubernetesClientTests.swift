@@ -105,9 +105,14 @@ import Testing
             api.put("\(path)/one", service("one", 11))
             try await waitFor(3)
             // The server ends the watch; what happens meanwhile arrives once, after the resume.
+            let watches = api.watchesStarted
             api.endWatches()
             api.put("\(path)/two", service("two", 22))
             try await waitFor(4)
+            // The change may have come with the end of the old watch: wait for the new one.
+            _ = try await EnvHubTestSupport.waitFor("the watch to resume", timeout: .seconds(10)) {
+                api.watchesStarted > watches ? true : nil
+            }
             // History forgotten under an open watch: an ERROR event with 410, then a fresh
             // list (everything as added again), then watching goes on.
             api.expireWatches()

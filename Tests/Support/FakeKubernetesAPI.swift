@@ -37,10 +37,12 @@ public final class FakeKubernetesAPI: Sendable {
         /// Versions below this are forgotten: watching from them answers 410.
         var oldestKept = 0
         var faults: [Fault] = []
-        public var requests: [String] = []
-        public var authorizations: [String] = []
+        var requests: [String] = []
+        var authorizations: [String] = []
         var watchGeneration = 0
         var expiryGeneration = 0
+        /// Watch streams that have begun to follow changes.
+        var watchesStarted = 0
         /// What each pod's container wrote, by pod path.
         var logs: [String: [String]] = [:]
     }
@@ -52,6 +54,9 @@ public final class FakeKubernetesAPI: Sendable {
 
     public var objectPaths: [String] { state.withLockedValue { $0.objects.keys.sorted() } }
     public func object(_ path: String) -> JSONValue? { state.withLockedValue { $0.objects[path] } }
+    /// Watch streams that have begun to follow changes (each one sees a later
+    /// `expireWatches` or `endWatches`).
+    public var watchesStarted: Int { state.withLockedValue { $0.watchesStarted } }
     public var requests: [String] { state.withLockedValue { $0.requests } }
     /// The Authorization header of each request ("" when none).
     public var authorizations: [String] { state.withLockedValue { $0.authorizations } }
@@ -190,6 +195,7 @@ public final class FakeKubernetesAPI: Sendable {
             let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
             self.changed.withLockedValue { $0[id] = continuation }
             defer { _ = self.changed.withLockedValue { $0.removeValue(forKey: id) } }
+            self.state.withLockedValue { $0.watchesStarted += 1 }
             var wakeUps = stream.makeAsyncIterator()
             while true {
                 let (events, ended, forgotten) = self.state.withLockedValue { state in
