@@ -16,9 +16,9 @@ extension EnvironmentLifecycle {
             logger.warning("reconciling failed: the store did not answer", metadata: ["error": "\(error)"])
             return
         }
-        for (project, _, _) in projects {
+        for (project, _, json) in projects {
             let id = project.id
-            let record = await record(of: id)
+            let record = Self.decodeRecord(json)
             switch project.state {
             case .active:
                 // Under the project's lock, so that a stop or delete queued meanwhile waits

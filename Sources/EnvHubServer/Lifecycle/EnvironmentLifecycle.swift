@@ -333,7 +333,11 @@ final class EnvironmentLifecycle: Service, Sendable {
     }
 
     func record(of id: String) async -> EnvironmentRecord? {
-        guard let json = try? await store.runtimeRecord(projectID: id) else { return nil }
+        Self.decodeRecord(try? await store.runtimeRecord(projectID: id))
+    }
+
+    static func decodeRecord(_ json: String?) -> EnvironmentRecord? {
+        guard let json else { return nil }
         return try? JSONDecoder().decode(EnvironmentRecord.self, from: Data(json.utf8))
     }
 
