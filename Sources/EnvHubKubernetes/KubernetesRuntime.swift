@@ -103,9 +103,7 @@ public final class KubernetesRuntime: EnvironmentRuntime {
         guard due else { return .running }
         do {
             let created = try await repair(spec, active: true)
-            let pods = try await client.list(
-                try ResourcePath.collection("Pod", namespace: EnvironmentObjects.namespace(of: spec.owner)),
-                labelSelector: EnvironmentObjects.selector(of: spec.identity)).items
+            let pods = try await client.list(Self.pods(in: spec.identity), labelSelector: EnvironmentObjects.selector(of: spec.identity)).items
             for pod in pods.map(PodState.init) {
                 if let reason = pod.waitingReason, Self.hopeless.contains(reason) {
                     return .crashed("\(pod.component): \(reason)\(pod.message.map { ": " + $0 } ?? "")")
@@ -203,7 +201,7 @@ public final class KubernetesRuntime: EnvironmentRuntime {
     public func followLogs(_ environment: EnvironmentIdentity) -> AsyncStream<String> {
         let client = self.client
         return AsyncStream { continuation in
-            let collection = "/api/v1/namespaces/\(EnvironmentObjects.namespace(of: environment.owner))/pods"
+            let collection = Self.pods(in: environment)
             let task = Task {
                 let present = Set(((try? await self.pods(of: environment)) ?? []).map(\.path))
                 var followed: Set<String> = []
@@ -244,9 +242,14 @@ public final class KubernetesRuntime: EnvironmentRuntime {
         return paths
     }
 
+    /// The collection of the pods in the project's namespace.
+    private static func pods(in environment: EnvironmentIdentity) -> String {
+        "/api/v1/namespaces/\(EnvironmentObjects.namespace(of: environment.owner))/pods"
+    }
+
     /// The paths of the project's pods and the component of each.
     private func pods(of environment: EnvironmentIdentity) async throws -> [(path: String, component: String)] {
-        let collection = try ResourcePath.collection("Pod", namespace: EnvironmentObjects.namespace(of: environment.owner))
+        let collection = Self.pods(in: environment)
         return try await client.list(collection, labelSelector: EnvironmentObjects.selector(of: environment)).items.compactMap { pod in
             guard let name = pod.value(at: "metadata.name")?.string else { return nil }
             return (collection + "/" + name, PodState(pod).component)
