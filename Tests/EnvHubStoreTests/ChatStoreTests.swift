@@ -9,16 +9,22 @@ import Testing
 @Suite struct ChatStoreTests {
     static let now = StoreTests.now
 
+    /// The user alice and the room `general` she made.
+    static func aliceAndHerRoom(in store: SQLStore) async throws -> (User, RoomName) {
+        let alice = try await store.createUser(name: StoreTests.alice, role: .user, passwordHash: "a", profile: Profile(), at: now)
+        let room = RoomName(unchecked: "general")
+        _ = try await store.createRoom(
+            Room(id: UUID().uuidString, name: room, description: "", createdBy: alice.name, createdAt: now, lastMessageID: 0),
+            creatorID: alice.id)
+        return (alice, room)
+    }
+
     /// What a socket that fell behind stores in one go: in the order given, a repeated key
     /// replayed (also within the batch), an unknown room nil, the rest stored.
     @Test(arguments: TestDatabase.allCases)
     func aBatchOfPostsIsStoredInOrderInOneGo(_ database: TestDatabase) async throws {
         try await database.withStore { store async throws in
-            let alice = try await store.createUser(name: StoreTests.alice, role: .user, passwordHash: "a", profile: Profile(), at: Self.now)
-            let room = RoomName(unchecked: "general")
-            _ = try await store.createRoom(
-                Room(id: UUID().uuidString, name: room, description: "", createdBy: alice.name, createdAt: Self.now, lastMessageID: 0),
-                creatorID: alice.id)
+            let (alice, room) = try await Self.aliceAndHerRoom(in: store)
             _ = try await store.postMessage(room: room, author: alice, text: "before", key: "k1", at: Self.now)
             let results = try await store.postMessages([
                 MessagePost(room: room, text: "one", key: nil),
@@ -36,11 +42,7 @@ import Testing
     @Test(arguments: TestDatabase.allCases)
     func concurrentSendsGetConsecutiveIdsAndARepeatedKeyStoresOnce(_ database: TestDatabase) async throws {
         try await database.withStore { store async throws in
-            let alice = try await store.createUser(name: StoreTests.alice, role: .user, passwordHash: "a", profile: Profile(), at: Self.now)
-            let room = RoomName(unchecked: "general")
-            _ = try await store.createRoom(
-                Room(id: UUID().uuidString, name: room, description: "", createdBy: alice.name, createdAt: Self.now, lastMessageID: 0),
-                creatorID: alice.id)
+            let (alice, room) = try await Self.aliceAndHerRoom(in: store)
             await #expect(throws: EnvHubError.self) {
                 _ = try await store.createRoom(
                     Room(id: UUID().uuidString, name: room, description: "", createdBy: nil, createdAt: Self.now, lastMessageID: 0),
