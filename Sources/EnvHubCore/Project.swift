@@ -20,6 +20,11 @@ public struct Project: Sendable, Equatable {
     public var createdAt: Date
     public var updatedAt: Date
 
+    /// Where the idle clock starts: the last use, or the last change (becoming active, say)
+    /// when that came later, so that a start slower than the idle timeout gets a whole
+    /// timeout once it is done.
+    public var idleSince: Date { max(lastActivity ?? .distantPast, updatedAt) }
+
     public init(
         id: String, ownerID: String, owner: UserName, name: ProjectName, template: String,
         description: String, state: EnvironmentState, stateReason: String = "", autoStart: Bool = true,

@@ -15,12 +15,19 @@ import Testing
 
     /// Waits until the project reaches `state`, failing on `failed` unless that is the goal.
     static func waitForState(_ hub: TestHub, _ token: String, _ state: String, path: String = project) async throws -> [String: Any] {
-        try await waitFor("\(path) to be \(state)") { () async throws -> [String: Any]? in
-            let object = try await hub.request(.get, path, token: token).object
-            if object["state"] as? String == "failed" && state != "failed" {
-                throw TestSetupError("the environment failed: \(object["stateReason"] ?? "")")
+        var seen: [String] = []  // each state seen, for the message when it never comes
+        do {
+            return try await waitFor("\(path) to be \(state)") { () async throws -> [String: Any]? in
+                let object = try await hub.request(.get, path, token: token).object
+                let now = "\(object["state"] ?? "?") (\(object["stateReason"] ?? ""))"
+                if seen.last != now { seen.append(now) }
+                if object["state"] as? String == "failed" && state != "failed" {
+                    throw TestSetupError("the environment failed: \(object["stateReason"] ?? "")")
+                }
+                return object["state"] as? String == state ? object : nil
             }
-            return object["state"] as? String == state ? object : nil
+        } catch let error as TestSetupError {
+            throw TestSetupError("\(error); seen: \(seen.joined(separator: " → "))")
         }
     }
 
@@ -143,6 +150,41 @@ import Testing
                 try await hub.request(.get, Self.project, token: token).status == .notFound ? true : nil
             }
             #expect(ProcessTable.members(ofGroup: record.components[0].pid!).isEmpty)
+        }
+    }
+
+    /// A start slower than the idle timeout still gets a whole timeout once it is active,
+    /// although the last use (the activation) is older than that by then.
+    @Test func aSlowStartIsNotStoppedTheMomentItIsDone() async throws {
+        let templates = try TestHub.templateDirectory("slow", """
+            name: slow
+            title: Slow
+            components:
+              - name: web
+                command: ["sh", "-c", "sleep 2; exec python3 -m http.server $PORT --bind 127.0.0.1"]
+                image: unused
+                port: 8080
+                healthPath: /
+            """)
+        defer { try? FileManager.default.removeItem(at: templates) }
+        try await TestHub.run(configure: {
+            $0.templatesDirectory = templates.path
+            $0.idleTimeout = .seconds(1)
+            $0.healthCheckInterval = .milliseconds(100)
+        }) { hub in
+            let token = try await hub.adminToken()
+            _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "web", "template": "slow"])
+            _ = try await hub.request(.post, "\(Self.project)/activate", token: token)
+            // Watched through the store: asking the API would count as use.
+            let id = try #require(try await hub.hub.store.project(owner: UserName(unchecked: "admin"), name: ProjectName(unchecked: "web"))).id
+            var activeSince: Date?
+            let stopped = try await waitFor("the environment to be active, then stopped") { () async throws -> Project? in
+                guard let project = try await hub.hub.store.project(id: id) else { return nil }
+                if project.state == .active, activeSince == nil { activeSince = project.updatedAt }
+                return activeSince != nil && project.state != .active ? project : nil
+            }
+            #expect([.stopping, .inactive].contains(stopped.state))
+            #expect(stopped.updatedAt.timeIntervalSince(try #require(activeSince)) >= 1)
         }
     }
 

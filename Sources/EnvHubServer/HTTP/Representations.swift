@@ -57,7 +57,7 @@ struct ProjectJSON: Encodable {
         stateReason = project.stateReason.isEmpty ? nil : project.stateReason
         lastActivity = project.lastActivity
         cullAt = project.state == .active
-            ? idleTimeout.map { (project.lastActivity ?? project.updatedAt).addingTimeInterval($0) } : nil
+            ? idleTimeout.map { project.idleSince.addingTimeInterval($0) } : nil
         autoStart = project.autoStart
         createdAt = project.createdAt
         updatedAt = project.updatedAt

@@ -189,12 +189,13 @@ final class EnvironmentLifecycle: Service, Sendable {
                 await removeOrphans()
                 lastOrphanSweep = ContinuousClock.now
             }
+            await reconcile(atStartup: false)
+            // After the reconcile, which can wait for a start: what was used meanwhile counts.
             do {
                 try await activity.flush(to: store)
             } catch {
                 logger.warning("recording activity failed", metadata: ["error": "\(error)"])
             }
-            await reconcile(atStartup: false)
             await cullIdle()
         }
     }
@@ -203,8 +204,7 @@ final class EnvironmentLifecycle: Service, Sendable {
     private func cullIdle(now: Date = Date()) async {
         guard let idleTimeout, let projects = try? await store.projectsToReconcile() else { return }
         for (project, _, _) in projects where project.state == .active {
-            let lastUse = project.lastActivity ?? project.updatedAt
-            guard now.timeIntervalSince(lastUse) > idleTimeout else { continue }
+            guard now.timeIntervalSince(project.idleSince) > idleTimeout else { continue }
             logger.info("stopping an idle environment", metadata: ["project.id": "\(project.id)"])
             _ = try? await deactivate(project, reason: "stopped after \(Int(idleTimeout)) s without use")
         }
