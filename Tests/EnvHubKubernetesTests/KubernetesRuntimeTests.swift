@@ -132,7 +132,7 @@ import Testing
 
             var lines = runtime.followLogs(spec.identity).makeAsyncIterator()
             // The follower starts with the next line; what was there is not sent again.
-            try await waitFor("the log followers") { api.requests.filter { $0.hasSuffix("/log") }.count >= 3 ? true : nil }
+            try await waitFor("a log follower for each pod") { api.logFollowersStarted >= 2 ? true : nil }
             api.writeLog(Self.pods[1], "db line 2")
             #expect(await lines.next() == "[db] db line 2")
             api.writeLog(Self.pods[0], "app line 3")

@@ -40,9 +40,14 @@ public final class FakeKubernetesAPI: Sendable {
         var requests: [String] = []
         var authorizations: [String] = []
         var watchGeneration = 0
+        /// Set when the test is over: every stream ends, including ones that begin later
+        /// (a client's last request can reach the server after the test ended the others).
+        var closed = false
         var expiryGeneration = 0
         /// Watch streams that have begun to follow changes.
         var watchesStarted = 0
+        /// Log streams (`follow=true`) that have begun: lines written later reach them.
+        var logFollowersStarted = 0
         /// What each pod's container wrote, by pod path.
         var logs: [String: [String]] = [:]
     }
@@ -57,6 +62,8 @@ public final class FakeKubernetesAPI: Sendable {
     /// Watch streams that have begun to follow changes (each one sees a later
     /// `expireWatches` or `endWatches`).
     public var watchesStarted: Int { state.withLockedValue { $0.watchesStarted } }
+    /// Pod log streams that have begun to follow (each one gets the lines written later).
+    public var logFollowersStarted: Int { state.withLockedValue { $0.logFollowersStarted } }
     public var requests: [String] { state.withLockedValue { $0.requests } }
     /// The Authorization header of each request ("" when none).
     public var authorizations: [String] { state.withLockedValue { $0.authorizations } }
@@ -98,6 +105,11 @@ public final class FakeKubernetesAPI: Sendable {
 
     // MARK: the server
 
+    private func close() {
+        state.withLockedValue { $0.closed = true }
+        notify()
+    }
+
     /// A line written by the pod's container, for `pods/{name}/log`.
     public func writeLog(_ podPath: String, _ line: String) {
         state.withLockedValue { $0.logs[podPath, default: []].append(line) }
@@ -112,8 +124,8 @@ public final class FakeKubernetesAPI: Sendable {
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                               logger: Logger(label: "fake-kubernetes", factory: { _ in SwiftLogNoOpLogHandler() }))
         try await app.test(.live) { client in
-            // Open watches end with the test, or the server would wait for them to stop.
-            defer { endWatches() }
+            // Open streams end with the test, or the server would wait for them forever.
+            defer { close() }
             guard let port = client.port else { throw TestSetupError("the fake Kubernetes API has no port") }
             try await body(port)
         }
@@ -200,7 +212,7 @@ public final class FakeKubernetesAPI: Sendable {
             while true {
                 let (events, ended, forgotten) = self.state.withLockedValue { state in
                     (state.history.filter { $0.0 > sent && Self.inCollection($0.2, collection) && Self.matches($0.3, selector) },
-                     state.watchGeneration != generation, state.expiryGeneration != expiry)
+                     state.watchGeneration != generation || state.closed, state.expiryGeneration != expiry)
                 }
                 if forgotten {
                     let error: JSONValue = ["type": "ERROR", "object": ["kind": "Status", "code": 410, "reason": "Expired", "message": "gone"]]
@@ -225,7 +237,10 @@ public final class FakeKubernetesAPI: Sendable {
     /// until the watches are ended or the pod goes.
     private func log(_ pod: String, tail: Int?, follow: Bool) -> Response {
         guard object(pod) != nil else { return Self.status(404, reason: "NotFound", message: "\(pod) not found") }
-        let (lines, generation) = state.withLockedValue { ($0.logs[pod] ?? [], $0.watchGeneration) }
+        let (lines, generation) = state.withLockedValue { state in
+            if follow { state.logFollowersStarted += 1 }
+            return (state.logs[pod] ?? [], state.watchGeneration)
+        }
         let first = tail.map { Array(lines.suffix($0)) } ?? lines
         let text = first.map { $0 + "\n" }.joined()
         guard follow else { return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: text))) }
@@ -239,7 +254,7 @@ public final class FakeKubernetesAPI: Sendable {
             var wakeUps = stream.makeAsyncIterator()
             while true {
                 let (fresh, ended) = self.state.withLockedValue { state in
-                    (Array((state.logs[pod] ?? []).dropFirst(sent)), state.watchGeneration != generation || state.objects[pod] == nil)
+                    (Array((state.logs[pod] ?? []).dropFirst(sent)), state.watchGeneration != generation || state.closed || state.objects[pod] == nil)
                 }
                 if !fresh.isEmpty {
                     try await writer.write(ByteBuffer(string: fresh.map { $0 + "\n" }.joined()))
