@@ -78,7 +78,7 @@ public struct LocalRuntime: EnvironmentRuntime {
             let deadline = ContinuousClock.now + .seconds(spec.template.startTimeoutSeconds)
             for (record, component) in zip(started, spec.template.components) {
                 progress(.waitingForHealth(component.name))
-                try await waitUntilHealthy(record, check: component.health, deadline: deadline, spec: spec)
+                try await waitUntilHealthy(record, check: component.health, deadline: deadline, spec: spec, all: started)
                 progress(.componentReady(component.name))
             }
         } catch {
@@ -182,14 +182,23 @@ public struct LocalRuntime: EnvironmentRuntime {
         }
     }
 
-    private func waitUntilHealthy(_ record: ComponentRecord, check: HealthCheck, deadline: ContinuousClock.Instant, spec: EnvironmentSpec) async throws {
+    /// Waits for `record` to pass its health check; fails when it, or any other component
+    /// of `all` (one that passed its check already, say), exits meanwhile.
+    private func waitUntilHealthy(
+        _ record: ComponentRecord, check: HealthCheck, deadline: ContinuousClock.Instant, spec: EnvironmentSpec, all: [ComponentRecord]
+    ) async throws {
         let began = ContinuousClock.now
         let healthPath = check.description
         while true {
             if await HealthProbe.isHealthy(port: record.port, check: check) { return }
-            if let pid = record.pid { ProcessTable.reap(pid) }
-            guard isRunning(record) else {
-                throw RuntimeError("\(record.name) exited before it answered \(healthPath)", lastLogLines: lastLines(spec.projectID, 20))
+            for component in all {
+                if let pid = component.pid { ProcessTable.reap(pid) }
+                guard isRunning(component) else {
+                    let reason = component.name == record.name
+                        ? "\(record.name) exited before it answered \(healthPath)"
+                        : "\(component.name) exited while \(record.name) was starting"
+                    throw RuntimeError(reason, lastLogLines: lastLines(spec.projectID, 20))
+                }
             }
             guard ContinuousClock.now < deadline else {
                 throw RuntimeError(

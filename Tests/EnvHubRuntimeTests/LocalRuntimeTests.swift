@@ -70,6 +70,38 @@ import Testing
         }
     }
 
+    /// Components' ports come from below the kernel's ephemeral range, where no other
+    /// program's port 0 or outgoing connection can take them before the component binds them.
+    @Test func freePortsAreBelowTheEphemeralRangeAndNotRepeated() throws {
+        let text = try String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)
+        let firstEphemeral = try #require(text.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) })
+        let ports = try (0..<200).map { _ in try FreePort.pick() }
+        #expect(ports.allSatisfy { (10_000..<firstEphemeral).contains($0) }, "\(ports)")
+        #expect(Set(ports).count == ports.count)
+    }
+
+    /// A component that answered its check and then died (a database, say) fails the start
+    /// at once, not when the one after it times out.
+    @Test func aComponentThatDiesWhileTheNextStartsFailsTheStart() async throws {
+        defer { try? FileManager.default.removeItem(at: root) }
+        let template = Template(name: "t", title: "T", description: "", expose: "web", startTimeoutSeconds: 60, components: [
+            Component(name: "db", command: ["/bin/sh", "-c", "python3 -m http.server $PORT --bind 127.0.0.1 & sleep 3; kill $!; echo db gave up >&2; exit 4"],
+                      image: "unused", port: 5432, health: .tcp),
+            Component(name: "web", command: ["/bin/sh", "-c", "sleep 600"], image: "unused", port: 8080, health: .tcp),
+        ])
+        let spec = EnvironmentSpec(projectID: UUID().uuidString.lowercased(), owner: UserName(unchecked: "alice"),
+                                   project: ProjectName(unchecked: "web"), template: template, secret: ProjectSecret.random())
+        let started = ContinuousClock.now
+        do {
+            _ = try await runtime().start(spec)
+            Issue.record("the start should have failed")
+        } catch let error as RuntimeError {
+            #expect(error.reason == "db exited while web was starting")
+            #expect(error.lastLogLines.contains("[db] db gave up"))
+        }
+        #expect(ContinuousClock.now - started < .seconds(30), "failed at once, not at the start timeout")
+    }
+
     @Test func aComponentThatNeverGetsHealthyIsStoppedAfterTheTimeout() async throws {
         defer { try? FileManager.default.removeItem(at: root) }
         let marker = "envhub-test-\(UUID().uuidString.prefix(8))"
