@@ -23,8 +23,9 @@ start_test_hub browser-tests "$password" "$output/envhub.log" info --stop-enviro
 status=0
 for test in Tests/browser/test_*.py; do
     # SE_OFFLINE: Selenium must not try to download a driver; Debian's is given explicitly.
+    # Each file takes well under a minute; ten is a hang, stopped so that CI's time is not lost.
     SE_OFFLINE=true HUB_URL="http://127.0.0.1:$port" ADMIN_PASSWORD=$password OUTPUT_DIR="$output" \
-        "$venv/bin/python" "$test" || status=1
+        timeout --kill-after=10 600 "$venv/bin/python" "$test" || { echo "browser-tests: $test failed (status $?)" >&2; status=1; }
 done
 [ $status -eq 0 ] || { echo "browser-tests: failed; hub log in $output/envhub.log" >&2; }
 exit $status

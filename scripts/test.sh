@@ -9,9 +9,10 @@
 #  4. fuzz the running API against that document (scripts/fuzz-api.sh, fixed seed): no 5xx,
 #     every answer as documented, bad input refused;
 #  5. start a throwaway PostgreSQL so that every store and server test runs on SQLite and
-#     PostgreSQL, and run `swift test`;
+#     PostgreSQL, and run the Swift tests (scripts/swift-tests.sh: live output, a deadline);
 #  6. the browser tests: Selenium driving headless Chromium (scripts/browser-tests.sh).
-# Used by developers and by CI (.ci/run) alike; extra arguments go to `swift test`.
+# Used by developers and by CI (.ci/run) alike; extra arguments go to the Swift tests
+# (e.g. --filter GatewayTests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,5 +23,5 @@ tools=$(scripts/python-tools.sh)
 swift build --build-tests
 scripts/validate-kubernetes.sh
 scripts/fuzz-api.sh
-scripts/with-postgres.sh swift test --skip-build "$@"
+scripts/with-postgres.sh scripts/swift-tests.sh "$@"
 scripts/browser-tests.sh
