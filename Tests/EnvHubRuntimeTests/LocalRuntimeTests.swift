@@ -85,8 +85,10 @@ import Testing
     @Test func aComponentThatDiesWhileTheNextStartsFailsTheStart() async throws {
         defer { try? FileManager.default.removeItem(at: root) }
         let template = Template(name: "t", title: "T", description: "", expose: "web", startTimeoutSeconds: 60, components: [
-            Component(name: "db", command: ["/bin/sh", "-c", "python3 -m http.server $PORT --bind 127.0.0.1 & sleep 3; kill $!; echo db gave up >&2; exit 4"],
-                      image: "unused", port: 5432, health: .tcp),
+            // Dies once its health check has passed (http.server logs the request).
+            Component(name: "db", command: ["/bin/sh", "-c", "python3 -m http.server $PORT --bind 127.0.0.1 & "
+                                            + "until grep -q 'GET / ' logs/db.log; do sleep 0.05; done; kill $!; echo db gave up >&2; exit 4"],
+                      image: "unused", port: 5432, health: .http(path: "/")),
             Component(name: "web", command: ["/bin/sh", "-c", "sleep 600"], image: "unused", port: 8080, health: .tcp),
         ])
         let spec = EnvironmentSpec(projectID: UUID().uuidString.lowercased(), owner: UserName(unchecked: "alice"),
