@@ -60,7 +60,7 @@ import Testing
             try await TestHub.eventually("the second replica to list the project written while it was cut off") {
                 try await second.request(.get, "/api/users/admin/projects", token: token).projectNames == ["late"]
             }
-            try await TestHub.eventually("the change feed to be live again") { second.hub.store.changes.isLive }
+            try await TestHub.eventually("the change feed to be live again", timeout: .seconds(30)) { second.hub.store.changes.isLive }
         }
     }
 

@@ -30,8 +30,9 @@ public struct PostgresChangeListener: Service {
                 if Task.isCancelled || Task.isShuttingDownGracefully { break }
                 logger.warning("change feed disconnected; retrying", metadata: ["error": "\(error)"])
             }
+            // A feed that was live starts counting again: only failures in a row back off.
+            attempt = feed.isLive ? 1 : attempt + 1
             feed.setLive(false)
-            attempt += 1
             // Retry soon, then back off to ten times the delay while the database is away.
             let delay = retryDelay * min(attempt, 10)
             guard (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: delay) })) != nil else { break }
