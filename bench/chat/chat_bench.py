@@ -1,8 +1,10 @@
 """The drivers of bench/chat: envhub's chat socket (docs/chat.md) under load, with the sockets
-in chat_client.py worker processes. Needs `websockets` (and uvloop unless BENCH_CHAT_UVLOOP=0).
+in worker processes (chat_client.py; for the live subscribers the compiled chat_client.c when
+given --client-c). Needs `websockets` (and uvloop unless BENCH_CHAT_UVLOOP=0).
 
   chat_bench.py live --url WS --room R --tokens FILE --sender-token TOKEN --hub-pid PID --out DIR
                      [--subscribers 1000] [--procs 4] [--rate 100] [--duration 30] [--drain 5]
+                     [--client-c BINARY] [--nice N]
       Opens --subscribers sockets spread over --procs worker processes (tokens from FILE, one
       per line, used in turn), each subscribed to R. Once all are subscribed, one sender socket
       in this process sends `send` frames at --rate for --duration seconds; each text is
@@ -80,8 +82,13 @@ class Workers:
         for k in range(procs):
             count = self.total // procs + (1 if k < self.total % procs else 0)
             index = self.first_index + k
+            # Lower priority than the hub (and the sender): see --nice.
+            nice = ["nice", "-n", str(self.args.nice)] if getattr(self.args, "nice", 0) else []
+            # The live subscribers in C when given (--client-c), else in Python.
+            program = [self.args.client_c] if self.mode == "live" and getattr(self.args, "client_c", None) \
+                else [sys.executable, CLIENT]
             self.procs.append(await asyncio.create_subprocess_exec(
-                sys.executable, CLIENT, self.mode, str(index),
+                *nice, *program, self.mode, str(index),
                 "--url", self.args.url, "--room", self.args.room, "--tokens", self.args.tokens,
                 "--first", str(first), "--count", str(count), "--expected", str(self.expected),
                 "--out", self.args.out, *([] if self.subscribe else ["--no-subscribe"]),
@@ -129,7 +136,8 @@ def ready_summary(label, ready):
 async def live(args):
     n_messages = int(args.rate * args.duration)
     hub = args.hub_pid
-    out = {"subscribers": args.subscribers, "procs": args.procs, "rate": args.rate,
+    out = {"subscribers": args.subscribers, "procs": args.procs, "nice": args.nice,
+           "client": "c" if args.client_c else "python", "rate": args.rate,
            "duration": args.duration, "drain": args.drain, "messages": n_messages,
            "hub_rss_before_kb": rss_kb(hub)}
     workers = Workers(args, "live", args.subscribers, expected=n_messages)
@@ -344,6 +352,10 @@ def main():
     p.add_argument("--rate", type=float, default=100)
     p.add_argument("--duration", type=float, default=30)
     p.add_argument("--drain", type=float, default=5)
+    p.add_argument("--client-c", help="the compiled chat_client.c, for the subscribers (default: chat_client.py)")
+    p.add_argument("--nice", type=int, default=0,
+                   help="niceness of the subscriber processes: they stand in for clients on other machines, "
+                        "so on a shared machine they should not take the CPU from the hub")
     p = sub.add_parser("idle", parents=[common])
     p.add_argument("--hub-pid", type=int, required=True)
     p.add_argument("--connections", type=int, default=10000)

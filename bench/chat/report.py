@@ -44,7 +44,8 @@ def main() -> int:
         workers = [c for c in live["worker_cores"] if c is not None]
         closed = live["closed_by_hub"]
         rows += [
-            ("live: subscribers (client processes)", f"{live['opened']:,} of {live['subscribers']:,} ({live['procs']})"),
+            ("live: subscribers (client processes in C or Python, niceness)",
+             f"{live['opened']:,} of {live['subscribers']:,} ({live['procs']} in {live.get('client', 'python')}, {live.get('nice', 0)})"),
             ("messages sent / acknowledged by the end", f"{live['sent']:,} / {live['acked']:,}"),
             ("messages/s achieved (asked)", f"{live['rate_achieved']:.1f} ({live['rate']:g})"),
             ("deliveries received / expected", f"{live['received']:,} / {live['deliveries_expected']:,}"),

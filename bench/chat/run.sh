@@ -29,6 +29,11 @@
 #   BENCH_CHAT_IDLE_WARMUP=100   sockets opened (and kept open) before the idle "before" RSS
 #   BENCH_CHAT_IDLE_SUBSCRIBE=1  0: idle sockets join no room (each sends one `ping` instead)
 #   BENCH_CHAT_CLIENT_PROCS=4    client processes the sockets are spread over (each phase)
+#   BENCH_CHAT_CLIENT=c          the live subscribers: c (chat_client.c, compiled here with cc,
+#                                5-6 us of CPU per frame, mostly system calls) or python
+#                                (chat_client.py, 7-10 us)
+#   BENCH_CHAT_CLIENT_NICE=0     niceness of the live subscriber processes (10, say: below the
+#                                hub, as if they ran elsewhere; the sender keeps the hub's)
 #   BENCH_CHAT_USERS=10          users whose tokens the sockets share
 #   BENCH_CHAT_UVLOOP=1          0: the clients run on asyncio's own loop (about 2x their CPU)
 #   BENCH_MEASURE=live,idle      measurements
@@ -53,6 +58,8 @@ BENCH_CHAT_IDLE="${BENCH_CHAT_IDLE:-10000}"
 BENCH_CHAT_IDLE_WARMUP="${BENCH_CHAT_IDLE_WARMUP:-100}"
 BENCH_CHAT_IDLE_SUBSCRIBE="${BENCH_CHAT_IDLE_SUBSCRIBE:-1}"
 BENCH_CHAT_CLIENT_PROCS="${BENCH_CHAT_CLIENT_PROCS:-4}"
+BENCH_CHAT_CLIENT="${BENCH_CHAT_CLIENT:-c}"
+BENCH_CHAT_CLIENT_NICE="${BENCH_CHAT_CLIENT_NICE:-0}"
 BENCH_CHAT_USERS="${BENCH_CHAT_USERS:-10}"
 room=bench
 
@@ -92,6 +99,20 @@ if [ ! -f "$venv/.installed-websockets-uvloop" ]; then
     touch "$venv/.installed-websockets-uvloop"
 fi
 python="$venv/bin/python"
+
+client_c_args=()
+case "$BENCH_CHAT_CLIENT" in
+    c)
+        command -v cc >/dev/null || { log "installing gcc"; apt_install gcc libc6-dev; }
+        client_c="$REPO_ROOT/.build/bench-chat/chat_client_c"
+        if [ ! -x "$client_c" ] || [ "$BENCH_CHAT_DIR/chat_client.c" -nt "$client_c" ]; then
+            log "compiling bench/chat/chat_client.c"
+            cc -O2 -Wall -o "$client_c" "$BENCH_CHAT_DIR/chat_client.c"
+        fi
+        client_c_args=(--client-c "$client_c") ;;
+    python) ;;
+    *) die "BENCH_CHAT_CLIENT must be c or python, not '$BENCH_CHAT_CLIENT'" ;;
+esac
 
 bin="${BENCH_ENVHUB_BIN:-$REPO_ROOT/.build/release/envhub}"
 if [ -z "${BENCH_ENVHUB_BIN:-}" ] && { [ ! -x "$bin" ] || [ "${BENCH_REBUILD:-0}" = 1 ]; }; then
@@ -189,10 +210,11 @@ client() {
 
 status=0
 if measures live; then
-    log "live: $BENCH_CHAT_SUBSCRIBERS subscribers over $BENCH_CHAT_CLIENT_PROCS processes, ${BENCH_CHAT_RATE}/s for ${BENCH_CHAT_DURATION}s"
+    log "live: $BENCH_CHAT_SUBSCRIBERS subscribers over $BENCH_CHAT_CLIENT_PROCS processes ($BENCH_CHAT_CLIENT, nice $BENCH_CHAT_CLIENT_NICE), ${BENCH_CHAT_RATE}/s for ${BENCH_CHAT_DURATION}s"
     client live --sender-token "$admin_token" --subscribers "$BENCH_CHAT_SUBSCRIBERS" \
         --procs "$BENCH_CHAT_CLIENT_PROCS" --rate "$BENCH_CHAT_RATE" --duration "$BENCH_CHAT_DURATION" \
-        --drain "$BENCH_CHAT_DRAIN" || { log "live: the client failed"; status=1; }
+        --drain "$BENCH_CHAT_DRAIN" --nice "$BENCH_CHAT_CLIENT_NICE" "${client_c_args[@]}" \
+        || { log "live: the client failed"; status=1; }
 fi
 
 if measures idle; then
