@@ -24,8 +24,11 @@ status=${PIPESTATUS[0]}
 set -e
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
     echo "swift-tests: stopped after $deadline s; tests that started and never ended:" >&2
-    sed -n 's/^◇ Test \([^ (]*\)(.* started\.$/\1/p' "$log" | sort -u >"$log.started"
-    sed -n 's/^\(✔\|✘\) Test \([^ (]*\)(.* \(passed\|failed\) after .*/\2/p' "$log" | sort -u >"$log.ended"
+    # "◇ Test NAME started." and "✔ Test NAME [with N test cases] passed after …" (or ✘, failed):
+    # parameterized tests' cases are left out, a test counts once.
+    sed -n '/^◇ Test case /d; /^◇ Test run started/d; s/^◇ Test \(.*\) started\.$/\1/p' "$log" | sort -u >"$log.started"
+    sed -n 's/^\(✔\|✘\) Test \(.*\) \(passed\|failed\) after .*/\2/p' "$log" \
+        | sed 's/ with [0-9][0-9]* test cases\{0,1\}$//' | sort -u >"$log.ended"
     comm -23 "$log.started" "$log.ended" | sed 's/^/  /' >&2
     rm -f "$log.started" "$log.ended"
 fi
