@@ -146,25 +146,45 @@ static void on_text(Subscriber *sub, const unsigned char *data, size_t length, l
     else sub->last_id = message_id;
 }
 
+/* The server frame at data[pos..length) (unmasked): its opcode, where its payload starts and
+ * its size. Returns 0 while the frame is not all there. */
+static int next_frame(const unsigned char *data, size_t length, size_t pos, int *opcode, size_t *start, uint64_t *size) {
+    if (length - pos < 2) return 0;
+    uint64_t n = data[pos + 1] & 0x7f;
+    size_t header = n == 126 ? 4 : n == 127 ? 10 : 2;
+    if (length - pos < header) return 0;
+    if (n == 126) {
+        n = ((uint64_t)data[pos + 2] << 8) | data[pos + 3];
+    } else if (n == 127) {
+        n = 0;
+        for (int i = 0; i < 8; i++) n = (n << 8) | data[pos + 2 + i];
+    }
+    if (length - pos - header < n) return 0;
+    *opcode = data[pos] & 0x0f;
+    *start = pos + header;
+    *size = n;
+    return 1;
+}
+
+/* Keeps bytes that end in the middle of a frame, after what is kept already. */
+static void keep_pending(Subscriber *sub, const unsigned char *data, size_t length) {
+    if (length == 0) return;
+    if (sub->pending_len + length > sub->pending_cap) {
+        sub->pending_cap = (sub->pending_len + length) * 2;
+        sub->pending = realloc(sub->pending, sub->pending_cap);
+        if (!sub->pending) die("out of memory");
+    }
+    memcpy(sub->pending + sub->pending_len, data, length);
+    sub->pending_len += length;
+}
+
 /* Takes whole frames from `data`; returns how many bytes were used. */
 static size_t take_frames(Subscriber *sub, const unsigned char *data, size_t length) {
-    size_t pos = 0;
+    size_t pos = 0, start;
+    uint64_t size;
+    int opcode;
     long long now = now_ns();
-    while (length - pos >= 2) {
-        int opcode = data[pos] & 0x0f;
-        uint64_t size = data[pos + 1] & 0x7f;
-        size_t start = pos + 2;
-        if (size == 126) {
-            if (length - pos < 4) break;
-            size = ((uint64_t)data[pos + 2] << 8) | data[pos + 3];
-            start = pos + 4;
-        } else if (size == 127) {
-            if (length - pos < 10) break;
-            size = 0;
-            for (int i = 0; i < 8; i++) size = (size << 8) | data[pos + 2 + i];
-            start = pos + 10;
-        }
-        if (length - start < size) break;
+    while (next_frame(data, length, pos, &opcode, &start, &size)) {
         const unsigned char *payload = data + start;
         if (opcode == 1) {
             on_text(sub, payload, (size_t)size, now);
@@ -186,31 +206,15 @@ static int read_socket(Subscriber *sub) {
         ssize_t n = recv(sub->fd, read_buffer, READ_SIZE, 0);
         if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
         if (n == 0) return 0;
-        const unsigned char *data = read_buffer;
         size_t length = (size_t)n;
         if (sub->pending_len) {
-            if (sub->pending_len + length > sub->pending_cap) {
-                sub->pending_cap = (sub->pending_len + length) * 2;
-                sub->pending = realloc(sub->pending, sub->pending_cap);
-                if (!sub->pending) die("out of memory");
-            }
-            memcpy(sub->pending + sub->pending_len, data, length);
-            sub->pending_len += length;
+            keep_pending(sub, read_buffer, length);
             size_t used = take_frames(sub, sub->pending, sub->pending_len);
             memmove(sub->pending, sub->pending + used, sub->pending_len - used);
             sub->pending_len -= used;
         } else {
-            size_t used = take_frames(sub, data, length);
-            if (used < length) {
-                size_t left = length - used;
-                if (left > sub->pending_cap) {
-                    sub->pending_cap = left * 2;
-                    sub->pending = realloc(sub->pending, sub->pending_cap);
-                    if (!sub->pending) die("out of memory");
-                }
-                memcpy(sub->pending, data + used, left);
-                sub->pending_len = left;
-            }
+            size_t used = take_frames(sub, read_buffer, length);
+            keep_pending(sub, read_buffer + used, length - used);
         }
         if ((size_t)n < READ_SIZE) return 1;
     }
@@ -265,30 +269,21 @@ static int open_subscribed(Subscriber *sub, const char *host, int port, const ch
     have = rest;
     for (;;) {
         /* Frames before `subscribed` (presence, say) are not counted. */
-        size_t pos = 0;
-        while (have - pos >= 2) {
-            uint64_t size = read_buffer[pos + 1] & 0x7f;
-            size_t start = pos + 2;
-            if (size == 126) {
-                if (have - pos < 4) break;
-                size = ((uint64_t)read_buffer[pos + 2] << 8) | read_buffer[pos + 3];
-                start = pos + 4;
-            } else if (size == 127) {
+        size_t pos = 0, start;
+        uint64_t size;
+        int opcode;
+        for (;;) {
+            if (have - pos >= 2 && (read_buffer[pos + 1] & 0x7f) == 127) {
                 snprintf(error, error_size, "a frame too large before subscribing");
                 close(fd);
                 return -1;
             }
-            if (have - start < size) break;
+            if (!next_frame(read_buffer, have, pos, &opcode, &start, &size)) break;
             const unsigned char *payload = read_buffer + start;
             if (find(payload, (size_t)size, "\"type\":\"subscribed\"")) {
                 /* What came after it is the first of the live frames. */
                 size_t after = start + (size_t)size;
-                if (have > after) {
-                    sub->pending_cap = (have - after) * 2;
-                    sub->pending = malloc(sub->pending_cap);
-                    memcpy(sub->pending, read_buffer + after, have - after);
-                    sub->pending_len = have - after;
-                }
+                keep_pending(sub, read_buffer + after, have - after);
                 fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
                 return fd;
             }
