@@ -82,7 +82,7 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
         access: ProjectAccess(store: store, activity: lifecycle.activity), store: store, routes: gateway.routes, replies: agentReplies
     ).addRoutes(to: routes)
     RoomController(store: store).addRoutes(to: routes)
-    let chat = ChatHub(store: store, logger: logger)
+    let chat = ChatHub(store: store, logger: logger, flushInterval: config.chatFlushInterval)
     OperationsController(
         store: store, metrics: metrics, openAPIDocument: openAPIDocument,
         runtimeKind: runtime.kind, runtimeDescription: runtime.summary, agentReplies: agentReplies, chat: chat,

@@ -34,6 +34,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("gateway-idle-timeout"), help: "The gateway gives up on an app that sends nothing for this long: seconds, or with s, m or h. Env: ENVHUB_GATEWAY_IDLE_TIMEOUT. Default: 1h")
     var gatewayIdleTimeout: String?
 
+    @Option(name: .customLong("chat-flush-interval"), help: "A busy hub writes each chat socket at most once per this many milliseconds, with every frame that waits; a quiet one at once. 0: after every turn of the event loop. Env: ENVHUB_CHAT_FLUSH_INTERVAL. Default: 20")
+    var chatFlushInterval: Int?
+
     @Flag(name: .customLong("stop-environments-on-exit"), help: "On SIGTERM or SIGINT, stop every environment before exiting instead of leaving them for the next start to re-adopt. Env: ENVHUB_STOP_ENVIRONMENTS_ON_EXIT=true")
     var stopEnvironmentsOnExit = false
 
@@ -76,6 +79,12 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("gateway idle timeout '\(raw)' must be a positive number of seconds, or end in s, m or h")
             }
             config.gatewayIdleTimeout = .seconds(seconds)
+        }
+        if let raw = chatFlushInterval.map(String.init) ?? env["ENVHUB_CHAT_FLUSH_INTERVAL"] {
+            guard let milliseconds = Int(raw), (0...1000).contains(milliseconds) else {
+                throw ValidationError("chat flush interval '\(raw)' must be a number of milliseconds from 0 to 1000")
+            }
+            config.chatFlushInterval = .milliseconds(milliseconds)
         }
         config.maxConcurrentStarts = try positiveNumber(maxConcurrentStarts, "ENVHUB_MAX_CONCURRENT_STARTS") ?? config.maxConcurrentStarts
         config.maxActivePerUser = try positiveNumber(maxActivePerUser, "ENVHUB_MAX_ACTIVE_PER_USER") ?? config.maxActivePerUser

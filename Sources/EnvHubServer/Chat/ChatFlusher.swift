@@ -1,44 +1,52 @@
-import NIOConcurrencyHelpers
 import NIOCore
 
-/// Flushes the chat sockets of one event loop once the loop has run what is already queued
-/// on it, instead of after every frame. An idle loop flushes a frame right after the task
-/// that wrote it, so nothing waits; a loop that has fallen behind (many messages queued for
-/// delivery) writes what piled up for a socket in one system call, and catches up. Used only
-/// on its loop.
+/// Flushes the chat sockets of one event loop in rounds, instead of after every frame.
+///
+/// A frame written when the last round was at least `interval` ago goes out once the loop has
+/// run what is already queued on it: nothing waits. A frame written sooner waits for the next
+/// round, `interval` after the last one, together with whatever else piles up for its socket
+/// by then, and all of it goes out in one system call. So a quiet hub sends at once, and a
+/// busy one (a room with many subscribers and many messages a second) writes each socket at
+/// most once per `interval` instead of once per message: most of the hub's cost per delivery
+/// is that system call and the wake-up of the reader it causes. (Centrifugo's `write_delay`
+/// trades the same way, but always waits; this waits only when the loop is busy.)
+///
+/// Used only on its loop; one per loop per `ChatHub` (`ChatHub.flusher(for:)`).
 final class ChatFlusher {
+    /// What a flusher flushes: a chat socket.
+    protocol Target: AnyObject {
+        func flushNow()
+    }
+
     private let eventLoop: any EventLoop
-    private var waiting: [ChatSocket] = []
+    private let interval: TimeAmount
+    private var waiting: [any Target] = []
     private var scheduled = false
+    private var lastRound: NIODeadline?
 
-    private init(eventLoop: any EventLoop) { self.eventLoop = eventLoop }
+    init(eventLoop: any EventLoop, interval: TimeAmount) {
+        self.eventLoop = eventLoop
+        self.interval = interval
+    }
 
-    /// Flushes `socket` soon; call on its loop after writing to it.
-    func flushSoon(_ socket: ChatSocket) {
-        waiting.append(socket)
+    /// Flushes `target` in the next round; call on the loop after writing to it.
+    func flushSoon(_ target: any Target) {
+        waiting.append(target)
         guard !scheduled else { return }
         scheduled = true
-        eventLoop.assumeIsolated().execute { self.flushAll() }
+        if let lastRound, lastRound + interval > eventLoop.now {
+            eventLoop.assumeIsolated().scheduleTask(deadline: lastRound + interval) { self.flushAll() }
+        } else {
+            eventLoop.assumeIsolated().execute { self.flushAll() }
+        }
     }
 
     private func flushAll() {
-        let sockets = waiting
+        lastRound = eventLoop.now
+        let targets = waiting
         waiting.removeAll(keepingCapacity: true)
         scheduled = false
-        for socket in sockets { socket.flushNow() }
-    }
-
-    private static let flushers = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<ChatFlusher>]>([:])
-
-    /// The flusher of `eventLoop`; call on that loop.
-    static func of(_ eventLoop: any EventLoop) -> ChatFlusher {
-        flushers.withLockedValue { flushers in
-            let key = ObjectIdentifier(eventLoop)
-            if let flusher = flushers[key] { return flusher.value }
-            let flusher = ChatFlusher(eventLoop: eventLoop)
-            flushers[key] = NIOLoopBound(flusher, eventLoop: eventLoop)
-            return flusher
-        }
+        for target in targets { target.flushNow() }
     }
 }
 

@@ -25,28 +25,6 @@ final class ChatSocketHandle: Sendable {
     func deliverOnLoop(_ frame: ByteBuffer, room: RoomName, messageID: Int64?, endsSubscription: Bool) {
         socket.value.deliver(frame, room: room, messageID: messageID, endsSubscription: endsSubscription)
     }
-
-    /// Hands `frame` (JSON) to each socket, encoded as a WebSocket frame once for all: one
-    /// task per event loop, not one per socket, so a message to a thousand sockets costs two
-    /// hops, not a thousand.
-    static func deliver(
-        _ frame: ByteBuffer, to sockets: some Sequence<ChatSocketHandle>, room: RoomName, messageID: Int64? = nil,
-        endsSubscription: Bool = false
-    ) {
-        let frame = WireFrame.text(frame)
-        var byLoop: [ObjectIdentifier: (loop: any EventLoop, sockets: [ChatSocketHandle])] = [:]
-        for socket in sockets {
-            byLoop[ObjectIdentifier(socket.eventLoop), default: (socket.eventLoop, [])].sockets.append(socket)
-        }
-        for (_, group) in byLoop {
-            let sockets = group.sockets
-            group.loop.execute {
-                for socket in sockets {
-                    socket.deliverOnLoop(frame, room: room, messageID: messageID, endsSubscription: endsSubscription)
-                }
-            }
-        }
-    }
 }
 
 /// Fan-out of chat events to this replica's sockets, and presence across replicas.
@@ -63,6 +41,7 @@ final class ChatSocketHandle: Sendable {
 /// after three heartbeats without news, so a replica that died drops out.
 final class ChatHub: Service, Sendable {
     static let gapWait = Duration.milliseconds(100)
+    static let defaultFlushInterval = Duration.milliseconds(20)
     static let heartbeat = Duration.seconds(20)
     /// Users per presence notification, so that one stays within PostgreSQL's NOTIFY limit.
     static let usersPerNotification = 150
@@ -72,10 +51,12 @@ final class ChatHub: Service, Sendable {
     private var replicaID: String { store.changes.replicaID }
     private let state = NIOLockedValueBox(State())
     private let nextSocketID = NIOLockedValueBox(0)
+    /// How often a busy event loop writes its chat sockets (see `ChatFlusher`).
+    let flushInterval: Duration
+    private let flushers = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<ChatFlusher>]>([:])
 
     private struct State {
-        var sockets: [Int: ChatSocketHandle] = [:]
-        var subscribers: [RoomName: Set<Int>] = [:]
+        var subscribers: [RoomName: RoomSubscribers] = [:]
         /// Sockets per user, in each room and (nil) at all: who is online, without a scan.
         var userSockets: [RoomName?: [UserName: Int]] = [:]
         /// The id each room's next message must have to be handed on (unknown until one is seen).
@@ -88,9 +69,10 @@ final class ChatHub: Service, Sendable {
         var announcedOnline: [RoomName: [String]] = [:]
     }
 
-    init(store: any HubStore, logger: Logger) {
+    init(store: any HubStore, logger: Logger, flushInterval: Duration = ChatHub.defaultFlushInterval) {
         self.store = store
         self.logger = logger
+        self.flushInterval = flushInterval
         store.changes.subscribe { [weak self] change in self?.received(change) }
     }
 
@@ -98,20 +80,29 @@ final class ChatHub: Service, Sendable {
 
     func makeSocketID() -> Int { nextSocketID.withLockedValue { $0 += 1; return $0 } }
 
-    func connected(_ socket: ChatSocketHandle) {
-        let changed = state.withLockedValue { state in
-            state.sockets[socket.id] = socket
-            return Self.count(socket.user, in: nil, by: 1, &state)
+    /// What flushes the chat sockets of `eventLoop`; call on that loop.
+    func flusher(for eventLoop: any EventLoop) -> ChatFlusher {
+        flushers.withLockedValue { flushers in
+            let key = ObjectIdentifier(eventLoop)
+            if let flusher = flushers[key] { return flusher.value }
+            let interval = TimeAmount.nanoseconds(Int64(clamping: flushInterval.components.seconds) &* 1_000_000_000
+                &+ flushInterval.components.attoseconds / 1_000_000_000)
+            let flusher = ChatFlusher(eventLoop: eventLoop, interval: interval)
+            flushers[key] = NIOLoopBound(flusher, eventLoop: eventLoop)
+            return flusher
         }
+    }
+
+    func connected(_ socket: ChatSocketHandle) {
+        let changed = state.withLockedValue { state in Self.count(socket.user, in: nil, by: 1, &state) }
         if changed { announce(room: nil) }
     }
 
     /// `rooms`: those the socket was subscribed to.
     func disconnected(_ socket: ChatSocketHandle, rooms: [RoomName]) {
         let (changedRooms, wentOffline) = state.withLockedValue { state in
-            state.sockets[socket.id] = nil
             var changed: [RoomName] = []
-            for room in rooms where state.subscribers[room]?.remove(socket.id) != nil {
+            for room in rooms where state.subscribers[room]?.remove(socket) == true {
                 if Self.count(socket.user, in: room, by: -1, &state) { changed.append(room) }
             }
             return (changed, Self.count(socket.user, in: nil, by: -1, &state))
@@ -123,14 +114,14 @@ final class ChatHub: Service, Sendable {
     /// Adds the socket to the room's subscribers; live messages reach it from now on.
     func subscribe(_ socket: ChatSocketHandle, to room: RoomName) {
         let changed = state.withLockedValue { state in
-            state.subscribers[room, default: []].insert(socket.id).inserted && Self.count(socket.user, in: room, by: 1, &state)
+            state.subscribers[room, default: RoomSubscribers()].insert(socket) && Self.count(socket.user, in: room, by: 1, &state)
         }
         if changed { presenceChanged(room) }
     }
 
     func unsubscribe(_ socket: ChatSocketHandle, from room: RoomName) {
         let changed = state.withLockedValue { state in
-            state.subscribers[room]?.remove(socket.id) != nil && Self.count(socket.user, in: room, by: -1, &state)
+            state.subscribers[room]?.remove(socket) == true && Self.count(socket.user, in: room, by: -1, &state)
         }
         if changed { presenceChanged(room) }
     }
@@ -271,9 +262,8 @@ final class ChatHub: Service, Sendable {
     private static func handOn(_ message: ChatMessage, _ state: inout State) {
         let room = message.room
         state.nextID[room] = message.id + 1
-        if let ids = state.subscribers[room], !ids.isEmpty {
-            ChatSocketHandle.deliver(ServerFrame.message("message", message).encoded, to: ids.compactMap { state.sockets[$0] },
-                                     room: room, messageID: message.id)
+        if let subscribers = state.subscribers[room], !subscribers.isEmpty {
+            subscribers.deliver(ServerFrame.message("message", message).encoded, room: room, messageID: message.id)
         }
         // Held messages that now follow in order go on too.
         while let next = state.heldBack[room]?.removeValue(forKey: state.nextID[room] ?? 0) {
@@ -283,8 +273,7 @@ final class ChatHub: Service, Sendable {
 
     private func broadcast(_ frame: ByteBuffer, room: RoomName, endsSubscription: Bool = false) {
         state.withLockedValue { state in
-            ChatSocketHandle.deliver(frame, to: (state.subscribers[room] ?? []).compactMap { state.sockets[$0] }, room: room,
-                                     endsSubscription: endsSubscription)
+            state.subscribers[room]?.deliver(frame, room: room, endsSubscription: endsSubscription)
         }
     }
 
@@ -293,8 +282,7 @@ final class ChatHub: Service, Sendable {
         frame.user = user.rawValue
         let encoded = frame.encoded
         state.withLockedValue { state in
-            let others = (state.subscribers[room] ?? []).compactMap { state.sockets[$0] }.filter { $0.user != user }
-            ChatSocketHandle.deliver(encoded, to: others, room: room)
+            state.subscribers[room]?.deliver(encoded, room: room, except: user)
         }
     }
 
@@ -320,7 +308,7 @@ final class ChatHub: Service, Sendable {
             var frame = ServerFrame("presence", room: room)
             frame.online = online
             let encoded = frame.encoded
-            ChatSocketHandle.deliver(encoded, to: (state.subscribers[room] ?? []).compactMap { state.sockets[$0] }, room: room)
+            state.subscribers[room]?.deliver(encoded, room: room)
             return encoded
         }
         if shouldAnnounce, frame != nil { announce(room: room) }

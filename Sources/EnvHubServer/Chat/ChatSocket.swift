@@ -11,7 +11,7 @@ import NIOWebSocket
 ///
 /// A client that lets more than the channel's high-water mark (1 MiB) of frames pile up is
 /// closed with 4008 instead of being waited for.
-final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
+final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler, ChatFlusher.Target {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
@@ -26,9 +26,12 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
     private var handle: ChatSocketHandle?
     private var context: ChannelHandlerContext?
     private var flusher: ChatFlusher?
-    /// The frame encoder's context: what is written there skips the encoder (see `sendWire`).
+    private var channel: (any Channel)?
+    /// The frame encoder's context: what is written there skips the encoder (see `writeUnsent`).
     private var wire: ChannelHandlerContext?
-    /// Written since the last flush, and a flush is asked for.
+    /// Encoded frames waiting for this loop's next flush round, one after the other.
+    private var unsent: ByteBuffer?
+    /// A flush round is asked for.
     private var flushPending = false
 
     /// Per room: what the client has been sent, and while it is being caught up, what waits.
@@ -62,7 +65,8 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        flusher = ChatFlusher.of(context.eventLoop)
+        channel = context.channel
+        flusher = hub.flusher(for: context.eventLoop)
         let handle = ChatSocketHandle(id: hub.makeSocketID(), user: identity.user.name, socket: self, eventLoop: context.eventLoop)
         self.handle = handle
         hub.connected(handle)
@@ -70,7 +74,9 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        channel = nil
         wire = nil
+        unsent = nil
         if let handle { hub.disconnected(handle, rooms: Array(subscriptions.keys)) }
         handle = nil
     }
@@ -305,18 +311,18 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: frames to the client
 
     /// From the hub, on this loop: a `WireFrame`. Messages go out in id order, once; others
-    /// as they come.
+    /// (and a frame that ends the subscription, `room_deleted`) as they come.
     func deliver(_ frame: ByteBuffer, room: RoomName, messageID: Int64?, endsSubscription: Bool) {
-        guard var subscription = subscriptions[room] else { return }
-        if endsSubscription { subscriptions[room] = nil }
-        guard let messageID else { return sendWire(frame) }
-        if subscription.catchingUp {
-            subscription.waiting.append((messageID, frame))
-        } else if messageID > subscription.lastDelivered {
-            subscription.lastDelivered = messageID
+        guard let index = subscriptions.index(forKey: room) else { return }
+        if endsSubscription { subscriptions.remove(at: index) }
+        guard let messageID, !endsSubscription else { return sendWire(frame) }
+        // In place: one hash of the room's name per delivery.
+        if subscriptions.values[index].catchingUp {
+            subscriptions.values[index].waiting.append((messageID, frame))
+        } else if messageID > subscriptions.values[index].lastDelivered {
+            subscriptions.values[index].lastDelivered = messageID
             sendWire(frame)
         }
-        if !endsSubscription { subscriptions[room] = subscription }
     }
 
     private func send(_ json: ByteBuffer) { sendWire(WireFrame.text(json)) }
@@ -325,21 +331,23 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
         send(ServerFrame.encode(ErrorFrame(code, message, ref: ref)))
     }
 
-    /// Writes an encoded frame from below the frame encoder (`wire`), so the bytes go out as
-    /// they are; close frames still go through the encoder, in the same order.
+    /// Keeps an encoded frame for the next flush round (`flushNow`). Until then a socket's
+    /// frames collect in one buffer (the first one shares the bytes every socket is sent), so
+    /// that the channel is written once a round, not once a frame.
     private func sendWire(_ frame: ByteBuffer) {
-        guard let context, !closing else { return }
-        // Looked up at the first send: the encoder may be added after this handler.
-        if wire == nil { wire = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self) }
-        guard let wire else { return }
-        guard context.channel.isWritable else {
+        guard let channel, !closing else { return }
+        guard channel.isWritable else {
             return close(code: Self.tooSlowCode, reason: "too slow: more than 1 MiB of frames waiting", grace: Self.tooSlowGrace)
         }
-        wire.write(NIOAny(frame), promise: nil)
+        if unsent == nil {
+            unsent = frame
+        } else {
+            unsent?.writeImmutableBuffer(frame)
+        }
         flushSoon()
     }
 
-    /// One flush per socket per turn of the loop (see `ChatFlusher`).
+    /// One flush per socket per round (see `ChatFlusher`).
     private func flushSoon() {
         guard !flushPending else { return }
         flushPending = true
@@ -349,13 +357,25 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler {
     /// From `ChatFlusher`.
     func flushNow() {
         flushPending = false
-        context?.flush()
+        writeUnsent()
+        (wire ?? context)?.flush()  // from the encoder's place: the same flush, fewer handlers to pass
+    }
+
+    /// Writes the frames kept for this round from below the frame encoder (`wire`), so the
+    /// bytes go out as they are; control frames go through the encoder.
+    private func writeUnsent() {
+        guard let context, let frames = unsent else { return }
+        unsent = nil
+        // Looked up at the first write: the encoder may be added after this handler.
+        if wire == nil { wire = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self) }
+        wire?.write(NIOAny(frames), promise: nil)
     }
 
     /// Sends a close frame and closes once it is written, or after `grace` for a client that
     /// reads nothing.
     private func close(code: WebSocketErrorCode, reason: String, grace: TimeAmount = .seconds(2)) {
         guard let context, !closing else { return }
+        writeUnsent()  // what was sent before goes first
         closing = true
         var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
         data.write(webSocketErrorCode: code)
