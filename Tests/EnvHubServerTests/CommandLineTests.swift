@@ -45,6 +45,21 @@ import Testing
         }
     }
 
+    /// A bad setting stops `serve` before it opens the store or a port, and says which and why.
+    @Test func serveRefusesABadChatFlushInterval() async throws {
+        try await TestDatabase.sqlite.withLocation { location async throws in
+            var env = Self.environment(location)
+            env["ENVHUB_PORT"] = "0"
+            for (arguments, variable) in [(["serve", "--chat-flush-interval", "5000"], nil), (["serve"], "-3")] {
+                if let variable { env["ENVHUB_CHAT_FLUSH_INTERVAL"] = variable }
+                let result = try await EnvHubProcess.run(arguments, env: env)
+                #expect(result.status != 0)
+                #expect(result.output.contains("chat flush interval"), "\(result.output)")
+                #expect(!result.output.contains("listening on"))
+            }
+        }
+    }
+
     @Test func templateListShowsTheCatalogue() async throws {
         let result = try await EnvHubProcess.run(["template", "list"], env: [:])
         #expect(result.status == 0)

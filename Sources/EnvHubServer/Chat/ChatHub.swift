@@ -41,7 +41,7 @@ final class ChatSocketHandle: Sendable {
 /// after three heartbeats without news, so a replica that died drops out.
 final class ChatHub: Service, Sendable {
     static let gapWait = Duration.milliseconds(100)
-    static let defaultFlushInterval = Duration.milliseconds(20)
+    static let defaultFlushInterval = Duration.milliseconds(30)
     static let heartbeat = Duration.seconds(20)
     /// Users per presence notification, so that one stays within PostgreSQL's NOTIFY limit.
     static let usersPerNotification = 150

@@ -26,7 +26,6 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler, ChatFlus
     private var handle: ChatSocketHandle?
     private var context: ChannelHandlerContext?
     private var flusher: ChatFlusher?
-    private var channel: (any Channel)?
     /// The frame encoder's context: what is written there skips the encoder (see `writeUnsent`).
     private var wire: ChannelHandlerContext?
     /// Encoded frames waiting for this loop's next flush round, one after the other.
@@ -65,7 +64,6 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler, ChatFlus
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        channel = context.channel
         flusher = hub.flusher(for: context.eventLoop)
         let handle = ChatSocketHandle(id: hub.makeSocketID(), user: identity.user.name, socket: self, eventLoop: context.eventLoop)
         self.handle = handle
@@ -74,7 +72,6 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler, ChatFlus
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-        channel = nil
         wire = nil
         unsent = nil
         if let handle { hub.disconnected(handle, rooms: Array(subscriptions.keys)) }
@@ -335,10 +332,7 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler, ChatFlus
     /// frames collect in one buffer (the first one shares the bytes every socket is sent), so
     /// that the channel is written once a round, not once a frame.
     private func sendWire(_ frame: ByteBuffer) {
-        guard let channel, !closing else { return }
-        guard channel.isWritable else {
-            return close(code: Self.tooSlowCode, reason: "too slow: more than 1 MiB of frames waiting", grace: Self.tooSlowGrace)
-        }
+        guard context != nil, !closing else { return }
         if unsent == nil {
             unsent = frame
         } else {
@@ -362,10 +356,15 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler, ChatFlus
     }
 
     /// Writes the frames kept for this round from below the frame encoder (`wire`), so the
-    /// bytes go out as they are; control frames go through the encoder.
+    /// bytes go out as they are; control frames go through the encoder. A client that has not
+    /// read what the rounds before wrote (the channel holds more than 1 MiB) is closed instead:
+    /// checked here, once a round, where the channel is touched anyway.
     private func writeUnsent() {
         guard let context, let frames = unsent else { return }
         unsent = nil
+        guard context.channel.isWritable else {
+            return close(code: Self.tooSlowCode, reason: "too slow: more than 1 MiB of frames waiting", grace: Self.tooSlowGrace)
+        }
         // Looked up at the first write: the encoder may be added after this handler.
         if wire == nil { wire = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self) }
         wire?.write(NIOAny(frames), promise: nil)
