@@ -85,9 +85,7 @@ final class ChatHub: Service, Sendable {
         flushers.withLockedValue { flushers in
             let key = ObjectIdentifier(eventLoop)
             if let flusher = flushers[key] { return flusher.value }
-            let interval = TimeAmount.nanoseconds(Int64(clamping: flushInterval.components.seconds) &* 1_000_000_000
-                &+ flushInterval.components.attoseconds / 1_000_000_000)
-            let flusher = ChatFlusher(eventLoop: eventLoop, interval: interval)
+            let flusher = ChatFlusher(eventLoop: eventLoop, interval: TimeAmount(flushInterval))
             flushers[key] = NIOLoopBound(flusher, eventLoop: eventLoop)
             return flusher
         }

@@ -365,6 +365,10 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler, ChatFlus
         guard context.channel.isWritable else {
             return close(code: Self.tooSlowCode, reason: "too slow: more than 1 MiB of frames waiting", grace: Self.tooSlowGrace)
         }
+        writeToWire(frames, context: context)
+    }
+
+    private func writeToWire(_ frames: ByteBuffer, context: ChannelHandlerContext) {
         // Looked up at the first write: the encoder may be added after this handler.
         if wire == nil { wire = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self) }
         wire?.write(NIOAny(frames), promise: nil)
@@ -374,8 +378,10 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler, ChatFlus
     /// reads nothing.
     private func close(code: WebSocketErrorCode, reason: String, grace: TimeAmount = .seconds(2)) {
         guard let context, !closing else { return }
-        writeUnsent()  // what was sent before goes first
         closing = true
+        // What was sent before goes first, unless the client is too far behind to take it.
+        if let frames = unsent, context.channel.isWritable { writeToWire(frames, context: context) }
+        unsent = nil
         var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
         data.write(webSocketErrorCode: code)
         data.writeString(reason)
