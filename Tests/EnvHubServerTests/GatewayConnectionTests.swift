@@ -1,3 +1,4 @@
+import EnvHubCore
 import EnvHubServer
 import EnvHubTestSupport
 import Foundation
@@ -70,6 +71,24 @@ import Testing
             #expect(slow.status == .gatewayTimeout)
             #expect(slow.errorCode == "gateway_timeout")
             #expect(try await hub.request(.get, "/u/admin/web/slow?s=0.1", token: token).text == "slow")
+        }
+    }
+
+    /// A request the app works on silently for longer than the idle timeout is use for as
+    /// long as it is open: the culler leaves the environment alone until the answer is out,
+    /// then stops it once it is unused.
+    @Test func aSilentRequestInFlightKeepsTheIdleCullerAway() async throws {
+        try await GatewayTests.withActiveProject("probe", configure: {
+            $0.idleTimeout = .seconds(4)
+            $0.healthCheckInterval = .milliseconds(100)
+        }) { hub, token, _ in
+            let project = try #require(try await hub.hub.store.project(owner: UserName(unchecked: "admin"), name: ProjectName(unchecked: "web")))
+            let slow = try await hub.request(.get, "/u/admin/web/slow?s=10", token: token)
+            #expect(slow.status == .ok && slow.text == "slow", "\(slow.status) \(slow.text)")
+            #expect(try await hub.hub.store.project(id: project.id)?.state == .active)
+            try await waitFor("the environment to be stopped once unused") {
+                try await hub.hub.store.project(id: project.id)?.state == .inactive ? true : nil
+            }
         }
     }
 

@@ -37,31 +37,27 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case discarding
     }
 
-    /// One forwarded request and its response.
+    /// One forwarded request and its response. The environment counts as in use from the
+    /// moment it is made until it is let go (`ActivityTracker.opened`), bytes passing or not.
     private final class Exchange {
         let target: ProxyTarget
+        private let activity: ActivityTracker
         var upstream: UpstreamConnection?
         var reusedConnection = false
         var sentBody = false
         var requestSent = false
         var responseStarted = false
         var status = 0
-        /// When the exchange last counted as use of the environment (see `noteUse`).
-        var lastTouch = ContinuousClock.now
         /// Parts were written to the app since the last flush.
         var unflushed = false
 
-        init(target: ProxyTarget) { self.target = target }
-
-        /// Bytes passing in a long upload or download are use of the environment while they
-        /// last (the request itself counted in `Gateway.answer`); once a second is enough
-        /// for the idle culler and keeps the tracker's lock out of the per-chunk path.
-        func noteUse(_ activity: ActivityTracker) {
-            let now = ContinuousClock.now
-            guard now - lastTouch >= .seconds(1) else { return }
-            lastTouch = now
-            activity.touch(target.projectID)
+        init(target: ProxyTarget, activity: ActivityTracker) {
+            self.target = target
+            self.activity = activity
+            activity.opened(target.projectID)
         }
+
+        deinit { activity.closed(target.projectID) }
     }
 
     private let gateway: Gateway
@@ -206,7 +202,6 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let exchange, exchange.unflushed {
             exchange.unflushed = false
             exchange.upstream?.flush()
-            exchange.noteUse(gateway.activity)
         }
         if firedToHummingbird {
             firedToHummingbird = false
@@ -248,7 +243,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             reading = .discarding
             respond(answer)
         case .forward(let target):
-            let exchange = Exchange(target: target)
+            let exchange = Exchange(target: target, activity: gateway.activity)
             self.exchange = exchange
             reading = .forwarding(exchange)
             connect(exchange)
@@ -375,7 +370,6 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func upstreamReadComplete() {
         context?.flush()
-        exchange?.noteUse(gateway.activity)
     }
 
     func upstreamBecameWritable() { process() }

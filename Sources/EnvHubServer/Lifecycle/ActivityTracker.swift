@@ -4,18 +4,50 @@ import NIOConcurrencyHelpers
 
 /// Remembers when projects were last used and writes that to the store in batches, so that
 /// busy environments cost one write per project per flush, not one per request.
+///
+/// A project with a gateway exchange open (`opened` … `closed`) is in use for as long as it
+/// stays open, however quiet: an app that computes for longer than the idle timeout before it
+/// answers is not stopped under its own request.
 final class ActivityTracker: Sendable {
-    private let pending = NIOLockedValueBox<[String: Date]>([:])
-
-    func touch(_ projectID: String, at date: Date = Date()) {
-        pending.withLockedValue { $0[projectID] = max($0[projectID] ?? .distantPast, date) }
+    private struct State {
+        var touched: [String: Date] = [:]
+        /// Exchanges open per project.
+        var open: [String: Int] = [:]
     }
 
-    /// Writes what was touched since the last flush.
+    private let state = NIOLockedValueBox(State())
+
+    func touch(_ projectID: String, at date: Date = Date()) {
+        state.withLockedValue { $0.touched[projectID] = max($0.touched[projectID] ?? .distantPast, date) }
+    }
+
+    /// An exchange with the project began: it is in use until the matching `closed`.
+    func opened(_ projectID: String) {
+        let now = Date()
+        state.withLockedValue { state in
+            state.open[projectID, default: 0] += 1
+            state.touched[projectID] = max(state.touched[projectID] ?? .distantPast, now)
+        }
+    }
+
+    func closed(_ projectID: String) {
+        let now = Date()
+        state.withLockedValue { state in
+            let left = (state.open[projectID] ?? 1) - 1
+            state.open[projectID] = left > 0 ? left : nil
+            state.touched[projectID] = max(state.touched[projectID] ?? .distantPast, now)
+        }
+    }
+
+    /// Writes what was touched since the last flush, and that projects with an exchange open
+    /// are in use now.
     func flush(to store: any ProjectStore) async throws {
-        let times = pending.withLockedValue { pending in
-            defer { pending.removeAll() }
-            return pending
+        let now = Date()
+        let times = state.withLockedValue { state in
+            defer { state.touched.removeAll() }
+            var times = state.touched
+            for projectID in state.open.keys { times[projectID] = now }
+            return times
         }
         do {
             try await store.recordActivity(times)
