@@ -46,7 +46,7 @@ public struct AppConfig: Sendable {
     public var orphanSweepInterval: Duration = .seconds(60)
     /// The gateway abandons an answer from an app that sends nothing for this long.
     public var gatewayIdleTimeout: Duration = .seconds(3600)
-    /// A busy hub writes each chat socket at most this often (see `ChatFlusher`); a quiet one at once.
+    /// The longest a busy hub waits between rounds of writing its chat sockets (see `ChatFlusher`).
     public var chatFlushInterval: Duration = ChatHub.defaultFlushInterval
     /// Stop every environment when the hub shuts down gracefully. Off by default: a restarted
     /// hub re-adopts what still runs, so an upgrade does not interrupt anyone.

@@ -34,7 +34,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("gateway-idle-timeout"), help: "The gateway gives up on an app that sends nothing for this long: seconds, or with s, m or h. Env: ENVHUB_GATEWAY_IDLE_TIMEOUT. Default: 1h")
     var gatewayIdleTimeout: String?
 
-    @Option(name: .customLong("chat-flush-interval"), help: "A busy hub writes each chat socket at most once per this many milliseconds, with every frame that waits; a quiet one at once. 0: after every turn of the event loop. Env: ENVHUB_CHAT_FLUSH_INTERVAL. Default: 30")
+    @Option(name: .customLong("chat-flush-interval"), help: "Chat sockets are written in rounds, each once per round with every frame that waits; a quiet hub at once, a busy one at most this many milliseconds apart (five times what the last round took). 0: after every turn of the event loop. Env: ENVHUB_CHAT_FLUSH_INTERVAL. Default: 30")
     var chatFlushInterval: Int?
 
     @Flag(name: .customLong("stop-environments-on-exit"), help: "On SIGTERM or SIGINT, stop every environment before exiting instead of leaving them for the next start to re-adopt. Env: ENVHUB_STOP_ENVIRONMENTS_ON_EXIT=true")

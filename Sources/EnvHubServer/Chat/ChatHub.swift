@@ -51,7 +51,7 @@ final class ChatHub: Service, Sendable {
     private var replicaID: String { store.changes.replicaID }
     private let state = NIOLockedValueBox(State())
     private let nextSocketID = NIOLockedValueBox(0)
-    /// How often a busy event loop writes its chat sockets (see `ChatFlusher`).
+    /// The longest a busy event loop waits between rounds of writing its chat sockets (see `ChatFlusher`).
     let flushInterval: Duration
     private let flushers = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<ChatFlusher>]>([:])
 
