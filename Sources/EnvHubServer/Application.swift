@@ -74,7 +74,7 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     TemplateController(templates: templates).addRoutes(to: routes)
     let gateway = Gateway(
         store: store, templates: templates, sessions: sessions, activity: lifecycle.activity, idleTimeout: config.gatewayIdleTimeout,
-        cullAfter: config.idleTimeout.flatMap { $0 > .zero ? $0 : nil }, metrics: metrics)
+        metrics: metrics)
     gateway.addRoutes(to: router)
     WebController(assets: webAssets).addRoutes(to: router)
     let agentReplies = AgentReplies(store: store, logger: logger)

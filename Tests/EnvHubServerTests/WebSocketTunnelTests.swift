@@ -35,8 +35,9 @@ struct WebSocketTunnelTests {
             }
             #expect(closeFrame?.closeCode == .unknown(4001))
             #expect(closeFrame?.reason == "bye")
-            #expect(harness.probe.activity > 0)
+            #expect(harness.probe.opened == 1)
             _ = try await waitFor("the backend handler to end") { harness.probe.ended >= 1 ? true : nil }
+            _ = try await waitFor("the tunnel to report it closed") { harness.probe.closed == 1 ? true : nil }
         }
     }
 
@@ -87,15 +88,14 @@ struct WebSocketTunnelTests {
                 #expect(try await raw.readHead().status == 101)
                 try await raw.send(RawConnection.clientFrame(opcode: 0x2, payload: [7, 7, 7]))
                 #expect(try await raw.readFrame() == .init(opcode: 0x2, payload: [7, 7, 7]))
-                let seen = harness.probe.activity
-                _ = try await waitFor("keep-alive activity on a quiet tunnel", timeout: .seconds(10)) {
-                    harness.probe.activity >= seen + 3 ? true : nil
-                }
+                // Quiet now, and still open: in use.
+                #expect(harness.probe.opened == 1 && harness.probe.closed == 0)
                 #expect(harness.probe.ended == 0)
             }  // closes the TCP connection without a close frame
             _ = try await waitFor("the backend handler to see its input end", timeout: .seconds(10)) {
                 harness.probe.ended == 1 ? true : nil
             }
+            _ = try await waitFor("the tunnel to report it closed") { harness.probe.closed == 1 ? true : nil }
         }
     }
 
@@ -176,11 +176,14 @@ struct WebSocketTunnelTests {
 
     /// What the backend saw and what the tunnel reported.
     final class Probe: Sendable {
-        private let counts = NIOLockedValueBox((ended: 0, activity: 0))
+        private let counts = NIOLockedValueBox((ended: 0, opened: 0, closed: 0))
         var ended: Int { counts.withLockedValue { $0.ended } }
-        var activity: Int { counts.withLockedValue { $0.activity } }
+        /// Tunnels reported open, and closed.
+        var opened: Int { counts.withLockedValue { $0.opened } }
+        var closed: Int { counts.withLockedValue { $0.closed } }
         func handlerEnded() { counts.withLockedValue { $0.ended += 1 } }
-        func touched() { counts.withLockedValue { $0.activity += 1 } }
+        func tunnelOpened() { counts.withLockedValue { $0.opened += 1 } }
+        func tunnelClosed() { counts.withLockedValue { $0.closed += 1 } }
     }
 
     struct Harness: Sendable {
@@ -267,7 +270,7 @@ struct WebSocketTunnelTests {
             rewritten.path = String(path.dropFirst("/tunnel".count))
             return TunnelTarget(
                 host: "127.0.0.1", port: path.hasPrefix("/tunnel/dead/") ? deadPort : backendPort, head: rewritten,
-                onActivity: { probe.touched() }, keepAliveInterval: .milliseconds(100))
+                opened: { probe.tunnelOpened() }, closed: { probe.tunnelClosed() })
         }
         return Application(
             router: router, server: .http1WithTunnels(decide: decide),

@@ -15,16 +15,13 @@ final class ByteGlue: ChannelDuplexHandler {
     private var partner: ByteGlue?
     private var context: ChannelHandlerContext?
     private var pendingRead = false
-    private let onActivity: @Sendable () -> Void
 
-    private init(onActivity: @escaping @Sendable () -> Void) {
-        self.onActivity = onActivity
-    }
+    private init() {}
 
-    /// Two ends glued to each other; `onActivity` runs whenever bytes pass either way.
-    static func matchedPair(onActivity: @escaping @Sendable () -> Void) -> (ByteGlue, ByteGlue) {
-        let first = ByteGlue(onActivity: onActivity)
-        let second = ByteGlue(onActivity: onActivity)
+    /// Two ends glued to each other.
+    static func matchedPair() -> (ByteGlue, ByteGlue) {
+        let first = ByteGlue()
+        let second = ByteGlue()
         first.partner = second
         second.partner = first
         return (first, second)
@@ -57,7 +54,6 @@ final class ByteGlue: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        onActivity()
         partner?.partnerWrite(data)
     }
 

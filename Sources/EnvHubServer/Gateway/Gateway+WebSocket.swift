@@ -10,7 +10,7 @@ extension Gateway {
         let activity = activity
         let projectID = target.projectID
         return TunnelTarget(
-            host: target.upstream.host, port: target.upstream.port, head: target.head, onActivity: { activity.touch(projectID) },
-            keepAliveInterval: openSocketUseInterval)
+            host: target.upstream.host, port: target.upstream.port, head: target.head,
+            opened: { activity.opened(projectID) }, closed: { activity.closed(projectID) })
     }
 }

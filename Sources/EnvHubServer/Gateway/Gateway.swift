@@ -15,18 +15,14 @@ struct Gateway: Sendable {
     let routes: RouteTable
     let sessions: SessionAuthority
     let activity: ActivityTracker
-    /// How often an open WebSocket counts as use though nothing passes (an idle noVNC tab is in use).
-    let openSocketUseInterval: Duration
     /// How long a response may go without a byte before it is abandoned.
     let idleTimeout: Duration
     let metrics: HubMetrics?
 
-    /// `cullAfter`: the idle culler's timeout, which open WebSockets must keep away.
     init(
         store: any HubStore, templates: TemplateCatalog, sessions: SessionAuthority, activity: ActivityTracker,
-        idleTimeout: Duration, cullAfter: Duration?, metrics: HubMetrics? = nil
+        idleTimeout: Duration, metrics: HubMetrics? = nil
     ) {
-        self.openSocketUseInterval = min(.seconds(30), (cullAfter ?? .seconds(3600)) / 4)
         self.routes = RouteTable(store: store, templates: templates)
         self.sessions = sessions
         self.activity = activity

@@ -13,10 +13,10 @@ struct TunnelTarget: Sendable {
     var host: String
     var port: Int
     var head: HTTPRequest   // HTTPTypes
-    /// Called whenever bytes pass either way and every `keepAliveInterval` while the tunnel is open (for idle tracking).
-    var onActivity: @Sendable () -> Void
-    /// An open tunnel counts as activity even when quiet: an idle noVNC or terminal tab is still in use.
-    var keepAliveInterval: Duration = .seconds(30)
+    /// Called once the tunnel is open, and `closed` once it has closed (for idle tracking: an
+    /// open tunnel is use even when quiet, like an idle noVNC or terminal tab).
+    var opened: @Sendable () -> Void
+    var closed: @Sendable () -> Void
 }
 
 /// nil: not tunnelled; the request goes to the ordinary responder (which will answer it, e.g. 401/404/503 JSON).

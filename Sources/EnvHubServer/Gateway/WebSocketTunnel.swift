@@ -45,18 +45,16 @@ enum WebSocketTunnel {
         // nothing on this connection is HTTP any more.
         do {
             try await client.eventLoop.submit {
-                try splice(client: client, backend: backend, answer: answer, onActivity: target.onActivity)
+                try splice(client: client, backend: backend, answer: answer)
             }.get()
         } catch {
             backend.close(promise: nil)
             client.close(promise: nil)
             throw error
         }
-        target.onActivity()
-        let interval = TimeAmount(target.keepAliveInterval)
-        let ticker = client.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in target.onActivity() }
+        target.opened()
         try? await client.closeFuture.get()
-        ticker.cancel()
+        target.closed()
         backend.close(promise: nil)
     }
 
@@ -116,7 +114,7 @@ enum WebSocketTunnel {
     /// next handler; the 101 is written before any of the backend's bytes can follow it; and the
     /// backend's decoder leaves before anything is written to the backend (see below).
     private static func splice(
-        client: any Channel, backend: any Channel, answer: HTTPResponseHead, onActivity: @escaping @Sendable () -> Void
+        client: any Channel, backend: any Channel, answer: HTTPResponseHead
     ) throws {
         let clientPipeline = client.pipeline.syncOperations
         let backendPipeline = backend.pipeline.syncOperations
@@ -134,7 +132,7 @@ enum WebSocketTunnel {
         ]
         for handler in clientHTTP { clientPipeline.removeHandler(handler, promise: nil) }
         for handler in backendHTTP { backendPipeline.removeHandler(handler, promise: nil) }
-        let (clientGlue, backendGlue) = ByteGlue.matchedPair(onActivity: onActivity)
+        let (clientGlue, backendGlue) = ByteGlue.matchedPair()
         try clientPipeline.addHandler(clientGlue, position: .after(requestDecoder))
         try backendPipeline.addHandler(backendGlue)
 

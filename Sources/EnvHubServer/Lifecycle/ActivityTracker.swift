@@ -5,9 +5,10 @@ import NIOConcurrencyHelpers
 /// Remembers when projects were last used and writes that to the store in batches, so that
 /// busy environments cost one write per project per flush, not one per request.
 ///
-/// A project with a gateway exchange open (`opened` … `closed`) is in use for as long as it
-/// stays open, however quiet: an app that computes for longer than the idle timeout before it
-/// answers is not stopped under its own request.
+/// A project with a gateway exchange or WebSocket tunnel open (`opened` … `closed`) is in use
+/// for as long as it stays open, however quiet: an app that computes for longer than the idle
+/// timeout before it answers is not stopped under its own request, nor a desktop whose noVNC
+/// tab is open but idle.
 final class ActivityTracker: Sendable {
     private struct State {
         var touched: [String: Date] = [:]
