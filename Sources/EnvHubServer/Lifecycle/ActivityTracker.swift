@@ -14,9 +14,17 @@ final class ActivityTracker: Sendable {
         var touched: [String: Date] = [:]
         /// Exchanges open per project.
         var open: [String: Int] = [:]
+        /// When each of those projects was last written as used because of them.
+        var openWritten: [String: Date] = [:]
     }
 
     private let state = NIOLockedValueBox(State())
+    /// How often a project kept in use by an open exchange alone is written as used, in seconds.
+    private let openRefresh: TimeInterval
+
+    init(openRefresh: TimeInterval = 30) {
+        self.openRefresh = openRefresh
+    }
 
     func touch(_ projectID: String, at date: Date = Date()) {
         state.withLockedValue { $0.touched[projectID] = max($0.touched[projectID] ?? .distantPast, date) }
@@ -36,18 +44,22 @@ final class ActivityTracker: Sendable {
         state.withLockedValue { state in
             let left = (state.open[projectID] ?? 1) - 1
             state.open[projectID] = left > 0 ? left : nil
+            if left <= 0 { state.openWritten[projectID] = nil }
             state.touched[projectID] = max(state.touched[projectID] ?? .distantPast, now)
         }
     }
 
-    /// Writes what was touched since the last flush, and that projects with an exchange open
-    /// are in use now.
+    /// Writes what was touched since the last flush, and (every `openRefresh`) that projects
+    /// with an exchange open are in use now.
     func flush(to store: any ProjectStore) async throws {
         let now = Date()
         let times = state.withLockedValue { state in
             defer { state.touched.removeAll() }
             var times = state.touched
-            for projectID in state.open.keys { times[projectID] = now }
+            for projectID in state.open.keys where now.timeIntervalSince(state.openWritten[projectID] ?? .distantPast) >= openRefresh {
+                times[projectID] = now
+                state.openWritten[projectID] = now
+            }
             return times
         }
         do {

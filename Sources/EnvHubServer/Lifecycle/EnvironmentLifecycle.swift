@@ -28,7 +28,7 @@ final class EnvironmentLifecycle: Service, Sendable {
     let idleTimeout: TimeInterval?
     /// Stop every environment when the service shuts down gracefully.
     let stopAllOnExit: Bool
-    let activity = ActivityTracker()
+    let activity: ActivityTracker
     let events: ProjectEvents
     let logger: Logger
     /// Opened once the store is migrated.
@@ -49,6 +49,8 @@ final class EnvironmentLifecycle: Service, Sendable {
         idleTimeout: TimeInterval?, stopAllOnExit: Bool = false, logger: Logger
     ) {
         self.idleTimeout = idleTimeout
+        // Often enough that the culler, comparing with the store, never sees an open one as idle.
+        activity = ActivityTracker(openRefresh: min(30, (idleTimeout ?? 3600) / 4))
         self.stopAllOnExit = stopAllOnExit
         self.store = store
         self.runtime = runtime
