@@ -20,10 +20,13 @@ struct RoomSubscribers {
 
     /// False when it was already there.
     mutating func insert(_ socket: ChatSocketHandle) -> Bool {
-        let index = loops.firstIndex { $0.loop === socket.eventLoop } ?? {
+        let index: Int
+        if let found = loops.firstIndex(where: { $0.loop === socket.eventLoop }) {
+            index = found
+        } else {
             loops.append(OnLoop(loop: socket.eventLoop))
-            return loops.count - 1
-        }()
+            index = loops.count - 1
+        }
         guard loops[index].positions[socket.id] == nil else { return false }
         loops[index].positions[socket.id] = loops[index].sockets.count
         loops[index].sockets.append(socket)
