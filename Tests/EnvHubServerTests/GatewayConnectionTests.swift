@@ -1,4 +1,3 @@
-import EnvHubCore
 import EnvHubServer
 import EnvHubTestSupport
 import Foundation
@@ -82,7 +81,7 @@ import Testing
             $0.idleTimeout = .seconds(4)
             $0.healthCheckInterval = .milliseconds(100)
         }) { hub, token, _ in
-            let project = try #require(try await hub.hub.store.project(owner: UserName(unchecked: "admin"), name: ProjectName(unchecked: "web")))
+            let project = try #require(try await hub.adminProject("web"))
             let slow = try await hub.request(.get, "/u/admin/web/slow?s=10", token: token)
             #expect(slow.status == .ok && slow.text == "slow", "\(slow.status) \(slow.text)")
             #expect(try await hub.hub.store.project(id: project.id)?.state == .active)

@@ -293,7 +293,7 @@ import Testing
             _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "web", "template": "hello"])
             _ = try await hub.request(.post, "/api/users/admin/projects/web/activate", token: token)
             _ = try await LifecycleTests.waitForState(hub, token, "active", path: "/api/users/admin/projects/web")
-            let project = try #require(try await hub.hub.store.project(owner: UserName(unchecked: "admin"), name: ProjectName(unchecked: "web")))
+            let project = try #require(try await hub.adminProject("web"))
             let busyUntil = ContinuousClock.now + .seconds(10)
             while ContinuousClock.now < busyUntil {
                 #expect(try await hub.request(.get, "/u/admin/web/", token: token).status == .ok)
@@ -317,7 +317,7 @@ import Testing
             _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "desk", "template": "desktop"])
             _ = try await hub.request(.post, "/api/users/admin/projects/desk/activate", token: token)
             _ = try await LifecycleTests.waitForState(hub, token, "active", path: "/api/users/admin/projects/desk")
-            let project = try #require(try await hub.hub.store.project(owner: UserName(unchecked: "admin"), name: ProjectName(unchecked: "desk")))
+            let project = try #require(try await hub.adminProject("desk"))
             let socket = try RawSocket(port: try #require(hub.client.port))
             socket.openWebSocket(path: "/u/admin/desk/websockify", protocol: "binary", headers: ["Authorization: Bearer \(token)"])
             #expect(try await socket.receive { $0.contains("RFB ") }.contains("RFB 003.008"))

@@ -32,14 +32,14 @@ import Testing
     }
 
     static func record(_ hub: TestHub, _ name: String = "web") async throws -> EnvironmentRecord {
-        let project = try #require(try await hub.hub.store.project(owner: UserName(unchecked: "admin"), name: ProjectName(unchecked: name)))
+        let project = try #require(try await hub.adminProject(name))
         let json = try #require(try await hub.hub.store.runtimeRecord(projectID: project.id))
         return try JSONDecoder().decode(EnvironmentRecord.self, from: Data(json.utf8))
     }
 
     /// The record if there is one now, without failing the test when there is not.
     static func recordIfAny(_ hub: TestHub) async throws -> EnvironmentRecord? {
-        guard let project = try await hub.hub.store.project(owner: UserName(unchecked: "admin"), name: ProjectName(unchecked: "web")),
+        guard let project = try await hub.adminProject("web"),
               let json = try await hub.hub.store.runtimeRecord(projectID: project.id) else { return nil }
         return try JSONDecoder().decode(EnvironmentRecord.self, from: Data(json.utf8))
     }
@@ -176,7 +176,7 @@ import Testing
             _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "web", "template": "slow"])
             _ = try await hub.request(.post, "\(Self.project)/activate", token: token)
             // Watched through the store: asking the API would count as use.
-            let id = try #require(try await hub.hub.store.project(owner: UserName(unchecked: "admin"), name: ProjectName(unchecked: "web"))).id
+            let id = try #require(try await hub.adminProject("web")).id
             var activeSince: Date?
             let stopped = try await waitFor("the environment to be active, then stopped") { () async throws -> Project? in
                 guard let project = try await hub.hub.store.project(id: id) else { return nil }
@@ -244,7 +244,7 @@ import Testing
             #expect(cullAt > (active["lastActivity"] as? String ?? ""))
             let record = try await Self.record(hub)
             // Watch through the store: asking the API would count as use.
-            let project = try #require(try await hub.hub.store.project(owner: UserName(unchecked: "admin"), name: ProjectName(unchecked: "web")))
+            let project = try #require(try await hub.adminProject("web"))
             try await waitFor("the idle environment to be stopped") {
                 try await hub.hub.store.project(id: project.id)?.state == .inactive ? true : nil
             }

@@ -107,6 +107,11 @@ struct TestHub {
 
     func adminToken() async throws -> String { try await login("admin", Self.adminPassword) }
 
+    /// The admin's project `name` as stored (read from the store: asking the API counts as use).
+    func adminProject(_ name: String) async throws -> Project? {
+        try await hub.store.project(owner: UserName(unchecked: "admin"), name: ProjectName(unchecked: name))
+    }
+
     /// Creates a user through the admin API and returns their token.
     func createUser(_ name: String, password: String = "password-123", admin: Bool = false, adminToken: String) async throws -> String {
         let response = try await request(
