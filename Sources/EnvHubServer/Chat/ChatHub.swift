@@ -53,7 +53,7 @@ final class ChatHub: Service, Sendable {
     private let nextSocketID = NIOLockedValueBox(0)
     /// The longest a busy event loop waits between rounds of writing its chat sockets (see `ChatFlusher`).
     let flushInterval: Duration
-    private let flushers = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<ChatFlusher>]>([:])
+    private let flushers = EventLoopLocal<ChatFlusher>()
 
     private struct State {
         var subscribers: [RoomName: RoomSubscribers] = [:]
@@ -82,13 +82,7 @@ final class ChatHub: Service, Sendable {
 
     /// What flushes the chat sockets of `eventLoop`; call on that loop.
     func flusher(for eventLoop: any EventLoop) -> ChatFlusher {
-        flushers.withLockedValue { flushers in
-            let key = ObjectIdentifier(eventLoop)
-            if let flusher = flushers[key] { return flusher.value }
-            let flusher = ChatFlusher(eventLoop: eventLoop, interval: TimeAmount(flushInterval))
-            flushers[key] = NIOLoopBound(flusher, eventLoop: eventLoop)
-            return flusher
-        }
+        flushers.value(on: eventLoop) { ChatFlusher(eventLoop: eventLoop, interval: TimeAmount(flushInterval)) }
     }
 
     func connected(_ socket: ChatSocketHandle) {

@@ -1,6 +1,5 @@
 import EnvHubRuntime
 import HTTPTypes
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
@@ -156,16 +155,10 @@ final class UpstreamPool {
         idle[connection.upstream, default: []].append(connection)
     }
 
-    private static let pools = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<UpstreamPool>]>([:])
+    private static let pools = EventLoopLocal<UpstreamPool>()
 
     /// The pool of `eventLoop`; call on that loop.
     static func of(_ eventLoop: any EventLoop) -> UpstreamPool {
-        pools.withLockedValue { pools in
-            let key = ObjectIdentifier(eventLoop)
-            if let pool = pools[key] { return pool.value }
-            let pool = UpstreamPool()
-            pools[key] = NIOLoopBound(pool, eventLoop: eventLoop)
-            return pool
-        }
+        pools.value(on: eventLoop) { UpstreamPool() }
     }
 }
