@@ -16,6 +16,10 @@ final class ActivityTracker: Sendable {
         var open: [String: Int] = [:]
         /// When each of those projects was last written as used because of them.
         var openWritten: [String: Date] = [:]
+
+        mutating func touch(_ projectID: String, at date: Date) {
+            touched[projectID] = max(touched[projectID] ?? .distantPast, date)
+        }
     }
 
     private let state = NIOLockedValueBox(State())
@@ -27,25 +31,23 @@ final class ActivityTracker: Sendable {
     }
 
     func touch(_ projectID: String, at date: Date = Date()) {
-        state.withLockedValue { $0.touched[projectID] = max($0.touched[projectID] ?? .distantPast, date) }
+        state.withLockedValue { $0.touch(projectID, at: date) }
     }
 
-    /// An exchange with the project began: it is in use until the matching `closed`.
+    /// An exchange with the project began: it is in use until the matching `closed`. (The
+    /// request that opened it was touched already, by `Gateway.answer`.)
     func opened(_ projectID: String) {
-        let now = Date()
-        state.withLockedValue { state in
-            state.open[projectID, default: 0] += 1
-            state.touched[projectID] = max(state.touched[projectID] ?? .distantPast, now)
-        }
+        state.withLockedValue { $0.open[projectID, default: 0] += 1 }
     }
 
+    /// The exchange ended: its end is the project's last use.
     func closed(_ projectID: String) {
         let now = Date()
         state.withLockedValue { state in
             let left = (state.open[projectID] ?? 1) - 1
             state.open[projectID] = left > 0 ? left : nil
             if left <= 0 { state.openWritten[projectID] = nil }
-            state.touched[projectID] = max(state.touched[projectID] ?? .distantPast, now)
+            state.touch(projectID, at: now)
         }
     }
 
