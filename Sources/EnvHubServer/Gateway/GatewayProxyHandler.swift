@@ -62,7 +62,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let gateway: Gateway
     private var context: ChannelHandlerContext?
-    private var pool: UpstreamPool?
+    private var pool: UpstreamPool<UpstreamConnection>?
     private var reading = Reading.head
     /// Parts read and not yet handled, oldest first.
     private var queue = CircularBuffer<HTTPRequestPart>()

@@ -88,7 +88,11 @@ struct TunnelingHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             try pipeline.addHandler(
                 HTTPConnectionStateHandler(idleTimeout: configuration.idleTimeout.map { .init($0) }, logger: logger))
             // After the state handler, so that idle timeouts and graceful shutdown see the gateway's requests too.
-            if let gateway { try pipeline.addHandler(GatewayProxyHandler(gateway: gateway)) }
+            if let gateway {
+                try pipeline.addHandler(GatewayProxyHandler(gateway: gateway))
+                // In front of NIO's codec: plain gateway requests a connection starts with are served as bytes.
+                try pipeline.addHandler(GatewayByteProxy(gateway: gateway), position: .first)
+            }
             return try NIOAsyncChannel(
                 wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }

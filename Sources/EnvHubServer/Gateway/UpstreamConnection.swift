@@ -27,26 +27,14 @@ final class UpstreamConnection: ChannelDuplexHandler {
         self.upstream = upstream
     }
 
-    /// Connects to the app on `eventLoop`: 5 s to connect, then `idleTimeout` without a byte
-    /// from the app ends the exchange.
+    /// Connects to the app on `eventLoop` (see `connectUpstream`).
     static func connect(to upstream: Endpoint, on eventLoop: any EventLoop, idleTimeout: Duration) -> EventLoopFuture<UpstreamConnection> {
-        let timeout = TimeAmount.nanoseconds(Int64(clamping: idleTimeout.components.seconds) &* 1_000_000_000)
-        return ClientBootstrap(group: eventLoop)
-            .connectTimeout(.seconds(5))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let pipeline = channel.pipeline.syncOperations
-                    try pipeline.addHTTPClientHandlers(enableOutboundHeaderValidation: false)  // HTTPTypes validates
-                    try pipeline.addHandler(HTTP1ToHTTPClientCodec())
-                    try pipeline.addHandler(IdleStateHandler(readTimeout: timeout))
-                    try pipeline.addHandler(UpstreamConnection(upstream: upstream))
-                }
-            }
-            .connect(host: upstream.host, port: upstream.port)
-            .flatMapThrowing { channel in
-                try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
-            }
+        connectUpstream(upstream, on: eventLoop, idleTimeout: idleTimeout) { pipeline in
+            try pipeline.addHTTPClientHandlers(enableOutboundHeaderValidation: false)  // HTTPTypes validates
+            try pipeline.addHandler(HTTP1ToHTTPClientCodec())
+        } connection: {
+            UpstreamConnection(upstream: upstream)
+        }
     }
 
     var isActive: Bool { context?.channel.isActive ?? false }
@@ -131,34 +119,72 @@ final class UpstreamConnection: ChannelDuplexHandler {
     }
 }
 
+extension UpstreamConnection: PooledUpstream {
+    static let pools = EventLoopLocal<UpstreamPool<UpstreamConnection>>()
+}
+
 @available(*, unavailable)
 extension UpstreamConnection: Sendable {}
 
+/// Connects to an app on `eventLoop`: 5 s to connect, then `idleTimeout` without a byte from
+/// the app closes the connection (its handler hears of it first). `codec` adds what goes
+/// between the socket and `connection`'s handler.
+func connectUpstream<Connection: ChannelHandler>(
+    _ upstream: Endpoint, on eventLoop: any EventLoop, idleTimeout: Duration,
+    codec: @escaping @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void = { _ in },
+    connection: @escaping @Sendable () -> Connection
+) -> EventLoopFuture<Connection> {
+    let timeout = TimeAmount.nanoseconds(Int64(clamping: idleTimeout.components.seconds) &* 1_000_000_000)
+    return ClientBootstrap(group: eventLoop)
+        .connectTimeout(.seconds(5))
+        .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        .channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                let pipeline = channel.pipeline.syncOperations
+                try codec(pipeline)
+                try pipeline.addHandler(IdleStateHandler(readTimeout: timeout))
+                try pipeline.addHandler(connection())
+            }
+        }
+        .connect(host: upstream.host, port: upstream.port)
+        .flatMapThrowing { channel in
+            try channel.pipeline.syncOperations.handler(type: Connection.self)
+        }
+}
+
+/// A connection to an app that can wait in an `UpstreamPool` between exchanges.
+protocol PooledUpstream: AnyObject {
+    var upstream: Endpoint { get }
+    var reusable: Bool { get }
+    var isActive: Bool { get }
+    func close()
+    /// The pools of this kind of connection, one per event loop.
+    static var pools: EventLoopLocal<UpstreamPool<Self>> { get }
+}
+
 /// Idle connections to environments, by address, for one event loop; used only on that loop.
-final class UpstreamPool {
+final class UpstreamPool<Connection: PooledUpstream> {
     /// Idle connections kept per app; more are closed when their exchange ends.
-    static let maxIdlePerUpstream = 64
-    private var idle: [Endpoint: [UpstreamConnection]] = [:]
+    static var maxIdlePerUpstream: Int { 64 }
+    private var idle: [Endpoint: [Connection]] = [:]
 
     /// A live idle connection to `upstream`, if there is one.
-    func take(_ upstream: Endpoint) -> UpstreamConnection? {
+    func take(_ upstream: Endpoint) -> Connection? {
         while let connection = idle[upstream]?.popLast() {
             if connection.isActive { return connection }
         }
         return nil
     }
 
-    func put(_ connection: UpstreamConnection) {
+    func put(_ connection: Connection) {
         guard connection.reusable, connection.isActive, idle[connection.upstream, default: []].count < Self.maxIdlePerUpstream else {
             return connection.close()
         }
         idle[connection.upstream, default: []].append(connection)
     }
 
-    private static let pools = EventLoopLocal<UpstreamPool>()
-
     /// The pool of `eventLoop`; call on that loop.
     static func of(_ eventLoop: any EventLoop) -> UpstreamPool {
-        pools.value(on: eventLoop) { UpstreamPool() }
+        Connection.pools.value(on: eventLoop) { UpstreamPool() }
     }
 }

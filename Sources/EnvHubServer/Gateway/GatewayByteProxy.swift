@@ -1,0 +1,509 @@
+import EnvHubCore
+import HTTPTypes
+import NIOCore
+
+/// The gateway's byte path: serves the plain gateway requests a connection starts with
+/// (`PlainGatewayRequest`) as bytes, at the very front of the connection's pipeline, before
+/// NIO's HTTP/1 codec. Only the heads are read (strictly) and rewritten; bodies pass on as
+/// they came, chunked or not, in both directions. This is what lets the gateway keep up with
+/// a dedicated proxy: the full codec and the HTTPTypes conversions on both sides cost more
+/// than everything else a forwarded request needs.
+///
+/// The first request that is not plain (a WebSocket upgrade, anything for the hub's own
+/// pages and API, a chunked upload, HTTP/1.0, a head the strict rules refuse) ends the byte
+/// path for the connection: once the answer in progress is written, this handler leaves the
+/// pipeline and hands what it has read to NIO's parser, so the rest of the connection is
+/// served as before (gateway requests by `GatewayProxyHandler`). The hand-over happens at a
+/// request boundary, so the parser sees a connection that starts with that request.
+///
+/// Decisions are `Gateway`'s, the same as on the other path; the header rules are
+/// `ForwardedHeaders`'. Back-pressure: the client is read only while the app can take more,
+/// the app only while the client can.
+final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// What the client's bytes being read belong to.
+    private enum Reading {
+        /// The next bytes are a request head.
+        case head
+        /// A request the gateway is deciding about: its body waits.
+        case deciding
+        /// A request body going to the app once connected.
+        case forwarding(Exchange)
+        /// The rest of a body of a request already answered, dropped.
+        case discarding(remaining: Int)
+    }
+
+    /// One forwarded request and its response. The environment counts as in use from the
+    /// moment it is made until it is let go (`ActivityTracker.opened`).
+    private final class Exchange {
+        let target: ProxyTarget
+        let headRequest: Bool
+        private let activity: ActivityTracker
+        var upstream: ByteUpstreamConnection?
+        var reusedConnection = false
+        /// Request body bytes not yet sent to the app.
+        var bodyRemaining: Int
+        let contentLength: Int?
+        var sentBody = false
+        var requestSent = false
+        /// Response bytes read while the head is incomplete.
+        var headBytes: ByteBuffer?
+        var response: UpstreamResponseHead?
+        var responseStarted = false
+        var lengthRemaining = 0
+        var chunks = ChunkedBodyScanner()
+        var unflushed = false
+
+        init(target: ProxyTarget, contentLength: Int?, headRequest: Bool, activity: ActivityTracker) {
+            self.target = target
+            self.contentLength = contentLength
+            self.bodyRemaining = contentLength ?? 0
+            self.headRequest = headRequest
+            self.activity = activity
+            activity.opened(target.projectID)
+        }
+
+        deinit { activity.closed(target.projectID) }
+    }
+
+    private let gateway: Gateway
+    private var context: ChannelHandlerContext?
+    private var pool: UpstreamPool<ByteUpstreamConnection>?
+    private var reading = Reading.head
+    /// Bytes read from the client and not yet handled.
+    private var inbound: ByteBuffer?
+    /// The answer in progress (the app's); answers of the gateway's own are written at once.
+    private var exchange: Exchange?
+    /// The request being answered: when it arrived, its method, whether the client asked to close.
+    private var requestStarted = ContinuousClock.now
+    private var requestMethod = HTTPRequest.Method.get
+    private var closeAfterAnswer = false
+    private var handedOver = false
+    private var pendingRead = false
+    private var processing = false
+    private var processAgain = false
+
+    init(gateway: Gateway) {
+        self.gateway = gateway
+    }
+
+    var clientIsWritable: Bool { context?.channel.isWritable ?? false }
+
+    // MARK: ChannelDuplexHandler
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        pool = UpstreamPool.of(context.eventLoop)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        abandonExchange()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !handedOver else { return context.fireChannelRead(data) }
+        var bytes = unwrapInboundIn(data)
+        if inbound == nil || inbound!.readableBytes == 0 {
+            inbound = bytes
+        } else {
+            inbound!.writeBuffer(&bytes)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        guard !handedOver else { return context.fireChannelReadComplete() }
+        process()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        abandonExchange()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard !handedOver else { return context.fireErrorCaught(error) }
+        abandonExchange()
+        context.close(promise: nil)
+    }
+
+    /// While the byte path serves the connection, the ends of input and graceful shutdown
+    /// are its to handle: the handlers behind it have seen no request and would close at once.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard !handedOver else { return context.fireUserInboundEventTriggered(event) }
+        if event is ChannelShouldQuiesceEvent || (event as? ChannelEvent) == .inputClosed {
+            closeAfterAnswer = true
+            if !isAnswering { context.close(promise: nil) }
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if !handedOver, context.channel.isWritable { exchange?.upstream?.resumeReading() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if handedOver || wantsClientBytes { context.read() } else { pendingRead = true }
+    }
+
+    /// An answer is on its way: being decided, or the app's being relayed.
+    private var isAnswering: Bool {
+        if case .deciding = reading { return true }
+        return exchange != nil
+    }
+
+    /// Reading on helps: nothing read is waiting, or a head is still incomplete.
+    private var wantsClientBytes: Bool {
+        if (inbound?.readableBytes ?? 0) == 0 { return true }
+        if case .head = reading, exchange == nil { return true }
+        return false
+    }
+
+    // MARK: the request stream
+
+    /// Handles the bytes read as far as the current state allows. Re-entered (an answer
+    /// finished on the way) it asks the outer call to go round once more.
+    private func process() {
+        guard context != nil, !handedOver else { return }
+        if processing {
+            processAgain = true
+            return
+        }
+        processing = true
+        defer { processing = false }
+        repeat {
+            processAgain = false
+            processInbound()
+        } while processAgain
+    }
+
+    private func processInbound() {
+        guard let context else { return }
+        loop: while !handedOver, let available = inbound?.readableBytes, available > 0 {
+            switch reading {
+            case .head:
+                guard exchange == nil, !closeAfterAnswer else { break loop }
+                switch PlainGatewayRequest.scan(inbound!) {
+                case .incomplete:
+                    break loop
+                case .other:
+                    return handOver(context: context)
+                case .plain(let request):
+                    inbound!.moveReaderIndex(forwardBy: request.headLength)
+                    begin(request, context: context)
+                }
+            case .deciding:
+                break loop
+            case .forwarding(let exchange):
+                guard let upstream = exchange.upstream, upstream.isWritable else { break loop }
+                let slice = inbound!.readSlice(length: min(exchange.bodyRemaining, available))!
+                exchange.bodyRemaining -= slice.readableBytes
+                exchange.sentBody = true
+                exchange.unflushed = true
+                upstream.send(slice)
+                if exchange.bodyRemaining == 0 { requestEnded(exchange) }
+            case .discarding(let remaining):
+                let dropped = min(remaining, available)
+                inbound!.moveReaderIndex(forwardBy: dropped)
+                reading = remaining == dropped ? .head : .discarding(remaining: remaining - dropped)
+            }
+        }
+        if inbound?.readableBytes == 0 { inbound = nil }
+        if let exchange, exchange.unflushed {
+            exchange.unflushed = false
+            exchange.upstream?.flush()
+        }
+        if pendingRead, wantsClientBytes, !handedOver {
+            pendingRead = false
+            context.read()
+        }
+    }
+
+    /// The first request the byte path does not serve: the connection goes to NIO's parser
+    /// and the handlers behind it, starting with that request's bytes.
+    private func handOver(context: ChannelHandlerContext) {
+        handedOver = true
+        if let inbound {
+            self.inbound = nil
+            context.fireChannelRead(wrapInboundOut(inbound))
+            context.fireChannelReadComplete()
+        }
+        if pendingRead {
+            pendingRead = false
+            context.read()
+        }
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    private func begin(_ request: PlainGatewayRequest, context: ChannelHandlerContext) {
+        if request.closeAfter { closeAfterAnswer = true }
+        requestStarted = .now
+        requestMethod = request.head.method
+        let remoteAddress = context.channel.remoteAddress
+        if let answer = gateway.cachedAnswer(request.head, remoteAddress: remoteAddress) {
+            return act(on: answer, for: request)
+        }
+        reading = .deciding
+        let gateway = gateway
+        let head = request.head
+        let promise = context.eventLoop.makePromise(of: GatewayAnswer.self)
+        promise.completeWithTask { await gateway.answer(head, remoteAddress: remoteAddress) }
+        promise.futureResult.assumeIsolated().whenSuccess { answer in
+            guard self.context != nil else { return }
+            self.act(on: answer, for: request)
+            self.process()
+        }
+    }
+
+    private func act(on answer: GatewayAnswer, for request: PlainGatewayRequest) {
+        let bodyLength = request.contentLength ?? 0
+        switch answer {
+        case .respond(let answer):
+            reading = bodyLength > 0 ? .discarding(remaining: bodyLength) : .head
+            respond(answer)
+        case .forward(let target):
+            let exchange = Exchange(
+                target: target, contentLength: request.contentLength, headRequest: request.head.method == .head,
+                activity: gateway.activity)
+            self.exchange = exchange
+            reading = bodyLength > 0 ? .forwarding(exchange) : .head
+            if bodyLength == 0 { exchange.requestSent = true }
+            connect(exchange)
+        }
+    }
+
+    /// The whole request has gone to the app.
+    private func requestEnded(_ exchange: Exchange) {
+        exchange.requestSent = true
+        if case .forwarding(let forwarding) = reading, forwarding === exchange { reading = .head }
+    }
+
+    // MARK: answers of its own
+
+    private func respond(_ answer: FixedAnswer) {
+        guard let context else { return }
+        var bytes = context.channel.allocator.buffer(capacity: 256 + answer.body.readableBytes)
+        bytes.writeStaticString("HTTP/1.1 ")
+        bytes.writeString(String(answer.status.code))
+        bytes.writeStaticString(" ")
+        bytes.writeString(answer.status.reasonPhrase)
+        bytes.writeStaticString("\r\n")
+        for field in answer.head.headerFields { bytes.writeField(field.name.rawName, field.value) }
+        if closeAfterAnswer { bytes.writeStaticString("Connection: close\r\n") }
+        bytes.writeStaticString("\r\n")
+        if requestMethod != .head { bytes.writeImmutableBuffer(answer.body) }
+        context.write(wrapOutboundOut(bytes), promise: nil)
+        finishAnswer(context: context, status: answer.status.code)
+    }
+
+    /// Flushes the end of an answer, then lets the next request go (or closes).
+    private func finishAnswer(context: ChannelHandlerContext, status: Int, closing: Bool = false) {
+        gateway.metrics?.recordRequest(
+            route: Gateway.metricsRoute, method: requestMethod.rawValue, status: status, duration: .now - requestStarted)
+        guard closeAfterAnswer || closing else {
+            context.flush()
+            return process()
+        }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: written)
+        written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+
+    // MARK: forwarding
+
+    /// Sends the exchange over a pooled connection to its app, or a new one (`reuse` false:
+    /// always a new one).
+    private func connect(_ exchange: Exchange, reuse: Bool = true) {
+        guard let context, let pool else { return }
+        if reuse, let connection = pool.take(exchange.target.upstream) {
+            exchange.reusedConnection = true
+            return attach(connection, to: exchange)
+        }
+        exchange.reusedConnection = false
+        ByteUpstreamConnection.connect(to: exchange.target.upstream, on: context.eventLoop, idleTimeout: gateway.idleTimeout)
+            .assumeIsolated().whenComplete { result in
+                guard self.exchange === exchange else {
+                    if case .success(let connection) = result { connection.close() }
+                    return
+                }
+                switch result {
+                case .success(let connection):
+                    self.attach(connection, to: exchange)
+                    self.process()
+                case .failure(let error):
+                    self.upstreamFailed(exchange, error: error)
+                }
+            }
+    }
+
+    /// Sends the head; the body follows from what the client sends.
+    private func attach(_ connection: ByteUpstreamConnection, to exchange: Exchange) {
+        exchange.upstream = connection
+        connection.owner = self
+        connection.send(exchange.target.head.http1Head(contentLength: exchange.contentLength))
+        exchange.unflushed = true
+        if case .forwarding = reading {} else {
+            exchange.unflushed = false
+            connection.flush()
+        }
+    }
+
+    /// The app could not be reached or dropped the connection before answering: 502, or one
+    /// more try on a new connection when a pooled one turned out closed and nothing but the
+    /// head had gone (the app may close idle connections at any moment).
+    private func upstreamFailed(_ exchange: Exchange, error: (any Error)?) {
+        guard let context, self.exchange === exchange else { return }
+        if exchange.reusedConnection, !exchange.sentBody, !exchange.responseStarted {
+            exchange.upstream = nil
+            return connect(exchange, reuse: false)
+        }
+        guard !exchange.responseStarted else {
+            abandonExchange()
+            return context.close(promise: nil)  // the client cannot be told otherwise
+        }
+        let reason = error.map { ": \($0)" } ?? ": it closed the connection"
+        endExchange(with: FixedAnswer(EnvHubError(
+            code: "bad_gateway", status: 502, message: "\(exchange.target.label) did not answer\(reason)")))
+    }
+
+    /// Answers in place of the app and drops the rest of the request.
+    private func endExchange(with answer: FixedAnswer) {
+        guard let exchange else { return }
+        self.exchange = nil
+        exchange.upstream?.owner = nil
+        exchange.upstream?.close()
+        if case .forwarding = reading { reading = .discarding(remaining: exchange.bodyRemaining) }
+        respond(answer)
+    }
+
+    /// The client went away or broke the protocol: the app's connection cannot be reused.
+    private func abandonExchange() {
+        guard let exchange else { return }
+        self.exchange = nil
+        exchange.upstream?.owner = nil
+        exchange.upstream?.close()
+    }
+
+    // MARK: what the app's connection reports
+
+    func upstreamRead(_ bytes: ByteBuffer) {
+        guard let context, let exchange else { return }
+        var bytes = bytes
+        if exchange.response == nil {
+            guard let body = readResponseHead(bytes, of: exchange, context: context) else { return }
+            bytes = body
+        }
+        guard let response = exchange.response else { return }
+        if bytes.readableBytes == 0, response.framing == .chunked || response.framing == .untilClose { return }
+        switch response.framing {
+        case .none:
+            responseEnded(exchange, extraBytes: bytes.readableBytes > 0, context: context)
+        case .length:
+            let slice = bytes.readSlice(length: min(exchange.lengthRemaining, bytes.readableBytes))!
+            exchange.lengthRemaining -= slice.readableBytes
+            if slice.readableBytes > 0 { context.write(wrapOutboundOut(slice), promise: nil) }
+            if exchange.lengthRemaining == 0 { responseEnded(exchange, extraBytes: bytes.readableBytes > 0, context: context) }
+        case .chunked:
+            switch bytes.withUnsafeReadableBytes({ exchange.chunks.scan($0) }) {
+            case .more:
+                context.write(wrapOutboundOut(bytes), promise: nil)
+            case .ends(let length):
+                context.write(wrapOutboundOut(bytes.readSlice(length: length)!), promise: nil)
+                responseEnded(exchange, extraBytes: bytes.readableBytes > 0, context: context)
+            case .malformed:
+                abandonExchange()
+                context.close(promise: nil)
+            }
+        case .untilClose:
+            context.write(wrapOutboundOut(bytes), promise: nil)
+        }
+    }
+
+    /// Collects the response head; writes it (and any 1xx heads before it) once whole, and
+    /// returns the bytes after it. nil: nothing more to do with these bytes now.
+    private func readResponseHead(_ bytes: ByteBuffer, of exchange: Exchange, context: ChannelHandlerContext) -> ByteBuffer? {
+        var bytes = bytes
+        if var collected = exchange.headBytes {
+            collected.writeBuffer(&bytes)
+            bytes = collected
+        }
+        while true {
+            switch UpstreamResponseHead.scan(bytes, for: exchange.target, headRequest: exchange.headRequest, closeClient: closeAfterAnswer) {
+            case .incomplete:
+                exchange.headBytes = bytes
+                return nil
+            case .malformed:
+                exchange.headBytes = nil
+                exchange.upstream?.reusable = false
+                guard !exchange.responseStarted else {
+                    abandonExchange()
+                    context.close(promise: nil)
+                    return nil
+                }
+                endExchange(with: FixedAnswer(EnvHubError(
+                    code: "bad_gateway", status: 502, message: "\(exchange.target.label) sent a malformed response")))
+                return nil
+            case .head(let head):
+                bytes.moveReaderIndex(forwardBy: head.headLength)
+                context.write(wrapOutboundOut(head.clientHead), promise: nil)
+                guard !head.isInformational else { continue }
+                exchange.responseStarted = true
+                exchange.headBytes = nil
+                exchange.response = head
+                if case .length(let length) = head.framing { exchange.lengthRemaining = length }
+                if !head.reusable { exchange.upstream?.reusable = false }
+                return bytes
+            }
+        }
+    }
+
+    /// The response is complete: the app's connection goes back to the pool when both it and
+    /// the request are whole, and the next request may go.
+    private func responseEnded(_ exchange: Exchange, extraBytes: Bool, context: ChannelHandlerContext) {
+        self.exchange = nil
+        if let upstream = exchange.upstream {
+            upstream.owner = nil
+            if extraBytes { upstream.reusable = false }  // bytes after the response: nothing to trust there
+            if exchange.requestSent { pool?.put(upstream) } else { upstream.close() }
+        }
+        // The app answered before reading the whole body: the rest is dropped.
+        if case .forwarding(let forwarding) = reading, forwarding === exchange {
+            reading = .discarding(remaining: exchange.bodyRemaining)
+        }
+        finishAnswer(context: context, status: exchange.response?.status ?? 502)
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
+    }
+
+    func upstreamBecameWritable() { process() }
+
+    func upstreamEnded(_ connection: ByteUpstreamConnection, error: (any Error)?) {
+        guard let context, let exchange, exchange.upstream === connection else { return }
+        if error == nil, exchange.response?.framing == .untilClose {
+            self.exchange = nil
+            return finishAnswer(context: context, status: exchange.response?.status ?? 200, closing: true)
+        }
+        upstreamFailed(exchange, error: error)
+    }
+
+    func upstreamTimedOut(_ connection: ByteUpstreamConnection) {
+        guard let exchange, exchange.upstream === connection else { return }
+        guard !exchange.responseStarted else {
+            abandonExchange()
+            return context?.close(promise: nil) ?? ()
+        }
+        endExchange(with: FixedAnswer(EnvHubError(
+            code: "gateway_timeout", status: 504, message: "\(exchange.target.label) sent nothing for \(gateway.idleTimeout)")))
+    }
+}
+
+@available(*, unavailable)
+extension GatewayByteProxy: Sendable {}

@@ -1,0 +1,118 @@
+import NIOCore
+
+/// The strict reading of HTTP/1.1 heads (RFC 9112) that the gateway's byte path needs: where
+/// a head ends, and its field lines. Anything outside the plain grammar (obs-fold, white space
+/// before a colon, a bare LF or CR, a control byte in a value) is refused rather than guessed
+/// at, since two parsers reading one message differently is how requests are smuggled.
+enum HeadBytes {
+    /// The length of the head at the start of `bytes` (through its empty line), nil while
+    /// the empty line has not arrived.
+    static func headLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        var index = 0
+        let count = bytes.count
+        while index + 3 < count {
+            // Look at the fourth byte first: most positions are ruled out by it alone.
+            let fourth = bytes[index + 3]
+            if fourth == lf {
+                if bytes[index] == cr, bytes[index + 1] == lf, bytes[index + 2] == cr { return index + 4 }
+                index += 1
+            } else if fourth == cr {
+                index += 1
+            } else {
+                index += 4
+            }
+        }
+        return nil
+    }
+
+    /// One field line, as ranges of the head's bytes.
+    struct Field {
+        var name: Range<Int>
+        var value: Range<Int>
+    }
+
+    /// The field lines of a head whose start line ends at `start` (just past its CRLF) and
+    /// which ends at `end` (just past the empty line); nil if one is malformed.
+    /// `allowObsText`: bytes 0x80–0xFF in values (accepted from apps, not from clients).
+    static func fields(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int, allowObsText: Bool) -> [Field]? {
+        var fields: [Field] = []
+        fields.reserveCapacity(16)
+        var index = start
+        let last = end - 2  // the empty line's CR
+        while index < last {
+            let nameStart = index
+            while index < last, isTokenByte(bytes[index]) { index += 1 }
+            guard index > nameStart, index < last, bytes[index] == colon else { return nil }
+            let nameEnd = index
+            index += 1
+            while index < last, bytes[index] == space || bytes[index] == tab { index += 1 }
+            let valueStart = index
+            var valueEnd = index
+            while index < last {
+                let byte = bytes[index]
+                if byte == cr { break }
+                guard byte == tab || (byte >= 0x20 && byte != 0x7F && (byte < 0x80 || allowObsText)) else { return nil }
+                index += 1
+                if byte != space, byte != tab { valueEnd = index }
+            }
+            guard index + 1 < end, bytes[index] == cr, bytes[index + 1] == lf else { return nil }
+            index += 2
+            fields.append(Field(name: nameStart..<nameEnd, value: valueStart..<valueEnd))
+        }
+        return fields
+    }
+
+    /// Whether the bytes in `range` equal `lowercased` (ASCII, case-insensitively).
+    static func equals(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ lowercased: StaticString) -> Bool {
+        guard range.count == lowercased.utf8CodeUnitCount else { return false }
+        let expected = lowercased.utf8Start
+        for offset in 0..<range.count where bytes[range.lowerBound + offset] | 0x20 != expected[offset] | 0x20 {
+            return false
+        }
+        return true
+    }
+
+    static func string(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+    }
+
+    /// A decimal length of at most 15 digits (a petabyte), nil for anything else.
+    static func decimal(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
+        guard !range.isEmpty, range.count <= 15 else { return nil }
+        var value = 0
+        for index in range {
+            let digit = bytes[index] &- 0x30
+            guard digit < 10 else { return nil }
+            value = value * 10 + Int(digit)
+        }
+        return value
+    }
+
+    /// tchar of RFC 9110 §5.6.2.
+    static func isTokenByte(_ byte: UInt8) -> Bool { byte < 128 && tokenTable[Int(byte)] }
+
+    private static let tokenTable: [Bool] = (0..<128).map { byte in
+        switch UInt8(byte) {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        default:
+            return "!#$%&'*+-.^_`|~".utf8.contains(UInt8(byte))
+        }
+    }
+
+    static let cr = UInt8(ascii: "\r")
+    static let lf = UInt8(ascii: "\n")
+    static let space = UInt8(ascii: " ")
+    static let tab = UInt8(ascii: "\t")
+    static let colon = UInt8(ascii: ":")
+}
+
+extension ByteBuffer {
+    /// Appends `name: value` and CRLF.
+    mutating func writeField(_ name: String, _ value: String) {
+        writeString(name)
+        writeStaticString(": ")
+        writeString(value)
+        writeStaticString("\r\n")
+    }
+}

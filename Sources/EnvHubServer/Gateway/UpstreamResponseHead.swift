@@ -1,0 +1,136 @@
+import NIOCore
+
+/// An app's response head as the gateway's byte path reads it (RFC 9112 §6.3 for where the
+/// body ends), with the head the client is sent instead: the same status and fields, without
+/// hop-by-hop ones, `Location` and `Set-Cookie` adjusted as `ForwardedHeaders.response` does.
+/// The body itself passes on unchanged, chunked or not.
+struct UpstreamResponseHead {
+    enum Framing: Equatable {
+        case none
+        case length(Int)
+        case chunked
+        /// Until the app closes the connection (HTTP/1.0 style); the client's connection closes too.
+        case untilClose
+    }
+
+    let status: Int
+    let headLength: Int
+    let framing: Framing
+    /// The app's connection may carry another request afterwards.
+    let reusable: Bool
+    /// The head for the client.
+    let clientHead: ByteBuffer
+
+    var isInformational: Bool { status < 200 }
+
+    enum Scan {
+        case incomplete
+        case head(UpstreamResponseHead)
+        case malformed
+    }
+
+    /// Heads longer than this are refused (502), as NIO's client codec would.
+    static let maxHeadLength = 64 * 1024
+
+    /// Reads the head at the start of `buffer`. `target` supplies the rewriting rules;
+    /// `requestMethod` and `closeClient` (the client asked to close) decide framing and the
+    /// client's Connection field.
+    static func scan(_ buffer: ByteBuffer, for target: ProxyTarget, headRequest: Bool, closeClient: Bool) -> Scan {
+        buffer.withUnsafeReadableBytes { bytes in
+            guard let length = HeadBytes.headLength(UnsafeRawBufferPointer(rebasing: bytes.prefix(maxHeadLength))) else {
+                return bytes.count >= maxHeadLength ? .malformed : .incomplete
+            }
+            return parse(bytes, headLength: length, target: target, headRequest: headRequest, closeClient: closeClient)
+                .map { .head($0) } ?? .malformed
+        }
+    }
+
+    private static func parse(
+        _ bytes: UnsafeRawBufferPointer, headLength: Int, target: ProxyTarget, headRequest: Bool, closeClient: Bool
+    ) -> UpstreamResponseHead? {
+        // Status line: HTTP/1.x SP 3DIGIT SP reason CRLF (the reason may be empty).
+        let prefix = "HTTP/1."
+        guard headLength > 14 else { return nil }
+        for (offset, byte) in prefix.utf8.enumerated() where bytes[offset] != byte { return nil }
+        let minor = bytes[7]
+        guard minor == UInt8(ascii: "0") || minor == UInt8(ascii: "1"), bytes[8] == HeadBytes.space,
+              let status = HeadBytes.decimal(bytes, 9..<12), status >= 100, status <= 999,
+              bytes[12] == HeadBytes.space || bytes[12] == HeadBytes.cr
+        else { return nil }
+        var index = 12
+        while index < headLength, bytes[index] != HeadBytes.cr {
+            guard bytes[index] == HeadBytes.tab || bytes[index] >= 0x20, bytes[index] != 0x7F else { return nil }
+            index += 1
+        }
+        guard bytes[index + 1] == HeadBytes.lf else { return nil }
+        let reason = 12..<index
+        guard let lines = HeadBytes.fields(bytes, from: index + 2, to: headLength, allowObsText: true) else { return nil }
+
+        // The Connection field's options, and the framing fields.
+        var connectionOptions: Set<String> = []
+        var contentLength: Int?
+        var transferEncoding: String?
+        for line in lines {
+            if HeadBytes.equals(bytes, line.name, "connection") {
+                connectionOptions.formUnion(ForwardedHeaders.tokens([HeadBytes.string(bytes, line.value)]))
+            } else if HeadBytes.equals(bytes, line.name, "content-length") {
+                guard contentLength == nil, let length = HeadBytes.decimal(bytes, line.value) else { return nil }
+                contentLength = length
+            } else if HeadBytes.equals(bytes, line.name, "transfer-encoding") {
+                guard transferEncoding == nil else { return nil }
+                transferEncoding = HeadBytes.string(bytes, line.value).lowercased()
+            }
+        }
+        let framing: Framing
+        if headRequest || status < 200 || status == 204 || status == 304 {
+            framing = .none
+        } else if let transferEncoding {
+            guard contentLength == nil else { return nil }  // both: a message to refuse, not to guess at
+            let codings = transferEncoding.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            framing = codings.last == "chunked" ? .chunked : .untilClose
+        } else if let contentLength {
+            framing = .length(contentLength)
+        } else {
+            framing = .untilClose
+        }
+        if status == 101 { return nil }  // the byte path never asks for an upgrade
+        let reusable = minor == UInt8(ascii: "1") && !connectionOptions.contains("close") && framing != .untilClose
+
+        var head = ByteBufferAllocator().buffer(capacity: headLength + 64)
+        head.writeStaticString("HTTP/1.1")
+        head.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[8..<12]))
+        head.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[reason]))
+        if reason.isEmpty { head.writeStaticString(" ") }  // status-line = version SP code SP [reason]
+        head.writeStaticString("\r\n")
+        for line in lines {
+            if HeadBytes.equals(bytes, line.name, "transfer-encoding") {
+                if framing == .chunked { copy(line, of: bytes, to: &head) }  // the body passes on as it came
+                continue
+            }
+            if hopByHop.contains(where: { HeadBytes.equals(bytes, line.name, $0) }) { continue }
+            if !connectionOptions.isEmpty, connectionOptions.contains(HeadBytes.string(bytes, line.name).lowercased()) { continue }
+            if HeadBytes.equals(bytes, line.name, "location") {
+                head.writeField("Location", ForwardedHeaders.location(
+                    HeadBytes.string(bytes, line.value), prefix: target.prefix, upstream: target.upstreamURL,
+                    prefixStripped: target.prefixStripped))
+            } else if target.prefixStripped, HeadBytes.equals(bytes, line.name, "set-cookie") {
+                head.writeField("Set-Cookie", ForwardedHeaders.cookie(HeadBytes.string(bytes, line.value), prefix: target.prefix))
+            } else {
+                copy(line, of: bytes, to: &head)
+            }
+        }
+        if status >= 200, closeClient || framing == .untilClose { head.writeStaticString("Connection: close\r\n") }
+        head.writeStaticString("\r\n")
+        return UpstreamResponseHead(status: status, headLength: headLength, framing: framing, reusable: reusable, clientHead: head)
+    }
+
+    /// `ForwardedHeaders.hopByHop` but Transfer-Encoding, which the loop above treats itself.
+    private static let hopByHop: [StaticString] = [
+        "connection", "proxy-connection", "keep-alive", "te", "trailer", "upgrade", "proxy-authenticate", "proxy-authorization",
+    ]
+
+    private static func copy(_ line: HeadBytes.Field, of bytes: UnsafeRawBufferPointer, to head: inout ByteBuffer) {
+        head.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[line.name.lowerBound..<line.value.upperBound]))
+        head.writeStaticString("\r\n")
+    }
+}
