@@ -104,4 +104,71 @@ import Testing
             #expect(Self.bodies(text).count == 1)
         }
     }
+
+    /// A chunked answer passes whole, trailer included, and the next requests on the
+    /// connection are answered after it (HEAD without a body); an answer without a length
+    /// ends with the connection, which the client is told.
+    @Test func chunkedAndUnframedAnswersPassWhole() async throws {
+        try await GatewayTests.withActiveProject("probe") { _, token, port in
+            let fields = "Host: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
+            let socket = try RawSocket(port: port)
+            socket.send("GET /u/admin/web/chunked HTTP/1.1\r\n\(fields)\r\nHEAD /u/admin/web/bytes?n=100 HTTP/1.1\r\n\(fields)\r\n"
+                + "GET /u/admin/web/echo/after HTTP/1.1\r\n\(fields)\r\n")
+            let text = try await socket.receive { $0.contains("/echo/after") && $0.hasSuffix("}") }
+            let answers = text.components(separatedBy: "HTTP/1.1 200 OK\r\n")
+            #expect(answers.count == 4, "\(text)")
+            #expect(answers[1].contains("Transfer-Encoding: chunked\r\n"), "\(text)")
+            #expect(answers[1].hasSuffix("\r\n\r\n4\r\none \r\n4\r\ntwo \r\n5\r\nthree\r\n0\r\nX-Trailer: done\r\n\r\n"), "\(text)")
+            #expect(answers.count > 2 && answers[2].contains("Content-Length: 100\r\n") && answers[2].hasSuffix("\r\n\r\n"), "\(text)")
+
+            let unframed = try RawSocket(port: port)
+            unframed.send("GET /u/admin/web/until-close HTTP/1.1\r\n\(fields)\r\n")
+            let whole = try await unframed.receive { _ in false }  // until the hub closes
+            #expect(whole.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(whole)")
+            #expect(whole.contains("\r\nConnection: close\r\n"), "\(whole)")
+            #expect(whole.hasSuffix("\r\n\r\nall of it"), "\(whole)")
+        }
+    }
+
+    /// A body framed by Content-Length reaches the app whole, and the request after it on the
+    /// connection is read from where the body ends.
+    @Test func aBodyWithALengthReachesTheAppWhole() async throws {
+        try await GatewayTests.withActiveProject("probe") { _, token, port in
+            let fields = "Host: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
+            let size = 3 << 20
+            let socket = try RawSocket(port: port)
+            socket.send("POST /u/admin/web/upload HTTP/1.1\r\n\(fields)Content-Length: \(size)\r\n\r\n"
+                + String(repeating: "x", count: size) + "GET /u/admin/web/echo/next HTTP/1.1\r\n\(fields)\r\n")
+            let text = try await socket.receive { Self.bodies($0).count >= 2 }
+            let bodies = Self.bodies(text)
+            #expect(bodies.first == "{\"received\": \(size)}", "\(text)")
+            #expect(bodies.count == 2 && bodies[1].contains("\"path\": \"/echo/next\""), "\(text)")
+        }
+    }
+
+    /// Requests whose framing two parsers could read differently (the classic request
+    /// smuggling shapes) never reach the app as a second, hidden request.
+    @Test func ambiguousFramingNeverSmugglesARequestToTheApp() async throws {
+        try await GatewayTests.withActiveProject("probe") { _, token, port in
+            let fields = "Host: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
+            let hidden = "GET /u/admin/web/echo/smuggled HTTP/1.1\r\n\(fields)\r\n"
+            let framings = [
+                "Content-Length: 5\r\nTransfer-Encoding: chunked",
+                "Transfer-Encoding: chunked\r\nContent-Length: 5",
+                "Content-Length: 5\r\nContent-Length: 0",
+                "Content-Length : 0\r\nTransfer-Encoding: chunked",
+                "Transfer-Encoding : chunked\r\nContent-Length: 5",
+                "Transfer-Encoding: chunked, identity\r\nContent-Length: 5",
+                "Transfer-Encoding:\tchunked\r\nX-Fold: a\r\n b",
+            ]
+            for framing in framings {
+                let socket = try RawSocket(port: port)
+                socket.send("POST /u/admin/web/echo/first HTTP/1.1\r\n\(fields)\(framing)\r\n\r\n0\r\n\r\n\(hidden)")
+                let text = try await socket.receive { _ in false }  // until the hub closes
+                #expect(!text.contains("smuggled"), "\(framing.debugDescription): \(text)")
+                #expect(!text.isEmpty, "\(framing.debugDescription): no answer at all")
+            }
+        }
+    }
 }
+

@@ -6,6 +6,8 @@ GET /redirect          302 to /target;  /redirect-absolute: to http://127.0.0.1:
 GET /cookie            sets a=1; Path=/  and  b=2 (no path)
 GET /sse?gate=FILE     event "one" at once, event "two" once FILE exists
 GET /bytes?n=N         N bytes, streamed in 64 KiB chunks
+GET /chunked           "one two three" in three chunks, then the trailer X-Trailer: done
+GET /until-close       an HTTP/1.0 answer without a length: the body ends when the connection does
 POST /upload           reads the body in chunks: {"received": N}
 GET /drop              "dropped", then closes the connection without saying so beforehand
 GET /slow?s=N          answers after N seconds
@@ -83,12 +85,29 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(n))
             self.end_headers()
+            if self.command == "HEAD":
+                return
             chunk = b"x" * 65536
             left = n
             while left > 0:
                 part = chunk[: min(left, len(chunk))]
                 self.wfile.write(part)
                 left -= len(part)
+            return
+        if url.path == "/chunked":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Trailer", "X-Trailer")
+            self.end_headers()
+            for part in (b"one ", b"two ", b"three"):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\nX-Trailer: done\r\n\r\n")
+            return
+        if url.path == "/until-close":
+            self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it")
+            self.close_connection = True
             return
         if url.path == "/drop":
             self.reply(200, b"dropped")

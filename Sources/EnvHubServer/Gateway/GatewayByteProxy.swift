@@ -402,7 +402,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         guard let response = exchange.response else { return }
         if bytes.readableBytes == 0, response.framing == .chunked || response.framing == .untilClose { return }
         switch response.framing {
-        case .none:
+        case .noBody:
             responseEnded(exchange, extraBytes: bytes.readableBytes > 0, context: context)
         case .length:
             let slice = bytes.readSlice(length: min(exchange.lengthRemaining, bytes.readableBytes))!

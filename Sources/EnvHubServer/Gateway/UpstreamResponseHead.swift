@@ -6,7 +6,8 @@ import NIOCore
 /// The body itself passes on unchanged, chunked or not.
 struct UpstreamResponseHead {
     enum Framing: Equatable {
-        case none
+        /// No body: a HEAD request's answer, 1xx, 204, 304.
+        case noBody
         case length(Int)
         case chunked
         /// Until the app closes the connection (HTTP/1.0 style); the client's connection closes too.
@@ -83,7 +84,7 @@ struct UpstreamResponseHead {
         }
         let framing: Framing
         if headRequest || status < 200 || status == 204 || status == 304 {
-            framing = .none
+            framing = .noBody
         } else if let transferEncoding {
             guard contentLength == nil else { return nil }  // both: a message to refuse, not to guess at
             let codings = transferEncoding.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }

@@ -1,0 +1,180 @@
+import EnvHubRuntime
+import HTTPTypes
+import NIOCore
+import Testing
+
+@testable import EnvHubServer
+
+/// How the gateway's byte path reads heads and bodies: which requests it serves itself, which
+/// it leaves to NIO's parser (anything a smuggler could make two parsers read differently),
+/// how an app's response head is framed and rewritten, and where a chunked body ends.
+@Suite struct GatewayBytePathTests {
+    static func scan(_ text: String) -> PlainGatewayRequest.Scan { PlainGatewayRequest.scan(ByteBuffer(string: text)) }
+
+    static func plain(_ text: String) -> PlainGatewayRequest? {
+        if case .plain(let request) = scan(text) { return request }
+        return nil
+    }
+
+    static func isOther(_ text: String) -> Bool {
+        if case .other = scan(text) { return true }
+        return false
+    }
+
+    @Test func aPlainGatewayRequestIsReadWithItsHostBodyLengthAndFields() throws {
+        let text = "POST /u/alice/web/api?x=1 HTTP/1.1\r\nHost: hub.example\r\nContent-Length: 5\r\n"
+            + "Authorization: Bearer abc\r\nX-Thing:  spaced value  \r\nConnection: keep-alive, close\r\n\r\nhello"
+        let request = try #require(Self.plain(text))
+        #expect(request.head.method == .post)
+        #expect(request.head.path == "/u/alice/web/api?x=1")
+        #expect(request.head.authority == "hub.example")
+        #expect(request.head.headerFields[.init("X-Thing")!] == "spaced value")
+        #expect(request.head.headerFields[HTTPField.Name("Host")!] == nil)
+        #expect(request.contentLength == 5)
+        #expect(request.closeAfter)
+        #expect(request.headLength == text.utf8.count - 5)
+    }
+
+    @Test func aHeadIsIncompleteUntilItsEmptyLineArrives() {
+        let text = "GET /u/alice/web/ HTTP/1.1\r\nHost: h\r\n\r\n"
+        for end in 1..<text.utf8.count {
+            let prefix = String(decoding: text.utf8.prefix(end), as: UTF8.self)
+            guard case .incomplete = Self.scan(prefix) else {
+                Issue.record("\(end) bytes: not incomplete")
+                continue
+            }
+        }
+        #expect(Self.plain(text) != nil)
+    }
+
+    /// Whatever is not plain goes to NIO's parser, which answers it (or refuses it) as the hub
+    /// always has; the byte path never forwards a message it might frame differently.
+    @Test(arguments: [
+        "GET /api/users HTTP/1.1\r\nHost: h\r\n\r\n",  // not the gateway's
+        "GET /ux/a/b HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /u/a/b HTTP/1.0\r\nHost: h\r\n\r\n",  // HTTP/1.0
+        "GET /u/a/b HTTP/1.1\r\n\r\n",  // no Host
+        "GET /u/a/b HTTP/1.1\r\nHost: h\r\nHost: i\r\n\r\n",  // two
+        "POST /u/a/b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST /u/a/b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST /u/a/b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+        "POST /u/a/b HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\n\r\n",
+        "POST /u/a/b HTTP/1.1\r\nHost: h\r\nContent-Length: +5\r\n\r\n",
+        "POST /u/a/b HTTP/1.1\r\nHost: h\r\nContent-Length : 5\r\n\r\n",  // space before the colon
+        "GET /u/a/b HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n folded\r\n\r\n",  // obs-fold
+        "GET /u/a/b HTTP/1.1\r\nHost: h\nX-A: 1\r\n\r\n",  // bare LF
+        "GET /u/a/b HTTP/1.1\r\nHost: h\r\nX-A: 1\r2\r\n\r\n",  // bare CR
+        "GET /u/a/b HTTP/1.1\r\nHost: h\r\nX-A: a\u{1}b\r\n\r\n",  // a control byte
+        "GET /u/a/b HTTP/1.1\r\nHost: h\r\nX-A: caf\u{e9}\r\n\r\n",  // obs-text
+        "GET /u/a/b HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+        "POST /u/a/b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+        "CONNECT /u/a/b HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET  /u/a/b HTTP/1.1\r\nHost: h\r\n\r\n",  // two spaces
+        "GET /u/a/b  HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /u/a/b HTTP/1.1 \r\nHost: h\r\n\r\n",
+    ])
+    func requestsThatAreNotPlainAreLeftToTheFullParser(_ text: String) {
+        #expect(Self.isOther(text), "\(text.debugDescription)")
+    }
+
+    @Test func aHeadTooLongForTheBytePathIsLeftToTheFullParser() {
+        let long = "GET /u/a/b HTTP/1.1\r\nHost: h\r\nX-Long: " + String(repeating: "a", count: PlainGatewayRequest.maxHeadLength)
+        #expect(Self.isOther(long))
+    }
+
+    @Test func theAppGetsItsHeadWithOneContentLengthAndAHost() {
+        var head = HTTPRequest(method: .put, scheme: nil, authority: "127.0.0.1:9", path: "/x")
+        head.headerFields = [.contentLength: "99", .transferEncoding: "chunked", .init("X-A")!: "1"]
+        let bytes = head.http1Head(contentLength: 3)
+        #expect(String(buffer: bytes) == "PUT /x HTTP/1.1\r\nHost: 127.0.0.1:9\r\nX-A: 1\r\nContent-Length: 3\r\n\r\n")
+    }
+
+    // MARK: the app's responses
+
+    static let target = ProxyTarget(
+        upstream: Endpoint(host: "127.0.0.1", port: 9000), head: HTTPRequest(method: .get, scheme: nil, authority: nil, path: "/"),
+        projectID: "p", label: "alice/web", prefix: "/u/alice/web", prefixStripped: true)
+
+    static func response(_ text: String, head: Bool = false, closeClient: Bool = false) -> UpstreamResponseHead? {
+        if case .head(let response) = UpstreamResponseHead.scan(ByteBuffer(string: text), for: target, headRequest: head, closeClient: closeClient) {
+            return response
+        }
+        return nil
+    }
+
+    @Test func aResponseHeadIsRewrittenForTheClient() throws {
+        let response = try #require(Self.response(
+            "HTTP/1.1 302 Found\r\nLocation: /next\r\nSet-Cookie: a=1; Path=/\r\nConnection: keep-alive, X-Private\r\n"
+            + "Keep-Alive: timeout=5\r\nX-Private: secret\r\nContent-Length: 0\r\nX-Kept: yes\r\n\r\n"))
+        #expect(response.status == 302)
+        #expect(response.framing == .length(0))
+        #expect(response.reusable)
+        #expect(String(buffer: response.clientHead) == "HTTP/1.1 302 Found\r\nLocation: /u/alice/web/next\r\n"
+            + "Set-Cookie: a=1; Path=/u/alice/web/\r\nContent-Length: 0\r\nX-Kept: yes\r\n\r\n")
+    }
+
+    @Test func framingFollowsRFC9112() throws {
+        #expect(Self.response("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n")?.framing == .length(12))
+        #expect(Self.response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")?.framing == .chunked)
+        #expect(Self.response("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")?.framing == .chunked)
+        #expect(Self.response("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n", head: true)?.framing == .noBody)
+        #expect(Self.response("HTTP/1.1 204 No Content\r\n\r\n")?.framing == .noBody)
+        #expect(Self.response("HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n")?.framing == .noBody)
+        #expect(Self.response("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n")?.isInformational == true)
+        let untilClose = try #require(Self.response("HTTP/1.0 200 OK\r\n\r\n"))
+        #expect(untilClose.framing == .untilClose)
+        #expect(!untilClose.reusable)
+        #expect(String(buffer: untilClose.clientHead) == "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+        #expect(Self.response("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n")?.reusable == false)
+        #expect(Self.response("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n").map { String(buffer: $0.clientHead) }
+            == "HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n")
+        let closing = try #require(Self.response("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", closeClient: true))
+        #expect(String(buffer: closing.clientHead).hasSuffix("Connection: close\r\n\r\n"))
+    }
+
+    @Test(arguments: [
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nX-A : 1\r\n\r\n",
+        "HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n",
+        "HTTP/2 200 OK\r\n\r\n",
+        "HTTP/1.1 20 OK\r\n\r\n",
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+    ])
+    func malformedOrUnexpectedResponsesAreRefused(_ text: String) {
+        if case .malformed = UpstreamResponseHead.scan(ByteBuffer(string: text), for: Self.target, headRequest: false, closeClient: false) {
+            return
+        }
+        Issue.record("not refused: \(text.debugDescription)")
+    }
+
+    // MARK: chunked bodies
+
+    static let chunked = "5\r\nhello\r\n6;name=value\r\n world\r\n0\r\nX-Trailer: done\r\n\r\n"
+
+    @Test func theEndOfAChunkedBodyIsFoundHoweverTheBytesArrive() {
+        let bytes = Array((Self.chunked + "NEXT").utf8)
+        for split in 1..<bytes.count {
+            var scanner = ChunkedBodyScanner()
+            var result = bytes[..<split].withUnsafeBytes { scanner.scan($0) }
+            var end = split
+            if result == .more {
+                result = bytes[split...].withUnsafeBytes { scanner.scan($0) }
+                if case .ends(let after) = result { end = split + after }
+            } else if case .ends(let after) = result {
+                end = after
+            }
+            #expect(end == Self.chunked.utf8.count, "split at \(split): \(result)")
+        }
+    }
+
+    @Test(arguments: [
+        "x\r\n", "5\nhello\r\n", "5\r\nhelloX\r\n", "\r\n", "1234567890123456\r\n", "0\r\nX: 1\n\r\n", "5\r\nhello\r\n0\r\n\n",
+    ])
+    func malformedChunkedBodiesAreRefused(_ text: String) {
+        var scanner = ChunkedBodyScanner()
+        let result = Array(text.utf8).withUnsafeBytes { scanner.scan($0) }
+        #expect(result == .malformed, "\(text.debugDescription): \(result)")
+    }
+}
