@@ -21,18 +21,21 @@ import Testing
         return false
     }
 
-    @Test func aPlainGatewayRequestIsReadWithItsHostBodyLengthAndFields() throws {
-        let text = "POST /u/alice/web/api?x=1 HTTP/1.1\r\nHost: hub.example\r\nContent-Length: 5\r\n"
+    @Test func aPlainGatewayRequestIsReadWithItsHostBodyLengthAndSession() throws {
+        let text = "POST /u/alice/web/api?x=1 HTTP/1.1\r\nHost: hub.example\r\nContent-Length: 5\r\nAccept: text/html\r\n"
             + "Authorization: Bearer abc\r\nX-Thing:  spaced value  \r\nConnection: keep-alive, close\r\n\r\nhello"
         let request = try #require(Self.plain(text))
-        #expect(request.head.method == .post)
-        #expect(request.head.path == "/u/alice/web/api?x=1")
-        #expect(request.head.authority == "hub.example")
-        #expect(request.head.headerFields[.init("X-Thing")!] == "spaced value")
-        #expect(request.head.headerFields[HTTPField.Name("Host")!] == nil)
+        #expect(request.request.method == .post)
+        #expect(request.request.target == "/u/alice/web/api?x=1")
+        #expect(request.request.host == "hub.example")
+        #expect(request.request.token == "abc")
+        #expect(request.request.wantsHTML)
         #expect(request.contentLength == 5)
         #expect(request.closeAfter)
         #expect(request.headLength == text.utf8.count - 5)
+        let cookie = try #require(Self.plain("GET /u/a/b HTTP/1.1\r\nHost: h\r\nCookie: x=1; envhub_session=s3; y=2\r\n\r\n"))
+        #expect(cookie.request.token == "s3")
+        #expect(!cookie.request.wantsHTML)
     }
 
     @Test func aHeadIsIncompleteUntilItsEmptyLineArrives() {
@@ -82,18 +85,25 @@ import Testing
         #expect(Self.isOther(long))
     }
 
-    @Test func theAppGetsItsHeadWithOneContentLengthAndAHost() {
-        var head = HTTPRequest(method: .put, scheme: nil, authority: "127.0.0.1:9", path: "/x")
-        head.headerFields = [.contentLength: "99", .transferEncoding: "chunked", .init("X-A")!: "1"]
-        let bytes = head.http1Head(contentLength: 3)
-        #expect(String(buffer: bytes) == "PUT /x HTTP/1.1\r\nHost: 127.0.0.1:9\r\nX-A: 1\r\nContent-Length: 3\r\n\r\n")
+    /// The head the app gets: its own Host, one Content-Length, no hub credentials or
+    /// hop-by-hop fields, one Cookie field without the session, the X-Forwarded fields.
+    @Test func theAppGetsTheHeadByTheForwardingRules() throws {
+        let request = try #require(Self.plain(
+            "PUT /u/alice/web/x?y=1 HTTP/1.1\r\nHost: hub.example\r\nContent-Length: 3\r\nAuthorization: Bearer t\r\n"
+            + "Connection: keep-alive, X-Private\r\nX-Private: p\r\nKeep-Alive: 5\r\nX-Forwarded-For: 6.6.6.6\r\n"
+            + "Cookie: a=1; envhub_session=s\r\nCookie: b=2\r\nX-A:  1 \r\n\r\n"))
+        let head = request.forwardedHead(for: Self.target)
+        #expect(String(buffer: head) == "PUT /x?y=1 HTTP/1.1\r\nHost: 127.0.0.1:9000\r\nX-A:  1\r\nCookie: a=1; b=2\r\n"
+            + "X-Forwarded-For: 10.1.2.3\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: hub.example\r\n"
+            + "X-Forwarded-Prefix: /u/alice/web\r\nContent-Length: 3\r\n\r\n")
     }
 
     // MARK: the app's responses
 
     static let target = ProxyTarget(
-        upstream: Endpoint(host: "127.0.0.1", port: 9000), head: HTTPRequest(method: .get, scheme: nil, authority: nil, path: "/"),
-        projectID: "p", label: "alice/web", prefix: "/u/alice/web", prefixStripped: true)
+        upstream: Endpoint(host: "127.0.0.1", port: 9000), path: "/x?y=1", projectID: "p", label: "alice/web",
+        prefix: "/u/alice/web", prefixStripped: true, clientHost: "hub.example",
+        clientAddress: try! SocketAddress(ipAddress: "10.1.2.3", port: 5555), keepUpgrade: false)
 
     static func response(_ text: String, head: Bool = false, closeClient: Bool = false) -> UpstreamResponseHead? {
         if case .head(let response) = UpstreamResponseHead.scan(ByteBuffer(string: text), for: target, headRequest: head, closeClient: closeClient) {

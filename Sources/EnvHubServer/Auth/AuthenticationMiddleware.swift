@@ -23,13 +23,18 @@ struct AuthenticationMiddleware: RouterMiddleware {
 
     /// The Bearer token, or else the session cookie's value.
     static func token(in fields: HTTPFields) -> String? {
-        if let authorization = fields[.authorization] {
+        token(authorization: fields[.authorization], cookies: fields[values: .cookie])
+    }
+
+    /// The Bearer token of an Authorization value, or else the session cookie's value in the Cookie fields.
+    static func token(authorization: String?, cookies: some Sequence<String>) -> String? {
+        if let authorization {
             // The scheme is case-insensitive (RFC 9110 §11.1); "Bearer " as sent is checked first.
             if authorization.hasPrefix("Bearer ") { return String(authorization.dropFirst(7)) }
             let parts = authorization.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]) }
         }
-        for header in fields[values: .cookie] {
+        for header in cookies {
             for pair in header.split(separator: ";") {
                 let parts = pair.split(separator: "=", maxSplits: 1)
                 if parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == cookieName {

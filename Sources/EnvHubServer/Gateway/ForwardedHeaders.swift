@@ -13,36 +13,69 @@ enum ForwardedHeaders {
     /// What the app receives: the client's fields without hop-by-hop ones, the hub's
     /// credentials (Authorization and the session cookie) removed, and X-Forwarded-For,
     /// -Proto, -Host and -Prefix set. `keepUpgrade` keeps Connection/Upgrade for WebSocket
-    /// handshakes, which the tunnel forwards.
+    /// handshakes, which the tunnel forwards. (The byte path applies the same rules to the
+    /// bytes of a head: `PlainGatewayRequest.forwardedHead`.)
     static func request(
         _ fields: HTTPFields, host: String?, clientAddress: String?, prefix: String, sessionCookie: String,
         keepUpgrade: Bool = false
     ) -> HTTPFields {
         let named = connectionOptions(fields)
         var result = HTTPFields()
-        var cookies: [String] = []
+        var cookies: [Substring] = []
         for field in fields {
-            let name = field.name.canonicalName
-            if name == "authorization" { continue }
-            if name.hasPrefix("x-forwarded-") { continue }
-            if hopByHop.contains(name) || named.contains(name) {
-                guard keepUpgrade, name == "connection" || name == "upgrade" else { continue }
+            switch fate(ofRequestField: field.name.canonicalName, connectionOptions: named, keepUpgrade: keepUpgrade) {
+            case .forward: result.append(field)
+            case .drop: continue
+            case .cookie: cookies += appCookies(field.value, sessionCookie: sessionCookie)
             }
-            if name == "cookie" {
-                cookies += field.value.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
-                    .filter { !$0.isEmpty && !$0.hasPrefix(sessionCookie + "=") }
-                continue
-            }
-            result.append(field)
         }
         // One Cookie field, as HTTP/1.1 wants (HTTP/2 clients may send several).
         if !cookies.isEmpty { result.append(.init(name: .cookie, value: cookies.joined(separator: "; "))) }
-        // One client hop: envhub is the first proxy unless a trusted proxy in front is configured (not yet).
-        if let clientAddress { result[.xForwardedFor] = clientAddress }
-        result[.xForwardedProto] = fields[values: .xForwardedProto].first == "https" ? "https" : "http"
-        if let host { result[.xForwardedHost] = host }
-        result[.xForwardedPrefix] = prefix
+        for (name, value) in forwardedFields(
+            clientAddress: clientAddress, https: fields[values: .xForwardedProto].first == "https", host: host, prefix: prefix) {
+            result[name] = value
+        }
         return result
+    }
+
+    /// What becomes of one of the client's fields on its way to the app.
+    enum RequestFieldFate {
+        case forward
+        case drop
+        /// Its cookies go on in one Cookie field, all but the hub's session cookie.
+        case cookie
+    }
+
+    /// `name` lower-cased; `connectionOptions` as `tokens` reads them from the Connection field.
+    static func fate(ofRequestField name: String, connectionOptions: Set<String>, keepUpgrade: Bool) -> RequestFieldFate {
+        if name == "authorization" || name.hasPrefix("x-forwarded-") { return .drop }
+        if hopByHop.contains(name) || connectionOptions.contains(name) {
+            return keepUpgrade && (name == "connection" || name == "upgrade") ? .forward : .drop
+        }
+        return name == "cookie" ? .cookie : .forward
+    }
+
+    /// The cookies of a Cookie field but the hub's session cookie.
+    static func appCookies(_ value: String, sessionCookie: String) -> [Substring] {
+        value.split(separator: ";").map(trimmed).filter { !$0.isEmpty && !$0.hasPrefix(sessionCookie + "=") }
+    }
+
+    private static func trimmed(_ text: Substring) -> Substring {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        var text = text.drop(while: isSpace)
+        while let last = text.last, isSpace(last) { text.removeLast() }
+        return text
+    }
+
+    /// The fields that tell the app about the client: one client hop, since envhub is the
+    /// first proxy (a trusted proxy in front is not configurable yet).
+    static func forwardedFields(clientAddress: String?, https: Bool, host: String?, prefix: String) -> [(HTTPField.Name, String)] {
+        var fields: [(HTTPField.Name, String)] = []
+        if let clientAddress { fields.append((.xForwardedFor, clientAddress)) }
+        fields.append((.xForwardedProto, https ? "https" : "http"))
+        if let host { fields.append((.xForwardedHost, host)) }
+        fields.append((.xForwardedPrefix, prefix))
+        return fields
     }
 
     /// What the client receives of the app's answer: hop-by-hop fields removed, a `Location`

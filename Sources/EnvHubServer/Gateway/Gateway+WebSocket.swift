@@ -6,11 +6,13 @@ extension Gateway {
     /// Where a WebSocket upgrade to `/u/{user}/{project}/…` goes: the same rules as HTTP
     /// (`answer`). Nil for anything the router must answer instead (401, 404, 503, a redirect).
     func tunnelTarget(_ head: HTTPRequest, remoteAddress: SocketAddress?) async -> TunnelTarget? {
-        guard Self.claims(head), case .forward(let target) = await answer(head, remoteAddress: remoteAddress) else { return nil }
+        guard Self.claims(head), case .forward(let target) = await answer(Request(head), remoteAddress: remoteAddress) else {
+            return nil
+        }
         let activity = activity
         let projectID = target.projectID
         return TunnelTarget(
-            host: target.upstream.host, port: target.upstream.port, head: target.head,
+            host: target.upstream.host, port: target.upstream.port, head: target.forwardedHead(head),
             opened: { activity.opened(projectID) }, closed: { activity.closed(projectID) })
     }
 }

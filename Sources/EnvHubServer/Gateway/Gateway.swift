@@ -44,7 +44,7 @@ struct Gateway: Sendable {
         for path in ["/u/:user/:project", "/u/:user/:project/**"] {
             for method in methods {
                 router.on(RouterPath(path), method: method) { request, context in
-                    switch await answer(request.head, remoteAddress: context.remoteAddress) {
+                    switch await answer(Request(request.head), remoteAddress: context.remoteAddress) {
                     case .respond(let answer):
                         return answer.response
                     case .forward:
@@ -71,42 +71,44 @@ struct Gateway: Sendable {
 
         /// `target`: the request target, path and query.
         init?(target: String) {
-            let (path, query) = target.firstIndex(of: "?").map { (target[..<$0], target[$0...]) } ?? (target[...], "")
-            let segments = path.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
-            guard segments.count >= 4, segments[0].isEmpty, segments[1] == "u",
-                  let owner = UserName(rawValue: String(segments[2])) else { return nil }
-            let projectAndRest = segments[3].split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let project = ProjectName(rawValue: String(projectAndRest[0])) else { return nil }
+            let path = target.firstIndex(of: "?").map { target[..<$0] } ?? target[...]
+            guard path.hasPrefix("/u/") else { return nil }
+            let afterU = path.index(path.startIndex, offsetBy: 3)
+            guard let ownerEnd = path[afterU...].firstIndex(of: "/"),
+                  let owner = UserName(rawValue: String(path[afterU..<ownerEnd])) else { return nil }
+            let projectStart = path.index(after: ownerEnd)
+            let projectEnd = path[projectStart...].firstIndex(of: "/") ?? path.endIndex
+            guard let project = ProjectName(rawValue: String(path[projectStart..<projectEnd])) else { return nil }
             self.owner = owner
             self.project = project
-            prefix = "/u/\(owner)/\(project)"
-            rest = projectAndRest.count == 2 ? "/" + projectAndRest[1] : ""
-            self.query = String(query)
+            prefix = String(path[..<projectEnd])
+            rest = String(path[projectEnd...])
+            query = String(target[path.endIndex...])
         }
     }
 
     /// The answer from what is in memory, or nil when the session or the route must be read
     /// from the store first (then `answer` does that).
-    func cachedAnswer(_ head: HTTPRequest, remoteAddress: SocketAddress?) -> GatewayAnswer? {
-        guard let address = Address(target: head.path ?? "") else { return .respond(Self.noSuchProject) }
+    func cachedAnswer(_ request: Request, remoteAddress: SocketAddress?) -> GatewayAnswer? {
+        guard let address = Address(target: request.target) else { return .respond(Self.noSuchProject) }
         var identity: Identity?
-        if let token = AuthenticationMiddleware.token(in: head.headerFields) {
+        if let token = request.token {
             guard let cached = sessions.cachedIdentity(for: token) else { return nil }
             identity = cached
         }
         guard let identity, Self.may(identity.user, see: address) else {
-            return answer(head, address: address, identity: identity, route: nil, remoteAddress: remoteAddress)
+            return answer(request, address: address, identity: identity, route: nil, remoteAddress: remoteAddress)
         }
         guard let route = routes.cachedRoute(owner: address.owner, name: address.project) else { return nil }
-        return answer(head, address: address, identity: identity, route: route, remoteAddress: remoteAddress)
+        return answer(request, address: address, identity: identity, route: route, remoteAddress: remoteAddress)
     }
 
     /// The answer, reading the session and the route from the store when they are not in memory.
-    func answer(_ head: HTTPRequest, remoteAddress: SocketAddress?) async -> GatewayAnswer {
-        if let answer = cachedAnswer(head, remoteAddress: remoteAddress) { return answer }
-        guard let address = Address(target: head.path ?? "") else { return .respond(Self.noSuchProject) }
+    func answer(_ request: Request, remoteAddress: SocketAddress?) async -> GatewayAnswer {
+        if let answer = cachedAnswer(request, remoteAddress: remoteAddress) { return answer }
+        guard let address = Address(target: request.target) else { return .respond(Self.noSuchProject) }
         var identity: Identity?
-        if let token = AuthenticationMiddleware.token(in: head.headerFields) {
+        if let token = request.token {
             identity = await sessions.identity(for: token)
         }
         var route: RouteTable.Route?
@@ -117,7 +119,7 @@ struct Gateway: Sendable {
                 return .respond(FixedAnswer(.unavailable("the hub cannot read its store: \(error)")))
             }
         }
-        return answer(head, address: address, identity: identity, route: route, remoteAddress: remoteAddress)
+        return answer(request, address: address, identity: identity, route: route, remoteAddress: remoteAddress)
     }
 
     /// The owner and admins; anyone else learns nothing.
@@ -127,10 +129,10 @@ struct Gateway: Sendable {
 
     /// The rules, once the visitor and (if they may see it) the route are known.
     private func answer(
-        _ head: HTTPRequest, address: Address, identity: Identity?, route: RouteTable.Route?, remoteAddress: SocketAddress?
+        _ request: Request, address: Address, identity: Identity?, route: RouteTable.Route?, remoteAddress: SocketAddress?
     ) -> GatewayAnswer {
         guard let identity else {
-            guard Self.wantsHTML(head.headerFields) else { return .respond(FixedAnswer(.unauthenticated())) }
+            guard request.wantsHTML else { return .respond(FixedAnswer(.unauthenticated())) }
             let next = address.prefix + address.rest + address.query
             let encoded = next.addingPercentEncoding(withAllowedCharacters: .urlQueryValueAllowed) ?? "/"
             return .respond(FixedAnswer(status: .found, headers: [.location: "/login?next=\(encoded)", .cacheControl: "no-store"]))
@@ -140,7 +142,7 @@ struct Gateway: Sendable {
         }
         activity.touch(route.project.id)
         guard route.project.state == .active, let upstream = route.upstream else {
-            return .respond(StoppedPage.answer(route.project, visitor: identity.user, html: Self.wantsHTML(head.headerFields)))
+            return .respond(StoppedPage.answer(route.project, visitor: identity.user, html: request.wantsHTML))
         }
         if address.rest.isEmpty {
             return .respond(FixedAnswer(status: .permanentRedirect, headers: [.location: address.prefix + "/" + address.query]))
@@ -148,26 +150,43 @@ struct Gateway: Sendable {
         guard let template = route.template else {
             return .respond(FixedAnswer(.unavailable("the project's template no longer exists")))
         }
-        if address.rest == "/", address.query.isEmpty, head.method == .get, let entry = template.entryPath {
+        if address.rest == "/", address.query.isEmpty, request.method == .get, let entry = template.entryPath {
             let filled = Placeholders(user: address.owner.rawValue, project: address.project.rawValue, secret: "", endpoints: [:])
                 .fill(entry)
             return .respond(FixedAnswer(status: .found, headers: [.location: address.prefix + filled, .cacheControl: "no-store"]))
         }
-        var forwarded = head
-        forwarded.scheme = nil
-        forwarded.path = (template.keepPrefix ? address.prefix + address.rest : address.rest) + address.query
-        forwarded.authority = upstream.description
-        forwarded.headerFields = ForwardedHeaders.request(
-            head.headerFields, host: head.authority, clientAddress: remoteAddress?.ipAddress, prefix: address.prefix,
-            sessionCookie: AuthenticationMiddleware.cookieName, keepUpgrade: WebSocketTunnel.isWebSocketUpgrade(head))
         return .forward(ProxyTarget(
-            upstream: upstream, head: forwarded, projectID: route.project.id, label: "\(address.owner)/\(address.project)",
-            prefix: address.prefix, prefixStripped: !template.keepPrefix))
+            upstream: upstream, path: (template.keepPrefix ? address.prefix + address.rest : address.rest) + address.query,
+            projectID: route.project.id, label: "\(address.owner)/\(address.project)", prefix: address.prefix,
+            prefixStripped: !template.keepPrefix, clientHost: request.host, clientAddress: remoteAddress,
+            keepUpgrade: request.isWebSocketUpgrade))
+    }
+
+    /// The few things of a request the gateway's rules read, from NIO's parsed head or from
+    /// the byte path's (`PlainGatewayRequest`).
+    struct Request: Sendable {
+        var method: HTTPRequest.Method
+        /// The request target, path and query, as sent.
+        var target: String
+        var host: String?
+        /// A Bearer token or the session cookie (`AuthenticationMiddleware.token`).
+        var token: String?
+        var wantsHTML: Bool
+        var isWebSocketUpgrade: Bool
     }
 
     /// Browsers ask for HTML; API clients and scripts do not.
     static func wantsHTML(_ headers: HTTPFields) -> Bool {
         headers[values: .accept].contains { $0.contains("text/html") }
+    }
+}
+
+extension Gateway.Request {
+    init(_ head: HTTPRequest) {
+        self.init(
+            method: head.method, target: head.path ?? "", host: head.authority,
+            token: AuthenticationMiddleware.token(in: head.headerFields), wantsHTML: Gateway.wantsHTML(head.headerFields),
+            isWebSocketUpgrade: WebSocketTunnel.isWebSocketUpgrade(head))
     }
 }
 

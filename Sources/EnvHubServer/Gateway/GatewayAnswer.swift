@@ -11,20 +11,37 @@ enum GatewayAnswer: Sendable {
     case respond(FixedAnswer)
 }
 
-/// Where a request goes and how it is sent: the head is already rewritten (path under or
-/// without the prefix, forwarded fields, the hub's credentials removed).
+/// Where a request goes and how it is sent (the rewritten path; what the forwarded fields say).
 struct ProxyTarget: Sendable {
     let upstream: Endpoint
-    let head: HTTPRequest
+    /// Path and query for the app: under or without the prefix.
+    let path: String
     let projectID: String
     /// `alice/web`, for error messages.
     let label: String
     /// `/u/alice/web`
     let prefix: String
     let prefixStripped: Bool
+    /// The client's Host, for X-Forwarded-Host.
+    let clientHost: String?
+    let clientAddress: SocketAddress?
+    /// Connection and Upgrade go on (a WebSocket handshake).
+    let keepUpgrade: Bool
 
     /// The app's own address, as it may appear in its `Location` fields.
     var upstreamURL: String { "http://\(upstream)" }
+
+    /// The client's head as the app is sent it (see `ForwardedHeaders.request`).
+    func forwardedHead(_ head: HTTPRequest) -> HTTPRequest {
+        var forwarded = head
+        forwarded.scheme = nil
+        forwarded.path = path
+        forwarded.authority = upstream.description
+        forwarded.headerFields = ForwardedHeaders.request(
+            head.headerFields, host: clientHost, clientAddress: clientAddress?.ipAddress, prefix: prefix,
+            sessionCookie: AuthenticationMiddleware.cookieName, keepUpgrade: keepUpgrade)
+        return forwarded
+    }
 
     /// The app's response head as the client sees it (see `ForwardedHeaders.response`).
     func clientResponse(_ response: HTTPResponse) -> HTTPResponse {

@@ -41,13 +41,14 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     /// moment it is made until it is let go (`ActivityTracker.opened`).
     private final class Exchange {
         let target: ProxyTarget
+        /// The head the app is sent.
+        let head: ByteBuffer
         let headRequest: Bool
         private let activity: ActivityTracker
         var upstream: ByteUpstreamConnection?
         var reusedConnection = false
         /// Request body bytes not yet sent to the app.
         var bodyRemaining: Int
-        let contentLength: Int?
         var sentBody = false
         var requestSent = false
         /// Response bytes read while the head is incomplete.
@@ -58,10 +59,10 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         var chunks = ChunkedBodyScanner()
         var unflushed = false
 
-        init(target: ProxyTarget, contentLength: Int?, headRequest: Bool, activity: ActivityTracker) {
+        init(target: ProxyTarget, head: ByteBuffer, bodyLength: Int, headRequest: Bool, activity: ActivityTracker) {
             self.target = target
-            self.contentLength = contentLength
-            self.bodyRemaining = contentLength ?? 0
+            self.head = head
+            self.bodyRemaining = bodyLength
             self.headRequest = headRequest
             self.activity = activity
             activity.opened(target.projectID)
@@ -244,16 +245,16 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     private func begin(_ request: PlainGatewayRequest, context: ChannelHandlerContext) {
         if request.closeAfter { closeAfterAnswer = true }
         requestStarted = .now
-        requestMethod = request.head.method
+        requestMethod = request.request.method
         let remoteAddress = context.channel.remoteAddress
-        if let answer = gateway.cachedAnswer(request.head, remoteAddress: remoteAddress) {
+        if let answer = gateway.cachedAnswer(request.request, remoteAddress: remoteAddress) {
             return act(on: answer, for: request)
         }
         reading = .deciding
         let gateway = gateway
-        let head = request.head
+        let decided = request.request
         let promise = context.eventLoop.makePromise(of: GatewayAnswer.self)
-        promise.completeWithTask { await gateway.answer(head, remoteAddress: remoteAddress) }
+        promise.completeWithTask { await gateway.answer(decided, remoteAddress: remoteAddress) }
         promise.futureResult.assumeIsolated().whenSuccess { answer in
             guard self.context != nil else { return }
             self.act(on: answer, for: request)
@@ -269,8 +270,8 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
             respond(answer)
         case .forward(let target):
             let exchange = Exchange(
-                target: target, contentLength: request.contentLength, headRequest: request.head.method == .head,
-                activity: gateway.activity)
+                target: target, head: request.forwardedHead(for: target), bodyLength: bodyLength,
+                headRequest: request.request.method == .head, activity: gateway.activity)
             self.exchange = exchange
             reading = bodyLength > 0 ? .forwarding(exchange) : .head
             if bodyLength == 0 { exchange.requestSent = true }
@@ -346,7 +347,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     private func attach(_ connection: ByteUpstreamConnection, to exchange: Exchange) {
         exchange.upstream = connection
         connection.owner = self
-        connection.send(exchange.target.head.http1Head(contentLength: exchange.contentLength))
+        connection.send(exchange.head)
         exchange.unflushed = true
         if case .forwarding = reading {} else {
             exchange.unflushed = false

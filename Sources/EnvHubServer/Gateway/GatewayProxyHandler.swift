@@ -41,6 +41,8 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// moment it is made until it is let go (`ActivityTracker.opened`), bytes passing or not.
     private final class Exchange {
         let target: ProxyTarget
+        /// The head the app is sent.
+        let head: HTTPRequest
         private let activity: ActivityTracker
         var upstream: UpstreamConnection?
         var reusedConnection = false
@@ -51,8 +53,9 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         /// Parts were written to the app since the last flush.
         var unflushed = false
 
-        init(target: ProxyTarget, activity: ActivityTracker) {
+        init(target: ProxyTarget, head: HTTPRequest, activity: ActivityTracker) {
             self.target = target
+            self.head = target.forwardedHead(head)
             self.activity = activity
             activity.opened(target.projectID)
         }
@@ -223,27 +226,28 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         requestStarted = .now
         requestMethod = head.method
         let remoteAddress = context.channel.remoteAddress
-        if let answer = gateway.cachedAnswer(head, remoteAddress: remoteAddress) {
-            return act(on: answer)
+        let request = Gateway.Request(head)
+        if let answer = gateway.cachedAnswer(request, remoteAddress: remoteAddress) {
+            return act(on: answer, for: head)
         }
         reading = .deciding
         let gateway = gateway
         let promise = context.eventLoop.makePromise(of: GatewayAnswer.self)
-        promise.completeWithTask { await gateway.answer(head, remoteAddress: remoteAddress) }
+        promise.completeWithTask { await gateway.answer(request, remoteAddress: remoteAddress) }
         promise.futureResult.assumeIsolated().whenSuccess { answer in
             guard self.context != nil else { return }
-            self.act(on: answer)
+            self.act(on: answer, for: head)
             self.process()
         }
     }
 
-    private func act(on answer: GatewayAnswer) {
+    private func act(on answer: GatewayAnswer, for head: HTTPRequest) {
         switch answer {
         case .respond(let answer):
             reading = .discarding
             respond(answer)
         case .forward(let target):
-            let exchange = Exchange(target: target, activity: gateway.activity)
+            let exchange = Exchange(target: target, head: head, activity: gateway.activity)
             self.exchange = exchange
             reading = .forwarding(exchange)
             connect(exchange)
@@ -306,7 +310,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func attach(_ connection: UpstreamConnection, to exchange: Exchange) {
         exchange.upstream = connection
         connection.owner = self
-        connection.send(.head(exchange.target.head))
+        connection.send(.head(exchange.head))
         if exchange.requestSent { connection.send(.end(nil)) }
         exchange.unflushed = true
     }

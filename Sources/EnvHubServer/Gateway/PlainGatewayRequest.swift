@@ -7,14 +7,22 @@ import NIOCore
 /// HTTP/1.0, a head these strict rules refuse, any other path) is left to NIO's full parser
 /// and the router, which answer it as they always have.
 struct PlainGatewayRequest {
-    /// What `Gateway` decides on: as NIO's codec would have made it (Host as the authority).
-    let head: HTTPRequest
-    /// Bytes of the head, through its empty line.
-    let headLength: Int
+    /// What `Gateway` decides on.
+    let request: Gateway.Request
+    /// The head's bytes, through its empty line.
+    let bytes: ByteBuffer
+    /// Its field lines (offsets in `bytes`).
+    let fields: [HeadBytes.Field]
     /// Content-Length as sent, nil without one (no body).
     let contentLength: Int?
     /// The client sent `Connection: close`.
     let closeAfter: Bool
+    /// The options the Connection field names, lower-cased.
+    let connectionOptions: Set<String>
+    /// The first X-Forwarded-Proto says https.
+    let forwardedHTTPS: Bool
+
+    var headLength: Int { bytes.readableBytes }
 
     /// Heads longer than this go to NIO's parser, which applies the server's limits.
     static let maxHeadLength = 16 * 1024
@@ -35,7 +43,7 @@ struct PlainGatewayRequest {
             guard let length = HeadBytes.headLength(UnsafeRawBufferPointer(rebasing: bytes.prefix(maxHeadLength))) else {
                 return bytes.count >= maxHeadLength ? .other : .incomplete
             }
-            return parse(bytes, headLength: length).map { .plain($0) } ?? .other
+            return parse(buffer, bytes, headLength: length).map { .plain($0) } ?? .other
         }
     }
 
@@ -52,7 +60,7 @@ struct PlainGatewayRequest {
         return true
     }
 
-    private static func parse(_ bytes: UnsafeRawBufferPointer, headLength: Int) -> PlainGatewayRequest? {
+    private static func parse(_ buffer: ByteBuffer, _ bytes: UnsafeRawBufferPointer, headLength: Int) -> PlainGatewayRequest? {
         // Request line: method SP target SP HTTP/1.1 CRLF
         var index = 0
         while HeadBytes.isTokenByte(bytes[index]) { index += 1 }
@@ -67,54 +75,85 @@ struct PlainGatewayRequest {
         let method = HeadBytes.string(bytes, 0..<methodEnd)
         guard method != "CONNECT", let method = HTTPRequest.Method(method) else { return nil }
 
-        guard let lines = HeadBytes.fields(bytes, from: index + 1 + version.utf8.count, to: headLength, allowObsText: false)
+        guard let fields = HeadBytes.fields(bytes, from: index + 1 + version.utf8.count, to: headLength, allowObsText: false)
         else { return nil }
         var host: String?
         var contentLength: Int?
-        var closeAfter = false
-        var fields = HTTPFields()
-        fields.reserveCapacity(lines.count)
-        for line in lines {
-            if HeadBytes.equals(bytes, line.name, "host") {
+        var authorization: String?
+        var cookies: [String] = []
+        var wantsHTML = false
+        var connectionOptions: Set<String> = []
+        var forwardedProto: String?
+        for field in fields {
+            // Compared by their first byte before their whole name: most fields are none of these.
+            switch bytes[field.name.lowerBound] | 0x20 {
+            case UInt8(ascii: "h") where HeadBytes.equals(bytes, field.name, "host"):
                 guard host == nil else { return nil }
-                host = HeadBytes.string(bytes, line.value)
+                host = HeadBytes.string(bytes, field.value)
+            case UInt8(ascii: "c") where HeadBytes.equals(bytes, field.name, "content-length"):
+                guard contentLength == nil, let length = HeadBytes.decimal(bytes, field.value) else { return nil }
+                contentLength = length
+            case UInt8(ascii: "c") where HeadBytes.equals(bytes, field.name, "cookie"):
+                cookies.append(HeadBytes.string(bytes, field.value))
+            case UInt8(ascii: "c") where HeadBytes.equals(bytes, field.name, "connection"):
+                connectionOptions.formUnion(ForwardedHeaders.tokens([HeadBytes.string(bytes, field.value)]))
+            case UInt8(ascii: "a") where HeadBytes.equals(bytes, field.name, "authorization"):
+                if authorization == nil { authorization = HeadBytes.string(bytes, field.value) }
+            case UInt8(ascii: "a") where HeadBytes.equals(bytes, field.name, "accept"):
+                if HeadBytes.string(bytes, field.value).contains("text/html") { wantsHTML = true }
+            case UInt8(ascii: "x") where HeadBytes.equals(bytes, field.name, "x-forwarded-proto"):
+                if forwardedProto == nil { forwardedProto = HeadBytes.string(bytes, field.value) }
+            case UInt8(ascii: "t") where HeadBytes.equals(bytes, field.name, "transfer-encoding"),
+                 UInt8(ascii: "u") where HeadBytes.equals(bytes, field.name, "upgrade"),
+                 UInt8(ascii: "e") where HeadBytes.equals(bytes, field.name, "expect"):
+                return nil
+            default:
                 continue
             }
-            if HeadBytes.equals(bytes, line.name, "content-length") {
-                guard contentLength == nil, let length = HeadBytes.decimal(bytes, line.value) else { return nil }
-                contentLength = length
-            } else if HeadBytes.equals(bytes, line.name, "transfer-encoding") || HeadBytes.equals(bytes, line.name, "upgrade")
-                || HeadBytes.equals(bytes, line.name, "expect") {
-                return nil
-            }
-            guard let name = HTTPField.Name(HeadBytes.string(bytes, line.name)) else { return nil }
-            let value = HeadBytes.string(bytes, line.value)
-            if name == .connection, ForwardedHeaders.tokens([value]).contains("close") { closeAfter = true }
-            fields.append(HTTPField(name: name, value: value))
         }
         guard let host else { return nil }
-        let head = HTTPRequest(
-            method: method, scheme: "http", authority: host, path: HeadBytes.string(bytes, targetStart..<targetEnd),
-            headerFields: fields)
-        return PlainGatewayRequest(head: head, headLength: headLength, contentLength: contentLength, closeAfter: closeAfter)
+        let request = Gateway.Request(
+            method: method, target: HeadBytes.string(bytes, targetStart..<targetEnd), host: host,
+            token: AuthenticationMiddleware.token(authorization: authorization, cookies: cookies), wantsHTML: wantsHTML,
+            isWebSocketUpgrade: false)
+        return PlainGatewayRequest(
+            request: request, bytes: buffer.getSlice(at: buffer.readerIndex, length: headLength)!, fields: fields,
+            contentLength: contentLength, closeAfter: connectionOptions.contains("close"), connectionOptions: connectionOptions,
+            forwardedHTTPS: forwardedProto == "https")
     }
-}
 
-extension HTTPRequest {
-    /// The head as HTTP/1.1 bytes for the app, its body framed by `contentLength` alone
-    /// (whatever Content-Length or Transfer-Encoding the fields still carry is left out).
-    func http1Head(contentLength: Int?) -> ByteBuffer {
-        var buffer = ByteBufferAllocator().buffer(capacity: 512)
-        buffer.writeString(method.rawValue)
-        buffer.writeStaticString(" ")
-        buffer.writeString(path ?? "/")
-        buffer.writeStaticString(" HTTP/1.1\r\n")
-        if let authority { buffer.writeField("Host", authority) }
-        for field in headerFields where field.name != .contentLength && field.name != .transferEncoding {
-            buffer.writeField(field.name.rawName, field.value)
+    /// The head the app is sent, by `ForwardedHeaders`' rules for requests, its body framed by
+    /// the Content-Length read here alone.
+    func forwardedHead(for target: ProxyTarget) -> ByteBuffer {
+        var head = ByteBufferAllocator().buffer(capacity: bytes.readableBytes + 256)
+        head.writeString(request.method.rawValue)
+        head.writeStaticString(" ")
+        head.writeString(target.path)
+        head.writeStaticString(" HTTP/1.1\r\n")
+        head.writeField("Host", target.upstream.description)
+        var cookies: [Substring] = []
+        bytes.withUnsafeReadableBytes { bytes in
+            for field in fields {
+                if HeadBytes.equals(bytes, field.name, "host") || HeadBytes.equals(bytes, field.name, "content-length") { continue }
+                let name = HeadBytes.string(bytes, field.name).lowercased()
+                switch ForwardedHeaders.fate(ofRequestField: name, connectionOptions: connectionOptions, keepUpgrade: false) {
+                case .forward:
+                    head.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.name.lowerBound..<field.value.upperBound]))
+                    head.writeStaticString("\r\n")
+                case .drop:
+                    continue
+                case .cookie:
+                    cookies += ForwardedHeaders.appCookies(HeadBytes.string(bytes, field.value), sessionCookie: AuthenticationMiddleware.cookieName)
+                }
+            }
         }
-        if let contentLength { buffer.writeField("Content-Length", String(contentLength)) }
-        buffer.writeStaticString("\r\n")
-        return buffer
+        if !cookies.isEmpty { head.writeField("Cookie", cookies.joined(separator: "; ")) }
+        for (name, value) in ForwardedHeaders.forwardedFields(
+            clientAddress: target.clientAddress?.ipAddress, https: forwardedHTTPS, host: request.host, prefix: target.prefix) {
+            head.writeField(name.rawName, value)
+        }
+        if let contentLength { head.writeField("Content-Length", String(contentLength)) }
+        head.writeStaticString("\r\n")
+        return head
     }
 }
