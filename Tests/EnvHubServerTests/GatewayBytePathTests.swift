@@ -92,7 +92,7 @@ import Testing
             "PUT /u/alice/web/x?y=1 HTTP/1.1\r\nHost: hub.example\r\nContent-Length: 3\r\nAuthorization: Bearer t\r\n"
             + "Connection: keep-alive, X-Private\r\nX-Private: p\r\nKeep-Alive: 5\r\nX-Forwarded-For: 6.6.6.6\r\n"
             + "Cookie: a=1; envhub_session=s\r\nCookie: b=2\r\nX-A:  1 \r\n\r\n"))
-        let head = request.forwardedHead(for: Self.target)
+        let head = request.forwardedHead(for: Self.target, clientIP: "10.1.2.3")
         #expect(String(buffer: head) == "PUT /x?y=1 HTTP/1.1\r\nHost: 127.0.0.1:9000\r\nX-A:  1\r\nCookie: a=1; b=2\r\n"
             + "X-Forwarded-For: 10.1.2.3\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: hub.example\r\n"
             + "X-Forwarded-Prefix: /u/alice/web\r\nContent-Length: 3\r\n\r\n")

@@ -5,10 +5,11 @@ import HTTPTypes
 /// is sent, and how its answers are adjusted to live under `/u/{user}/{project}`.
 enum ForwardedHeaders {
     /// Fields that describe one connection, never forwarded, plus those `Connection` names.
-    static let hopByHop: Set<String> = [
+    static let hopByHopList = [
         "connection", "proxy-connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade",
         "proxy-authenticate", "proxy-authorization",
     ]
+    static let hopByHop = Set(hopByHopList)
 
     /// What the app receives: the client's fields without hop-by-hop ones, the hub's
     /// credentials (Authorization and the session cookie) removed, and X-Forwarded-For,
@@ -49,7 +50,8 @@ enum ForwardedHeaders {
     /// `name` lower-cased; `connectionOptions` as `tokens` reads them from the Connection field.
     static func fate(ofRequestField name: String, connectionOptions: Set<String>, keepUpgrade: Bool) -> RequestFieldFate {
         if name == "authorization" || name.hasPrefix("x-forwarded-") { return .drop }
-        if hopByHop.contains(name) || connectionOptions.contains(name) {
+        // A list, not the set: comparing a few names costs less than hashing one, for every field of every request.
+        if hopByHopList.contains(name) || (!connectionOptions.isEmpty && connectionOptions.contains(name)) {
             return keepUpgrade && (name == "connection" || name == "upgrade") ? .forward : .drop
         }
         return name == "cookie" ? .cookie : .forward

@@ -71,19 +71,23 @@ struct Gateway: Sendable {
 
         /// `target`: the request target, path and query.
         init?(target: String) {
-            let path = target.firstIndex(of: "?").map { target[..<$0] } ?? target[...]
-            guard path.hasPrefix("/u/") else { return nil }
-            let afterU = path.index(path.startIndex, offsetBy: 3)
-            guard let ownerEnd = path[afterU...].firstIndex(of: "/"),
-                  let owner = UserName(rawValue: String(path[afterU..<ownerEnd])) else { return nil }
-            let projectStart = path.index(after: ownerEnd)
-            let projectEnd = path[projectStart...].firstIndex(of: "/") ?? path.endIndex
-            guard let project = ProjectName(rawValue: String(path[projectStart..<projectEnd])) else { return nil }
+            // Cut at ASCII bytes of the UTF-8 view: its indices are the string's own, and this
+            // runs for every gateway request.
+            let bytes = target.utf8
+            let slash = UInt8(ascii: "/")
+            let pathEnd = bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.endIndex
+            guard bytes.starts(with: "/u/".utf8) else { return nil }
+            let ownerStart = bytes.index(bytes.startIndex, offsetBy: 3)
+            guard let ownerEnd = bytes[ownerStart..<pathEnd].firstIndex(of: slash),
+                  let owner = UserName(rawValue: String(target[ownerStart..<ownerEnd])) else { return nil }
+            let projectStart = bytes.index(after: ownerEnd)
+            let projectEnd = bytes[projectStart..<pathEnd].firstIndex(of: slash) ?? pathEnd
+            guard let project = ProjectName(rawValue: String(target[projectStart..<projectEnd])) else { return nil }
             self.owner = owner
             self.project = project
-            prefix = String(path[..<projectEnd])
-            rest = String(path[projectEnd...])
-            query = String(target[path.endIndex...])
+            prefix = String(target[..<projectEnd])
+            rest = String(target[projectEnd..<pathEnd])
+            query = String(target[pathEnd...])
         }
     }
 

@@ -83,6 +83,8 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     private var requestStarted = ContinuousClock.now
     private var requestMethod = HTTPRequest.Method.get
     private var closeAfterAnswer = false
+    /// The client's address as text (X-Forwarded-For), the same for every request of the connection.
+    private lazy var clientIP = context?.channel.remoteAddress?.ipAddress
     private var handedOver = false
     private var pendingRead = false
     private var processing = false
@@ -270,7 +272,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
             respond(answer)
         case .forward(let target):
             let exchange = Exchange(
-                target: target, head: request.forwardedHead(for: target), bodyLength: bodyLength,
+                target: target, head: request.forwardedHead(for: target, clientIP: clientIP), bodyLength: bodyLength,
                 headRequest: request.request.method == .head, activity: gateway.activity)
             self.exchange = exchange
             reading = bodyLength > 0 ? .forwarding(exchange) : .head

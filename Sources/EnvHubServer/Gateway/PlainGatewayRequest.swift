@@ -123,8 +123,8 @@ struct PlainGatewayRequest {
     }
 
     /// The head the app is sent, by `ForwardedHeaders`' rules for requests, its body framed by
-    /// the Content-Length read here alone.
-    func forwardedHead(for target: ProxyTarget) -> ByteBuffer {
+    /// the Content-Length read here alone. `clientIP`: the client's address as text.
+    func forwardedHead(for target: ProxyTarget, clientIP: String?) -> ByteBuffer {
         var head = ByteBufferAllocator().buffer(capacity: bytes.readableBytes + 256)
         head.writeString(request.method.rawValue)
         head.writeStaticString(" ")
@@ -149,7 +149,7 @@ struct PlainGatewayRequest {
         }
         if !cookies.isEmpty { head.writeField("Cookie", cookies.joined(separator: "; ")) }
         for (name, value) in ForwardedHeaders.forwardedFields(
-            clientAddress: target.clientAddress?.ipAddress, https: forwardedHTTPS, host: request.host, prefix: target.prefix) {
+            clientAddress: clientIP, https: forwardedHTTPS, host: request.host, prefix: target.prefix) {
             head.writeField(name.rawName, value)
         }
         if let contentLength { head.writeField("Content-Length", String(contentLength)) }
