@@ -144,7 +144,6 @@ struct Gateway: Sendable {
         guard Self.may(identity.user, see: address), let route else {
             return .respond(FixedAnswer(.notFound("no project \(address.owner)/\(address.project)")))
         }
-        activity.touch(route.project.id)
         guard route.project.state == .active, let upstream = route.upstream else {
             return .respond(StoppedPage.answer(route.project, visitor: identity.user, html: request.wantsHTML))
         }

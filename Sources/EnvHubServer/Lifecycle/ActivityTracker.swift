@@ -34,8 +34,8 @@ final class ActivityTracker: Sendable {
         state.withLockedValue { $0.touch(projectID, at: date) }
     }
 
-    /// An exchange with the project began: it is in use until the matching `closed`. (The
-    /// request that opened it was touched already, by `Gateway.answer`.)
+    /// An exchange with the project began: it is in use until the matching `closed`. (This
+    /// is all the gateway reports: what it answers itself, without the app, is no use of it.)
     func opened(_ projectID: String) {
         state.withLockedValue { $0.open[projectID, default: 0] += 1 }
     }
