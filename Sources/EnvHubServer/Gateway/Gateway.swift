@@ -9,8 +9,9 @@ import NIOCore
 /// proxy process, no routes of its own to lose. Owners and admins pass; anonymous browsers are
 /// sent to sign in, anonymous API clients get 401, anyone else 404.
 ///
-/// This type decides (`answer`); `GatewayProxyHandler` moves the bytes of ordinary requests
-/// on the client connection's event loop, and `WebSocketTunnel` those of WebSocket upgrades.
+/// This type decides (`answer`); on the client connection's event loop `GatewayByteProxy`
+/// moves the bytes of the plain requests a connection starts with, `GatewayProxyHandler` those
+/// of other requests NIO's parser has read, and `WebSocketTunnel` those of WebSocket upgrades.
 struct Gateway: Sendable {
     let routes: RouteTable
     let sessions: SessionAuthority

@@ -3,8 +3,9 @@ import HTTPTypes
 import NIOCore
 import NIOHTTPTypes
 
-/// Serves the gateway's HTTP requests on the client connection's own event loop, in the
-/// connection's pipeline just before Hummingbird's request loop: a request for `/u/…` is
+/// Serves the gateway's HTTP requests that NIO's parser has read (those of connections the
+/// byte path, `GatewayByteProxy`, handed over) on the client connection's own event loop, in
+/// the connection's pipeline just before Hummingbird's request loop: a request for `/u/…` is
 /// decided by `Gateway` (from memory; from the store only on a miss) and then either answered
 /// here or forwarded over a pooled `UpstreamConnection` on the same loop, with request and
 /// response parts passed on as they come. Nothing waits on a task or crosses threads on the
