@@ -136,4 +136,47 @@ import Testing
             #expect(try await hub.waitForExit() == 0)
         }
     }
+
+    /// SIGTERM while the gateway relays: a connection between requests is closed at once, an
+    /// answer in flight still arrives whole, and then the hub exits.
+    @Test func aGracefulStopLetsTheGatewaysAnswersInFlightFinish() async throws {
+        try await TestDatabase.sqlite.withLocation { location async throws in
+            let templates = try TestHub.templateDirectory("probe", GatewayTests.appTemplate)
+            defer { try? FileManager.default.removeItem(at: templates) }
+            let env = [
+                "ENVHUB_DATA_DIR": location.dataDirectory, "ENVHUB_ADMIN_PASSWORD": "admin-password-1",
+                "ENVHUB_TEMPLATES_DIR": templates.path,
+            ]
+            let hub = try EnvHubProcess(["serve", "--port", "0", "--stop-environments-on-exit"], env: env)
+            defer { hub.kill() }
+            let port = try await hub.waitForPort()
+            var api = API(port: port)
+            api.token = try await api.call("POST", "/api/auth/login", ["username": "admin", "password": "admin-password-1"])
+                .object["token"] as? String ?? ""
+            try await api.call("POST", "/api/users/admin/projects", ["name": "web", "template": "probe"])
+            #expect(try await api.call("POST", "/api/users/admin/projects/web/activate").status == 202)
+            _ = try await waitFor("web to be active") { try await api.state("web") == "active" ? true : nil }
+
+            let fields = "Host: 127.0.0.1\r\nAuthorization: Bearer \(api.token)\r\n"
+            let idle = try RawSocket(port: port)
+            idle.send("GET /u/admin/web/echo HTTP/1.1\r\n\(fields)\r\n")
+            #expect(GatewayConnectionTests.bodies(try await idle.receive { GatewayConnectionTests.bodies($0).count == 1 }).count == 1)
+            // An event stream the app holds open until the gate file exists.
+            let gate = URL(fileURLWithPath: location.dataDirectory).appendingPathComponent("gate").path
+            let busy = try RawSocket(port: port)
+            busy.send("GET /u/admin/web/sse?gate=\(gate) HTTP/1.1\r\n\(fields)\r\n")
+            #expect(try await busy.receive { $0.contains("data: one") }.contains("data: one"))
+
+            hub.terminate()
+            let started = ContinuousClock.now
+            let afterStop = try await idle.receive { _ in false }  // until the hub closes it
+            #expect(ContinuousClock.now - started < .seconds(5), "the idle connection was not closed")
+            #expect(GatewayConnectionTests.bodies(afterStop).count == 1)
+            #expect(FileManager.default.createFile(atPath: gate, contents: Data()))
+            let stream = try await busy.receive { _ in false }  // the rest of the stream, until it ends
+            #expect(stream.hasSuffix("data: one\n\ndata: two\n\n"), "\(stream)")
+            #expect(try await hub.waitForExit() == 0)
+        }
+    }
 }
+
