@@ -316,21 +316,26 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.unflushed = true
     }
 
-    /// The app could not be reached or dropped the connection before answering: 502, or one
-    /// more try on a new connection when a pooled one turned out closed and nothing but the
-    /// head had gone (the app may close idle connections at any moment).
+    /// The app could not be reached or dropped the connection (`UpstreamTrouble` says what follows).
     private func upstreamFailed(_ exchange: Exchange, error: (any Error)?) {
-        guard let context, self.exchange === exchange else { return }
-        if exchange.reusedConnection, !exchange.sentBody, !exchange.responseStarted {
+        guard self.exchange === exchange else { return }
+        handle(UpstreamTrouble.failed(
+            label: exchange.target.label, error: error, reusedConnection: exchange.reusedConnection,
+            sentBody: exchange.sentBody, responseStarted: exchange.responseStarted))
+    }
+
+    private func handle(_ trouble: UpstreamTrouble) {
+        guard let context, let exchange else { return }
+        switch trouble {
+        case .retry:
             exchange.upstream = nil
-            return connect(exchange, reuse: false)
+            connect(exchange, reuse: false)
+        case .closeClient:
+            abandonExchange()
+            context.close(promise: nil)
+        case .answer(let answer):
+            endExchange(with: answer)
         }
-        guard !exchange.responseStarted else {
-            self.exchange = nil
-            return context.close(promise: nil)  // the client cannot be told otherwise
-        }
-        let reason = error.map { ": \($0)" } ?? ": it closed the connection"
-        endExchange(with: FixedAnswer(EnvHubError(code: "bad_gateway", status: 502, message: "\(exchange.target.label) did not answer\(reason)")))
     }
 
     /// Answers in place of the app and drops the rest of the request.
@@ -386,12 +391,8 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func upstreamTimedOut(_ connection: UpstreamConnection) {
         guard let exchange, exchange.upstream === connection else { return }
-        guard !exchange.responseStarted else {
-            abandonExchange()
-            return context?.close(promise: nil) ?? ()
-        }
-        endExchange(with: FixedAnswer(EnvHubError(
-            code: "gateway_timeout", status: 504, message: "\(exchange.target.label) sent nothing for \(gateway.idleTimeout)")))
+        handle(UpstreamTrouble.silent(
+            label: exchange.target.label, idleTimeout: gateway.idleTimeout, responseStarted: exchange.responseStarted))
     }
 }
 

@@ -1,0 +1,29 @@
+import EnvHubCore
+
+/// What the gateway does when the app's connection fails or falls silent during an exchange:
+/// the same rules on both paths (`GatewayByteProxy`, `GatewayProxyHandler`).
+enum UpstreamTrouble {
+    /// One more try, on a new connection: a pooled one turned out closed and nothing but the
+    /// head had gone (the app may close idle connections at any moment).
+    case retry
+    /// Part of the answer is out: the client cannot be told otherwise than by closing.
+    case closeClient
+    /// Nothing of the answer is out: answer in place of the app.
+    case answer(FixedAnswer)
+
+    /// The app could not be reached or dropped the connection.
+    static func failed(
+        label: String, error: (any Error)?, reusedConnection: Bool, sentBody: Bool, responseStarted: Bool
+    ) -> UpstreamTrouble {
+        if reusedConnection, !sentBody, !responseStarted { return .retry }
+        if responseStarted { return .closeClient }
+        let reason = error.map { ": \($0)" } ?? ": it closed the connection"
+        return .answer(FixedAnswer(EnvHubError(code: "bad_gateway", status: 502, message: "\(label) did not answer\(reason)")))
+    }
+
+    /// The app sent nothing for the idle timeout.
+    static func silent(label: String, idleTimeout: Duration, responseStarted: Bool) -> UpstreamTrouble {
+        if responseStarted { return .closeClient }
+        return .answer(FixedAnswer(EnvHubError(code: "gateway_timeout", status: 504, message: "\(label) sent nothing for \(idleTimeout)")))
+    }
+}
