@@ -45,7 +45,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         let head: ByteBuffer
         let headRequest: Bool
         private let activity: ActivityTracker
-        var upstream: ByteUpstreamConnection?
+        var upstream: Upstream?
         var reusedConnection = false
         /// Request body bytes not yet sent to the app.
         var bodyRemaining: Int
@@ -73,7 +73,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let gateway: Gateway
     private var context: ChannelHandlerContext?
-    private var pool: UpstreamPool<ByteUpstreamConnection>?
+    private var pool: UpstreamPool<ByteBuffer, ByteBuffer>?
     private var reading = Reading.head
     /// Bytes read from the client and not yet handled.
     private var inbound: ByteBuffer?
@@ -100,7 +100,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        pool = UpstreamPool.of(context.eventLoop)
+        pool = Self.pools.value(on: context.eventLoop) { UpstreamPool { _ in } }  // bytes as they come
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -324,29 +324,24 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     /// always a new one).
     private func connect(_ exchange: Exchange, reuse: Bool = true) {
         guard let context, let pool else { return }
-        if reuse, let connection = pool.take(exchange.target.upstream) {
-            exchange.reusedConnection = true
-            return attach(connection, to: exchange)
-        }
-        exchange.reusedConnection = false
-        ByteUpstreamConnection.connect(to: exchange.target.upstream, on: context.eventLoop, idleTimeout: gateway.idleTimeout)
-            .assumeIsolated().whenComplete { result in
-                guard self.exchange === exchange else {
-                    if case .success(let connection) = result { connection.close() }
-                    return
-                }
-                switch result {
-                case .success(let connection):
-                    self.attach(connection, to: exchange)
-                    self.process()
-                case .failure(let error):
-                    self.upstreamFailed(exchange, error: error)
-                }
+        pool.connection(
+            to: exchange.target.upstream, reuse: reuse, on: context.eventLoop, idleTimeout: gateway.idleTimeout,
+            wanted: { self.exchange === exchange }
+        ) { result in
+            switch result {
+            case .success(let (connection, reused)):
+                exchange.reusedConnection = reused
+                self.attach(connection, to: exchange)
+                self.process()
+            case .failure(let error):
+                exchange.reusedConnection = false
+                self.upstreamFailed(exchange, error: error)
             }
+        }
     }
 
     /// Sends the head; the body follows from what the client sends.
-    private func attach(_ connection: ByteUpstreamConnection, to exchange: Exchange) {
+    private func attach(_ connection: Upstream, to exchange: Exchange) {
         exchange.upstream = connection
         connection.owner = self
         connection.send(exchange.head)
@@ -492,7 +487,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
 
     func upstreamBecameWritable() { process() }
 
-    func upstreamEnded(_ connection: ByteUpstreamConnection, error: (any Error)?) {
+    func upstreamEnded(_ connection: AnyObject, error: (any Error)?) {
         guard let context, let exchange, exchange.upstream === connection else { return }
         if error == nil, exchange.response?.framing == .untilClose {
             self.exchange = nil
@@ -501,11 +496,18 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         upstreamFailed(exchange, error: error)
     }
 
-    func upstreamTimedOut(_ connection: ByteUpstreamConnection) {
+    func upstreamTimedOut(_ connection: AnyObject) {
         guard let exchange, exchange.upstream === connection else { return }
         handle(UpstreamTrouble.silent(
             label: exchange.target.label, idleTimeout: gateway.idleTimeout, responseStarted: exchange.responseStarted))
     }
+}
+
+extension GatewayByteProxy: UpstreamOwner {
+    typealias Upstream = UpstreamConnection<ByteBuffer, ByteBuffer>
+
+    /// The pools of connections to apps, one per event loop.
+    private static let pools = EventLoopLocal<UpstreamPool<ByteBuffer, ByteBuffer>>()
 }
 
 @available(*, unavailable)

@@ -1,7 +1,9 @@
 import EnvHubCore
 import HTTPTypes
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
 
 /// Serves the gateway's HTTP requests that NIO's parser has read (those of connections the
 /// byte path, `GatewayByteProxy`, handed over) on the client connection's own event loop, in
@@ -45,7 +47,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         /// The head the app is sent.
         let head: HTTPRequest
         private let activity: ActivityTracker
-        var upstream: UpstreamConnection?
+        var upstream: Upstream?
         var reusedConnection = false
         var sentBody = false
         var requestSent = false
@@ -66,7 +68,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let gateway: Gateway
     private var context: ChannelHandlerContext?
-    private var pool: UpstreamPool<UpstreamConnection>?
+    private var pool: UpstreamPool<HTTPRequestPart, HTTPResponsePart>?
     private var reading = Reading.head
     /// Parts read and not yet handled, oldest first.
     private var queue = CircularBuffer<HTTPRequestPart>()
@@ -94,7 +96,12 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        pool = UpstreamPool.of(context.eventLoop)
+        pool = Self.pools.value(on: context.eventLoop) {
+            UpstreamPool { pipeline in
+                try pipeline.addHTTPClientHandlers(enableOutboundHeaderValidation: false)  // HTTPTypes validates
+                try pipeline.addHandler(HTTP1ToHTTPClientCodec())
+            }
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -285,30 +292,25 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// always a new one).
     private func connect(_ exchange: Exchange, reuse: Bool = true) {
         guard let context, let pool else { return }
-        if reuse, let connection = pool.take(exchange.target.upstream) {
-            exchange.reusedConnection = true
-            return attach(connection, to: exchange)
-        }
-        exchange.reusedConnection = false
-        UpstreamConnection.connect(to: exchange.target.upstream, on: context.eventLoop, idleTimeout: gateway.idleTimeout)
-            .assumeIsolated().whenComplete { result in
-                guard self.exchange === exchange else {
-                    if case .success(let connection) = result { connection.close() }
-                    return
-                }
-                switch result {
-                case .success(let connection):
-                    self.attach(connection, to: exchange)
-                    self.process()
-                case .failure(let error):
-                    self.upstreamFailed(exchange, error: error)
-                }
+        pool.connection(
+            to: exchange.target.upstream, reuse: reuse, on: context.eventLoop, idleTimeout: gateway.idleTimeout,
+            wanted: { self.exchange === exchange }
+        ) { result in
+            switch result {
+            case .success(let (connection, reused)):
+                exchange.reusedConnection = reused
+                self.attach(connection, to: exchange)
+                self.process()
+            case .failure(let error):
+                exchange.reusedConnection = false
+                self.upstreamFailed(exchange, error: error)
             }
+        }
     }
 
     /// Sends the head (and the end, when a retried request had already ended); the body
     /// follows from the queue.
-    private func attach(_ connection: UpstreamConnection, to exchange: Exchange) {
+    private func attach(_ connection: Upstream, to exchange: Exchange) {
         exchange.upstream = connection
         connection.owner = self
         connection.send(.head(exchange.head))
@@ -362,7 +364,13 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context, let exchange else { return }
         switch part {
         case .head(let response):
-            if response.status.kind != .informational { exchange.responseStarted = true }
+            if response.status.kind != .informational {
+                exchange.responseStarted = true
+                // The app closes the connection after this response: it goes back to no pool.
+                if ForwardedHeaders.tokens(response.headerFields[values: .connection]).contains("close") {
+                    exchange.upstream?.reusable = false
+                }
+            }
             exchange.status = response.status.code
             context.write(wrapOutboundOut(.head(exchange.target.clientResponse(response))), promise: nil)
         case .body(let bytes):
@@ -384,16 +392,23 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func upstreamBecameWritable() { process() }
 
-    func upstreamEnded(_ connection: UpstreamConnection, error: (any Error)?) {
+    func upstreamEnded(_ connection: AnyObject, error: (any Error)?) {
         guard let exchange, exchange.upstream === connection else { return }
         upstreamFailed(exchange, error: error)
     }
 
-    func upstreamTimedOut(_ connection: UpstreamConnection) {
+    func upstreamTimedOut(_ connection: AnyObject) {
         guard let exchange, exchange.upstream === connection else { return }
         handle(UpstreamTrouble.silent(
             label: exchange.target.label, idleTimeout: gateway.idleTimeout, responseStarted: exchange.responseStarted))
     }
+}
+
+extension GatewayProxyHandler: UpstreamOwner {
+    typealias Upstream = UpstreamConnection<HTTPRequestPart, HTTPResponsePart>
+
+    /// The pools of connections to apps, one per event loop.
+    private static let pools = EventLoopLocal<UpstreamPool<HTTPRequestPart, HTTPResponsePart>>()
 }
 
 @available(*, unavailable)

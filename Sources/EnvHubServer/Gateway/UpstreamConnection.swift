@@ -1,25 +1,37 @@
 import EnvHubRuntime
-import HTTPTypes
 import NIOCore
-import NIOHTTP1
-import NIOHTTPTypes
-import NIOHTTPTypesHTTP1
 import NIOPosix
 
-/// One HTTP/1.1 connection from the gateway to an environment's port, on the event loop of
-/// the client connection it serves. It carries one exchange at a time for the
-/// `GatewayProxyHandler` that owns it; between exchanges it waits in its event loop's
-/// `UpstreamPool` for the next request to the same app.
-final class UpstreamConnection: ChannelDuplexHandler {
-    typealias InboundIn = HTTPResponsePart
-    typealias OutboundIn = HTTPRequestPart
-    typealias OutboundOut = HTTPRequestPart
+/// The client side of an exchange, as its connection to the app reports to it.
+protocol UpstreamOwner<Response>: AnyObject {
+    associatedtype Response
+    /// The app is read only while this holds (back-pressure).
+    var clientIsWritable: Bool { get }
+    func upstreamRead(_ response: Response)
+    func upstreamReadComplete()
+    func upstreamBecameWritable()
+    /// The connection closed, or failed with `error`, during the exchange.
+    func upstreamEnded(_ connection: AnyObject, error: (any Error)?)
+    /// The app sent nothing for the idle timeout; the connection closes.
+    func upstreamTimedOut(_ connection: AnyObject)
+}
+
+/// One connection from the gateway to an environment's port, on the event loop of the client
+/// connection it serves. It carries one exchange at a time for its owner; between exchanges
+/// it waits in its event loop's `UpstreamPool` for the next request to the same app. The
+/// byte path (`GatewayByteProxy`) reads and writes bytes; `GatewayProxyHandler` writes request
+/// parts and reads response parts through NIO's HTTP/1 client codec.
+final class UpstreamConnection<Request, Response>: ChannelDuplexHandler {
+    typealias InboundIn = Response
+    typealias OutboundIn = Request
+    typealias OutboundOut = Request
 
     let upstream: Endpoint
     /// The client side of the exchange in progress; nil while pooled.
-    var owner: GatewayProxyHandler?
-    /// False once the app said it closes the connection after this response.
-    private(set) var reusable = true
+    var owner: (any UpstreamOwner<Response>)?
+    /// Set false by the owner once a response shows the connection cannot carry another
+    /// request, and here when it ends.
+    var reusable = true
     private var context: ChannelHandlerContext?
     private var pendingRead = false
 
@@ -27,20 +39,35 @@ final class UpstreamConnection: ChannelDuplexHandler {
         self.upstream = upstream
     }
 
-    /// Connects to the app on `eventLoop` (see `connectUpstream`).
-    static func connect(to upstream: Endpoint, on eventLoop: any EventLoop, idleTimeout: Duration) -> EventLoopFuture<UpstreamConnection> {
-        connectUpstream(upstream, on: eventLoop, idleTimeout: idleTimeout) { pipeline in
-            try pipeline.addHTTPClientHandlers(enableOutboundHeaderValidation: false)  // HTTPTypes validates
-            try pipeline.addHandler(HTTP1ToHTTPClientCodec())
-        } connection: {
-            UpstreamConnection(upstream: upstream)
-        }
+    /// Connects to the app on `eventLoop`: 5 s to connect, then `idleTimeout` without a byte
+    /// from the app closes the connection (its owner hears of it first). `codec` adds what goes
+    /// between the socket and this handler.
+    static func connect(
+        to upstream: Endpoint, on eventLoop: any EventLoop, idleTimeout: Duration,
+        codec: @escaping @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void
+    ) -> EventLoopFuture<UpstreamConnection> {
+        let timeout = TimeAmount.nanoseconds(Int64(clamping: idleTimeout.components.seconds) &* 1_000_000_000)
+        return ClientBootstrap(group: eventLoop)
+            .connectTimeout(.seconds(5))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    try codec(pipeline)
+                    try pipeline.addHandler(IdleStateHandler(readTimeout: timeout))
+                    try pipeline.addHandler(UpstreamConnection(upstream: upstream))
+                }
+            }
+            .connect(host: upstream.host, port: upstream.port)
+            .flatMapThrowing { channel in
+                try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
+            }
     }
 
     var isActive: Bool { context?.channel.isActive ?? false }
     var isWritable: Bool { context?.channel.isWritable ?? false }
 
-    func send(_ part: HTTPRequestPart) { context?.write(wrapOutboundOut(part), promise: nil) }
+    func send(_ request: Request) { context?.write(wrapOutboundOut(request), promise: nil) }
     func flush() { context?.flush() }
     func close() { context?.close(promise: nil) }
 
@@ -62,15 +89,11 @@ final class UpstreamConnection: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let owner else {
+            reusable = false
             context.close(promise: nil)  // nothing may arrive between exchanges
             return
         }
-        let part = unwrapInboundIn(data)
-        if case .head(let head) = part, head.status.kind != .informational,
-           ForwardedHeaders.tokens(head.headerFields[values: .connection]).contains("close") {
-            reusable = false
-        }
-        owner.upstreamRead(part)
+        owner.upstreamRead(unwrapInboundIn(data))
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -89,6 +112,7 @@ final class UpstreamConnection: ChannelDuplexHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard event is IdleStateHandler.IdleStateEvent else { return context.fireUserInboundEventTriggered(event) }
+        reusable = false
         if let owner {
             self.owner = nil
             owner.upstreamTimedOut(self)
@@ -119,72 +143,51 @@ final class UpstreamConnection: ChannelDuplexHandler {
     }
 }
 
-extension UpstreamConnection: PooledUpstream {
-    static let pools = EventLoopLocal<UpstreamPool<UpstreamConnection>>()
-}
-
 @available(*, unavailable)
 extension UpstreamConnection: Sendable {}
 
-/// Connects to an app on `eventLoop`: 5 s to connect, then `idleTimeout` without a byte from
-/// the app closes the connection (its handler hears of it first). `codec` adds what goes
-/// between the socket and `connection`'s handler.
-func connectUpstream<Connection: ChannelHandler>(
-    _ upstream: Endpoint, on eventLoop: any EventLoop, idleTimeout: Duration,
-    codec: @escaping @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void = { _ in },
-    connection: @escaping @Sendable () -> Connection
-) -> EventLoopFuture<Connection> {
-    let timeout = TimeAmount.nanoseconds(Int64(clamping: idleTimeout.components.seconds) &* 1_000_000_000)
-    return ClientBootstrap(group: eventLoop)
-        .connectTimeout(.seconds(5))
-        .channelOption(.socketOption(.tcp_nodelay), value: 1)
-        .channelInitializer { channel in
-            channel.eventLoop.makeCompletedFuture {
-                let pipeline = channel.pipeline.syncOperations
-                try codec(pipeline)
-                try pipeline.addHandler(IdleStateHandler(readTimeout: timeout))
-                try pipeline.addHandler(connection())
-            }
-        }
-        .connect(host: upstream.host, port: upstream.port)
-        .flatMapThrowing { channel in
-            try channel.pipeline.syncOperations.handler(type: Connection.self)
-        }
-}
-
-/// A connection to an app that can wait in an `UpstreamPool` between exchanges.
-protocol PooledUpstream: AnyObject {
-    var upstream: Endpoint { get }
-    var reusable: Bool { get }
-    var isActive: Bool { get }
-    func close()
-    /// The pools of this kind of connection, one per event loop.
-    static var pools: EventLoopLocal<UpstreamPool<Self>> { get }
-}
-
 /// Idle connections to environments, by address, for one event loop; used only on that loop.
-final class UpstreamPool<Connection: PooledUpstream> {
+final class UpstreamPool<Request, Response> {
+    typealias Connection = UpstreamConnection<Request, Response>
+
     /// Idle connections kept per app; more are closed when their exchange ends.
     static var maxIdlePerUpstream: Int { 64 }
     private var idle: [Endpoint: [Connection]] = [:]
+    private let codec: @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void
 
-    /// A live idle connection to `upstream`, if there is one.
-    func take(_ upstream: Endpoint) -> Connection? {
-        while let connection = idle[upstream]?.popLast() {
-            if connection.isActive { return connection }
-        }
-        return nil
+    /// `codec`: for new connections (see `UpstreamConnection.connect`).
+    init(codec: @escaping @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void) {
+        self.codec = codec
     }
 
+    /// A connection to `upstream` for an exchange: a live idle one at once when `reuse` allows
+    /// (`reused` true), else a new one once connected (`idleTimeout` as in
+    /// `UpstreamConnection.connect`). `done` is not called when `wanted` no longer holds by
+    /// then (the new connection is closed instead).
+    func connection(
+        to upstream: Endpoint, reuse: Bool, on eventLoop: any EventLoop, idleTimeout: Duration, wanted: @escaping () -> Bool,
+        _ done: @escaping (Result<(connection: Connection, reused: Bool), any Error>) -> Void
+    ) {
+        if reuse {
+            while let connection = idle[upstream]?.popLast() {
+                if connection.isActive { return done(.success((connection, true))) }
+            }
+        }
+        Connection.connect(to: upstream, on: eventLoop, idleTimeout: idleTimeout, codec: codec)
+            .assumeIsolated().whenComplete { result in
+                guard wanted() else {
+                    if case .success(let connection) = result { connection.close() }
+                    return
+                }
+                done(result.map { ($0, false) })
+            }
+    }
+
+    /// Takes back a connection whose exchange ended; closes it unless it can carry another.
     func put(_ connection: Connection) {
         guard connection.reusable, connection.isActive, idle[connection.upstream, default: []].count < Self.maxIdlePerUpstream else {
             return connection.close()
         }
         idle[connection.upstream, default: []].append(connection)
-    }
-
-    /// The pool of `eventLoop`; call on that loop.
-    static func of(_ eventLoop: any EventLoop) -> UpstreamPool {
-        Connection.pools.value(on: eventLoop) { UpstreamPool() }
     }
 }
