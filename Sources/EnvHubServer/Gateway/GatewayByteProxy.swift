@@ -292,11 +292,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     private func respond(_ answer: FixedAnswer) {
         guard let context else { return }
         var bytes = context.channel.allocator.buffer(capacity: 256 + answer.body.readableBytes)
-        bytes.writeStaticString("HTTP/1.1 ")
-        bytes.writeString(String(answer.status.code))
-        bytes.writeStaticString(" ")
-        bytes.writeString(answer.status.reasonPhrase)
-        bytes.writeStaticString("\r\n")
+        bytes.writeStatusLine(answer.status.code, answer.status.reasonPhrase)
         for field in answer.head.headerFields { bytes.writeField(field.name.rawName, field.value) }
         if closeAfterAnswer { bytes.writeStaticString("Connection: close\r\n") }
         bytes.writeStaticString("\r\n")

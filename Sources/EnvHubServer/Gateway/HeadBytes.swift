@@ -108,6 +108,15 @@ enum HeadBytes {
 }
 
 extension ByteBuffer {
+    /// Appends `HTTP/1.1 code reason` and CRLF.
+    mutating func writeStatusLine(_ code: Int, _ reason: String) {
+        writeStaticString("HTTP/1.1 ")
+        writeString(String(code))
+        writeStaticString(" ")
+        writeString(reason)
+        writeStaticString("\r\n")
+    }
+
     /// Appends `name: value` and CRLF.
     mutating func writeField(_ name: String, _ value: String) {
         writeString(name)

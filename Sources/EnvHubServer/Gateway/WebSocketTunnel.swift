@@ -154,9 +154,9 @@ enum WebSocketTunnel {
     /// The backend's 101 as the client will see it: its reason and every header it sent.
     static func switchingProtocols(_ answer: HTTPResponseHead, allocator: ByteBufferAllocator) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 256)
-        buffer.writeString("HTTP/1.1 101 \(answer.status.reasonPhrase)\r\n")
-        for (name, value) in answer.headers { buffer.writeString("\(name): \(value)\r\n") }
-        buffer.writeString("\r\n")
+        buffer.writeStatusLine(101, answer.status.reasonPhrase)
+        for (name, value) in answer.headers { buffer.writeField(name, value) }
+        buffer.writeStaticString("\r\n")
         return buffer
     }
 
