@@ -5,11 +5,12 @@ import HTTPTypes
 /// is sent, and how its answers are adjusted to live under `/u/{user}/{project}`.
 enum ForwardedHeaders {
     /// Fields that describe one connection, never forwarded, plus those `Connection` names.
-    static let hopByHopList = [
+    /// A list, not a set: comparing a few names costs less than hashing one, for every field
+    /// of every request.
+    static let hopByHop = [
         "connection", "proxy-connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade",
         "proxy-authenticate", "proxy-authorization",
     ]
-    static let hopByHop = Set(hopByHopList)
 
     /// What the app receives: the client's fields without hop-by-hop ones, the hub's
     /// credentials (Authorization and the session cookie) removed, and X-Forwarded-For,
@@ -50,8 +51,7 @@ enum ForwardedHeaders {
     /// `name` lower-cased; `connectionOptions` as `tokens` reads them from the Connection field.
     static func fate(ofRequestField name: String, connectionOptions: Set<String>, keepUpgrade: Bool) -> RequestFieldFate {
         if name == "authorization" || name.hasPrefix("x-forwarded-") { return .drop }
-        // A list, not the set: comparing a few names costs less than hashing one, for every field of every request.
-        if hopByHopList.contains(name) || (!connectionOptions.isEmpty && connectionOptions.contains(name)) {
+        if hopByHop.contains(name) || (!connectionOptions.isEmpty && connectionOptions.contains(name)) {
             return keepUpgrade && (name == "connection" || name == "upgrade") ? .forward : .drop
         }
         return name == "cookie" ? .cookie : .forward

@@ -72,6 +72,11 @@ enum HeadBytes {
         return true
     }
 
+    /// Whether the bytes in `range` equal `lowercased` (ASCII, case-insensitively).
+    static func equals(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ lowercased: String) -> Bool {
+        range.count == lowercased.utf8.count && zip(range, lowercased.utf8).allSatisfy { bytes[$0] | 0x20 == $1 | 0x20 }
+    }
+
     static func string(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> String {
         String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
     }

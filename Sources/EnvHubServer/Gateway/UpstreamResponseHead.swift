@@ -108,7 +108,7 @@ struct UpstreamResponseHead {
                 if framing == .chunked { copy(line, of: bytes, to: &head) }  // the body passes on as it came
                 continue
             }
-            if hopByHop.contains(where: { HeadBytes.equals(bytes, line.name, $0) }) { continue }
+            if ForwardedHeaders.hopByHop.contains(where: { HeadBytes.equals(bytes, line.name, $0) }) { continue }
             if !connectionOptions.isEmpty, connectionOptions.contains(HeadBytes.string(bytes, line.name).lowercased()) { continue }
             if HeadBytes.equals(bytes, line.name, "location") {
                 head.writeField("Location", ForwardedHeaders.location(
@@ -124,11 +124,6 @@ struct UpstreamResponseHead {
         head.writeStaticString("\r\n")
         return UpstreamResponseHead(status: status, headLength: headLength, framing: framing, reusable: reusable, clientHead: head)
     }
-
-    /// `ForwardedHeaders.hopByHop` but Transfer-Encoding, which the loop above treats itself.
-    private static let hopByHop: [StaticString] = [
-        "connection", "proxy-connection", "keep-alive", "te", "trailer", "upgrade", "proxy-authenticate", "proxy-authorization",
-    ]
 
     private static func copy(_ line: HeadBytes.Field, of bytes: UnsafeRawBufferPointer, to head: inout ByteBuffer) {
         head.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[line.name.lowerBound..<line.value.upperBound]))
