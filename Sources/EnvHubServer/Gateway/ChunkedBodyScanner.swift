@@ -28,11 +28,6 @@ struct ChunkedBodyScanner {
         case malformed
     }
 
-    var isDone: Bool {
-        if case .done = state { return true }
-        return false
-    }
-
     mutating func scan(_ bytes: UnsafeRawBufferPointer) -> Result {
         var index = 0
         while index < bytes.count {

@@ -181,8 +181,11 @@ struct Gateway: Sendable {
 
     /// Browsers ask for HTML; API clients and scripts do not.
     static func wantsHTML(_ headers: HTTPFields) -> Bool {
-        headers[values: .accept].contains { $0.contains("text/html") }
+        headers[values: .accept].contains(where: wantsHTML(accept:))
     }
+
+    /// Whether one Accept field asks for HTML.
+    static func wantsHTML(accept: String) -> Bool { accept.contains("text/html") }
 }
 
 extension Gateway.Request {

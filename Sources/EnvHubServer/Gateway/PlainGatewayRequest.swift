@@ -100,7 +100,7 @@ struct PlainGatewayRequest {
             case UInt8(ascii: "a") where HeadBytes.equals(bytes, field.name, "authorization"):
                 if authorization == nil { authorization = HeadBytes.string(bytes, field.value) }
             case UInt8(ascii: "a") where HeadBytes.equals(bytes, field.name, "accept"):
-                if HeadBytes.string(bytes, field.value).contains("text/html") { wantsHTML = true }
+                if Gateway.wantsHTML(accept: HeadBytes.string(bytes, field.value)) { wantsHTML = true }
             case UInt8(ascii: "x") where HeadBytes.equals(bytes, field.name, "x-forwarded-proto"):
                 if forwardedProto == nil { forwardedProto = HeadBytes.string(bytes, field.value) }
             case UInt8(ascii: "t") where HeadBytes.equals(bytes, field.name, "transfer-encoding"),
