@@ -89,6 +89,9 @@ struct TunnelingHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
                 HTTPConnectionStateHandler(idleTimeout: configuration.idleTimeout.map { .init($0) }, logger: logger))
             // After the state handler, so that idle timeouts and graceful shutdown see the gateway's requests too.
             if let gateway {
+                // Up to 1 MiB of a relayed response may wait for the client before the app is read
+                // less (NIO's default, 64 KiB, paused a fast download after every read).
+                try channel.syncOptions?.setOption(.writeBufferWaterMark, value: .init(low: 512 << 10, high: 1 << 20))
                 try pipeline.addHandler(GatewayProxyHandler(gateway: gateway))
                 // In front of NIO's codec: plain gateway requests a connection starts with are served as bytes.
                 try pipeline.addHandler(GatewayByteProxy(gateway: gateway), position: .first)
