@@ -46,6 +46,11 @@ public struct AppConfig: Sendable {
     public var orphanSweepInterval: Duration = .seconds(60)
     /// The gateway abandons an answer from an app that sends nothing for this long.
     public var gatewayIdleTimeout: Duration = .seconds(3600)
+    /// A client connection that keeps the hub waiting this long (sending nothing between
+    /// requests, or stalling in the middle of one) is closed; nil never closes one. nginx's
+    /// keep-alive default; a connection waiting for its answer, or carrying a WebSocket or an
+    /// event stream, is never idle in this sense.
+    public var clientIdleTimeout: Duration? = .seconds(75)
     /// The longest a busy hub waits between rounds of writing its chat sockets (see `ChatFlusher`).
     public var chatFlushInterval: Duration = ChatHub.defaultFlushInterval
     /// Stop every environment when the hub shuts down gracefully. Off by default: a restarted

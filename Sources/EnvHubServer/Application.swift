@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import EnvHubRuntime
 import Logging
+import NIOCore
 
 /// A built hub: the application to run, and the parts tests look at.
 public struct Hub: Sendable {
@@ -91,7 +92,9 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
 
     var application = Application(
         router: router,
-        server: .http1WithGateway(gateway, chat: ChatUpgrade(hub: chat, sessions: sessions, store: store)),
+        server: .http1WithGateway(
+            gateway, chat: ChatUpgrade(hub: chat, sessions: sessions, store: store),
+            configuration: .init(idleTimeout: config.clientIdleTimeout.map { TimeAmount($0) })),
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "envhub"),
         services: [store.database] + (store.changeListener(logger: logger).map { [$0] } ?? [])
             + [SessionSweeper(store: store, interval: .seconds(3600), logger: logger), lifecycle, chat],

@@ -34,6 +34,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("gateway-idle-timeout"), help: "The gateway gives up on an app that sends nothing for this long: seconds, or with s, m or h. Env: ENVHUB_GATEWAY_IDLE_TIMEOUT. Default: 1h")
     var gatewayIdleTimeout: String?
 
+    @Option(name: .customLong("client-idle-timeout"), help: "Close a client connection that keeps the hub waiting this long, sending nothing between requests or stalling in one (not one waiting for its answer, nor a WebSocket or event stream): seconds, or with s, m or h; 0 never. Env: ENVHUB_CLIENT_IDLE_TIMEOUT. Default: 75s")
+    var clientIdleTimeout: String?
+
     @Option(name: .customLong("chat-flush-interval"), help: "Chat sockets are written in rounds, each once per round with every frame that waits; a quiet hub at once, a busy one at most this many milliseconds apart (five times what the last round took). 0: after every turn of the event loop. Env: ENVHUB_CHAT_FLUSH_INTERVAL. Default: 30")
     var chatFlushInterval: Int?
 
@@ -79,6 +82,12 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("gateway idle timeout '\(raw)' must be a positive number of seconds, or end in s, m or h")
             }
             config.gatewayIdleTimeout = .seconds(seconds)
+        }
+        if let raw = clientIdleTimeout ?? env["ENVHUB_CLIENT_IDLE_TIMEOUT"] {
+            guard let seconds = Self.seconds(raw) else {
+                throw ValidationError("client idle timeout '\(raw)' must be a number of seconds, or end in s, m or h (0 disables)")
+            }
+            config.clientIdleTimeout = seconds > 0 ? .seconds(seconds) : nil
         }
         if let raw = chatFlushInterval.map(String.init) ?? env["ENVHUB_CHAT_FLUSH_INTERVAL"] {
             guard let milliseconds = Int(raw), (0...1000).contains(milliseconds) else {

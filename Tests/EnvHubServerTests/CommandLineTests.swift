@@ -46,15 +46,21 @@ import Testing
     }
 
     /// A bad setting stops `serve` before it opens the store or a port, and says which and why.
-    @Test func serveRefusesABadChatFlushInterval() async throws {
+    @Test func serveRefusesBadTimings() async throws {
         try await TestDatabase.sqlite.withLocation { location async throws in
-            var env = Self.environment(location)
-            env["ENVHUB_PORT"] = "0"
-            for (arguments, variable) in [(["serve", "--chat-flush-interval", "5000"], nil), (["serve"], "-3")] {
-                if let variable { env["ENVHUB_CHAT_FLUSH_INTERVAL"] = variable }
+            let cases: [(arguments: [String], variable: (String, String)?, says: String)] = [
+                (["serve", "--chat-flush-interval", "5000"], nil, "chat flush interval"),
+                (["serve"], ("ENVHUB_CHAT_FLUSH_INTERVAL", "-3"), "chat flush interval"),
+                (["serve", "--client-idle-timeout", "soon"], nil, "client idle timeout"),
+                (["serve"], ("ENVHUB_CLIENT_IDLE_TIMEOUT", "-1m"), "client idle timeout"),
+            ]
+            for (arguments, variable, says) in cases {
+                var env = Self.environment(location)
+                env["ENVHUB_PORT"] = "0"
+                if let (name, value) = variable { env[name] = value }
                 let result = try await EnvHubProcess.run(arguments, env: env)
                 #expect(result.status != 0)
-                #expect(result.output.contains("chat flush interval"), "\(result.output)")
+                #expect(result.output.contains(says), "\(result.output)")
                 #expect(!result.output.contains("listening on"))
             }
         }

@@ -62,6 +62,61 @@ import Testing
         }
     }
 
+    /// A client connection that keeps the hub waiting longer than the client idle timeout is
+    /// closed: kept alive after an answer (on the byte path, and after the hand-over to NIO's
+    /// parser), stopped in the middle of a head, or never used.
+    @Test func idleClientConnectionsAreClosed() async throws {
+        try await GatewayTests.withActiveProject("probe", configure: { $0.clientIdleTimeout = .seconds(1) }) { _, token, port in
+            let openings = [
+                "GET /u/admin/web/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n",
+                "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                "GET /u/admin/web/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+                "",
+            ]
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for opening in openings {
+                    group.addTask {
+                        let socket = try RawSocket(port: port)
+                        if !opening.isEmpty { socket.send(opening) }
+                        let started = ContinuousClock.now
+                        let text = try await socket.receive { _ in false }  // until the hub closes, or 10 s of silence
+                        #expect(socket.closedByPeer, "\(opening.debugDescription) left open: \(text)")
+                        #expect(ContinuousClock.now - started < .seconds(8))
+                        if opening.hasSuffix("\r\n\r\n") {
+                            #expect(text.hasPrefix("HTTP/1.1 200") && Self.bodies(text).count == 1, "\(text)")
+                        } else {
+                            #expect(text.isEmpty, "\(text)")
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    /// Waiting for the app is not the client's idleness: answers slower than the client idle
+    /// timeout arrive, on the byte path and after the hand-over, and a quiet chat socket stays open.
+    @Test func slowAnswersAndQuietSocketsOutliveTheClientIdleTimeout() async throws {
+        try await GatewayTests.withActiveProject("probe", configure: { $0.clientIdleTimeout = .seconds(1) }) { _, token, port in
+            let socket = try RawSocket(port: port)
+            let slow = "GET /u/admin/web/slow?s=2 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n"
+            socket.send(slow)
+            _ = try await socket.receive { Self.bodies($0).count >= 1 }
+            socket.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + slow)  // the same after the hand-over
+            let bodies = Self.bodies(try await socket.receive { Self.bodies($0).count >= 3 })
+            #expect(bodies.count == 3 && bodies[0] == "slow" && bodies[2] == "slow", "\(bodies)")
+            #expect(!socket.closedByPeer)
+
+            try await ChatSession.open(port: port, token: token) { chat in
+                try await chat.send(["type": "ping", "ref": "before"])
+                #expect(try await chat.next("pong")["ref"] as? String == "before")
+                try await Task.sleep(for: .seconds(2))  // quiet for twice the client idle timeout
+                try await chat.send(["type": "ping", "ref": "after"])
+                #expect(try await chat.next("pong")["ref"] as? String == "after")
+            }
+        }
+    }
+
     /// An app that sends nothing for longer than the gateway's idle timeout gets its
     /// request abandoned with a 504 JSON answer.
     @Test func aSilentAppGets504AfterTheIdleTimeout() async throws {

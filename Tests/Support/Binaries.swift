@@ -60,6 +60,8 @@ public func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) 
 public final class RawSocket: @unchecked Sendable {  // used by one test at a time, one call at a time
     private var descriptor: Int32
     private var received: [UInt8] = []
+    /// The server ended the connection (rather than `receive` giving up on a silent one).
+    public private(set) var closedByPeer = false
 
     /// `receiveBuffer`: the kernel's receive buffer in bytes, to make a slow reader fill up soon.
     public init(port: Int, timeoutSeconds: Int = 10, receiveBuffer: Int32? = nil) throws {
@@ -117,7 +119,10 @@ public final class RawSocket: @unchecked Sendable {  // used by one test at a ti
         var buffer = [UInt8](repeating: 0, count: 65536)
         while !enough(String(decoding: received, as: UTF8.self)) {
             let count = recv(descriptor, &buffer, buffer.count, 0)
-            guard count > 0 else { break }
+            guard count > 0 else {
+                closedByPeer = count == 0 || errno == ECONNRESET
+                break
+            }
             received += buffer[0..<count]
         }
         return String(decoding: received, as: UTF8.self)

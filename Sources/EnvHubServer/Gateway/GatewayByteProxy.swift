@@ -19,6 +19,13 @@ import NIOCore
 /// Decisions are `Gateway`'s, the same as on the other path; the header rules are
 /// `ForwardedHeaders`'. Back-pressure: the client is read only while the app can take more,
 /// the app only while the client can.
+///
+/// Idle clients: while the byte path waits for the client (for the next request, or for the
+/// rest of one), a client that sends nothing for `clientIdleTimeout` is disconnected, as
+/// Hummingbird's `HTTPConnectionStateHandler` does on the other path (that handler joins the
+/// pipeline at the hand-over: before it, it would see none of these requests and close busy
+/// connections). Waiting for the app is not the client's idleness: the gateway's own idle
+/// timeout covers that.
 final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -72,6 +79,9 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private let gateway: Gateway
+    private let clientIdleTimeout: TimeAmount?
+    /// Adds what serves the connection after the hand-over, besides NIO's codec.
+    private let joinAtHandOver: (ChannelPipeline.SynchronousOperations) throws -> Void
     private var context: ChannelHandlerContext?
     private var pool: UpstreamPool<ByteBuffer, ByteBuffer>?
     private var reading = Reading.head
@@ -89,9 +99,20 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     private var pendingRead = false
     private var processing = false
     private var processAgain = false
+    /// When the client last sent something or was last given its turn (an answer ended, the
+    /// app could take more of a body).
+    private var clientTurnStarted = NIODeadline.now()
+    private var idleCheck: Scheduled<Void>?
 
-    init(gateway: Gateway) {
+    /// `clientIdleTimeout`: nil, never. `joinAtHandOver`: adds the handlers that serve the
+    /// connection from the hand-over on (they must not see it before).
+    init(
+        gateway: Gateway, clientIdleTimeout: TimeAmount?,
+        joinAtHandOver: @escaping (ChannelPipeline.SynchronousOperations) throws -> Void
+    ) {
         self.gateway = gateway
+        self.clientIdleTimeout = clientIdleTimeout
+        self.joinAtHandOver = joinAtHandOver
     }
 
     var clientIsWritable: Bool { context?.channel.isWritable ?? false }
@@ -101,15 +122,18 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         pool = Self.pools.value(on: context.eventLoop) { UpstreamPool { _ in } }  // bytes as they come
+        if let clientIdleTimeout { scheduleIdleCheck(at: .now() + clientIdleTimeout) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        idleCheck?.cancel()
         abandonExchange()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !handedOver else { return context.fireChannelRead(data) }
+        clientTurnStarted = .now()
         var bytes = unwrapInboundIn(data)
         if inbound == nil || inbound!.readableBytes == 0 {
             inbound = bytes
@@ -159,6 +183,35 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     private var isAnswering: Bool {
         if case .deciding = reading { return true }
         return exchange != nil
+    }
+
+    /// The byte path waits for the client's bytes: for a request head, or for more of a body
+    /// the app can take now. (Not while deciding, nor while the app is connecting, answering,
+    /// or slower than the client.)
+    private var waitsForClient: Bool {
+        switch reading {
+        case .head: return exchange == nil
+        case .deciding: return false
+        case .forwarding(let exchange): return (inbound?.readableBytes ?? 0) == 0 && exchange.upstream?.isWritable == true
+        case .discarding: return true
+        }
+    }
+
+    /// Disconnects a client that has kept the byte path waiting for `clientIdleTimeout`;
+    /// checks again when that could next be due.
+    private func checkIdleClient() {
+        guard let context, let timeout = clientIdleTimeout, !handedOver else { return }
+        let due = clientTurnStarted + timeout
+        if waitsForClient, due <= .now() {
+            abandonExchange()
+            context.close(promise: nil)
+        } else {
+            scheduleIdleCheck(at: waitsForClient ? due : .now() + timeout)
+        }
+    }
+
+    private func scheduleIdleCheck(at deadline: NIODeadline) {
+        idleCheck = context?.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { self.checkIdleClient() }
     }
 
     /// Reading on helps: nothing read is waiting, or a head is still incomplete.
@@ -232,6 +285,13 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     /// and the handlers behind it, starting with that request's bytes.
     private func handOver(context: ChannelHandlerContext) {
         handedOver = true
+        idleCheck?.cancel()
+        do {
+            try joinAtHandOver(context.pipeline.syncOperations)
+        } catch {
+            context.close(promise: nil)
+            return
+        }
         if let inbound {
             self.inbound = nil
             context.fireChannelRead(wrapInboundOut(inbound))
@@ -305,6 +365,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     private func finishAnswer(context: ChannelHandlerContext, status: Int, closing: Bool = false) {
         gateway.metrics?.recordRequest(
             route: Gateway.metricsRoute, method: requestMethod.rawValue, status: status, duration: .now - requestStarted)
+        clientTurnStarted = .now()
         guard closeAfterAnswer || closing else {
             context.flush()
             return process()
@@ -339,6 +400,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     /// Sends the head; the body follows from what the client sends.
     private func attach(_ connection: Upstream, to exchange: Exchange) {
         exchange.upstream = connection
+        clientTurnStarted = .now()  // the rest of a body may come now
         connection.owner = self
         connection.send(exchange.head)
         exchange.unflushed = true
@@ -481,7 +543,10 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         context?.flush()
     }
 
-    func upstreamBecameWritable() { process() }
+    func upstreamBecameWritable() {
+        clientTurnStarted = .now()  // the rest of a body may come again
+        process()
+    }
 
     func upstreamEnded(_ connection: AnyObject, error: (any Error)?) {
         guard let context, let exchange, exchange.upstream === connection else { return }

@@ -85,16 +85,25 @@ struct TunnelingHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             )
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try pipeline.addHandlers(configuration.additionalChannelHandlers())
-            try pipeline.addHandler(
-                HTTPConnectionStateHandler(idleTimeout: configuration.idleTimeout.map { .init($0) }, logger: logger))
-            // After the state handler, so that idle timeouts and graceful shutdown see the gateway's requests too.
+            let connectionState = {
+                HTTPConnectionStateHandler(idleTimeout: configuration.idleTimeout.map { .init($0) }, logger: logger)
+            }
             if let gateway {
                 // Up to 1 MiB of a relayed response may wait for the client before the app is read
                 // less (NIO's default, 64 KiB, paused a fast download after every read).
                 try channel.syncOptions?.setOption(.writeBufferWaterMark, value: .init(low: 512 << 10, high: 1 << 20))
-                try pipeline.addHandler(GatewayProxyHandler(gateway: gateway))
-                // In front of NIO's codec: plain gateway requests a connection starts with are served as bytes.
-                try pipeline.addHandler(GatewayByteProxy(gateway: gateway), position: .first)
+                let proxy = GatewayProxyHandler(gateway: gateway)
+                try pipeline.addHandler(proxy)
+                // In front of NIO's codec: plain gateway requests a connection starts with are
+                // served as bytes, idle clients and graceful shutdown handled there. The state
+                // handler joins when the byte path hands over, in front of the proxy handler, so
+                // that idle timeouts and graceful shutdown see the gateway's requests here too.
+                let bytePath = GatewayByteProxy(gateway: gateway, clientIdleTimeout: configuration.idleTimeout) { pipeline in
+                    try pipeline.addHandler(connectionState(), position: .before(proxy))
+                }
+                try pipeline.addHandler(bytePath, position: .first)
+            } else {
+                try pipeline.addHandler(connectionState())
             }
             return try NIOAsyncChannel(
                 wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
