@@ -7,12 +7,12 @@ public enum DNSLabel {
     public static func problem(with value: String, maxLength: Int) -> String? {
         if value.isEmpty { return "must not be empty" }
         if value.utf8.count > maxLength { return "must be at most \(maxLength) characters" }
-        let bytes = Array(value.utf8)
+        let bytes = value.utf8  // read in place: the gateway checks two names per request
         if bytes.contains(where: { !(isLowerLetter($0) || isDigit($0) || $0 == UInt8(ascii: "-")) }) {
             return "may contain only lowercase letters, digits and '-'"
         }
-        if !isLowerLetter(bytes[0]) { return "must start with a lowercase letter" }
-        if bytes[bytes.count - 1] == UInt8(ascii: "-") { return "must end with a letter or digit" }
+        if let first = bytes.first, !isLowerLetter(first) { return "must start with a lowercase letter" }
+        if bytes.last == UInt8(ascii: "-") { return "must end with a letter or digit" }
         return nil
     }
 

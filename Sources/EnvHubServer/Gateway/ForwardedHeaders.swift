@@ -73,6 +73,7 @@ enum ForwardedHeaders {
     /// first proxy (a trusted proxy in front is not configurable yet).
     static func forwardedFields(clientAddress: String?, https: Bool, host: String?, prefix: String) -> [(HTTPField.Name, String)] {
         var fields: [(HTTPField.Name, String)] = []
+        fields.reserveCapacity(4)
         if let clientAddress { fields.append((.xForwardedFor, clientAddress)) }
         fields.append((.xForwardedProto, https ? "https" : "http"))
         if let host { fields.append((.xForwardedHost, host)) }

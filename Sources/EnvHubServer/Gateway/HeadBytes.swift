@@ -93,15 +93,17 @@ enum HeadBytes {
         return value
     }
 
-    /// tchar of RFC 9110 §5.6.2.
-    static func isTokenByte(_ byte: UInt8) -> Bool { byte < 128 && tokenTable[Int(byte)] }
-
-    private static let tokenTable: [Bool] = (0..<128).map { byte in
-        switch UInt8(byte) {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+    /// tchar of RFC 9110 §5.6.2. (A switch, not a table: a global table costs a lazy
+    /// initialisation check on every call, for every byte of every head.)
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+             UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+             UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
             return true
         default:
-            return "!#$%&'*+-.^_`|~".utf8.contains(UInt8(byte))
+            return false
         }
     }
 
