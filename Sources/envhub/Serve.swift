@@ -51,6 +51,14 @@ struct Serve: AsyncParsableCommand {
         return nil
     }
 
+    /// A timeout that 0 turns off (nil); `what` names it in the error.
+    private static func timeout(_ raw: String, _ what: String) throws -> Duration? {
+        guard let seconds = seconds(raw) else {
+            throw ValidationError("\(what) '\(raw)' must be a number of seconds, or end in s, m or h (0 disables)")
+        }
+        return seconds > 0 ? .seconds(seconds) : nil
+    }
+
     private func positiveNumber(_ flag: Int?, _ variable: String) throws -> Int? {
         guard let raw = flag.map(String.init) ?? ProcessInfo.processInfo.environment[variable] else { return nil }
         guard let value = Int(raw), value > 0 else { throw ValidationError("\(variable) must be a positive number, not '\(raw)'") }
@@ -71,12 +79,7 @@ struct Serve: AsyncParsableCommand {
         config.secureCookies = try secureCookies || environmentFlag("ENVHUB_SECURE_COOKIES") == true
         config.stopEnvironmentsOnExit = try stopEnvironmentsOnExit || environmentFlag("ENVHUB_STOP_ENVIRONMENTS_ON_EXIT") == true
         if let password = env["ENVHUB_ADMIN_PASSWORD"], !password.isEmpty { config.adminPassword = password }
-        if let raw = idleTimeout ?? env["ENVHUB_IDLE_TIMEOUT"] {
-            guard let seconds = Self.seconds(raw) else {
-                throw ValidationError("idle timeout '\(raw)' must be a number of seconds, or end in s, m or h (0 disables)")
-            }
-            config.idleTimeout = seconds > 0 ? .seconds(seconds) : nil
-        }
+        if let raw = idleTimeout ?? env["ENVHUB_IDLE_TIMEOUT"] { config.idleTimeout = try Self.timeout(raw, "idle timeout") }
         if let raw = gatewayIdleTimeout ?? env["ENVHUB_GATEWAY_IDLE_TIMEOUT"] {
             guard let seconds = Self.seconds(raw), seconds > 0 else {
                 throw ValidationError("gateway idle timeout '\(raw)' must be a positive number of seconds, or end in s, m or h")
@@ -84,10 +87,7 @@ struct Serve: AsyncParsableCommand {
             config.gatewayIdleTimeout = .seconds(seconds)
         }
         if let raw = clientIdleTimeout ?? env["ENVHUB_CLIENT_IDLE_TIMEOUT"] {
-            guard let seconds = Self.seconds(raw) else {
-                throw ValidationError("client idle timeout '\(raw)' must be a number of seconds, or end in s, m or h (0 disables)")
-            }
-            config.clientIdleTimeout = seconds > 0 ? .seconds(seconds) : nil
+            config.clientIdleTimeout = try Self.timeout(raw, "client idle timeout")
         }
         if let raw = chatFlushInterval.map(String.init) ?? env["ENVHUB_CHAT_FLUSH_INTERVAL"] {
             guard let milliseconds = Int(raw), (0...1000).contains(milliseconds) else {

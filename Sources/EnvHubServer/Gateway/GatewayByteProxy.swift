@@ -202,11 +202,12 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     private func checkIdleClient() {
         guard let context, let timeout = clientIdleTimeout, !handedOver else { return }
         let due = clientTurnStarted + timeout
-        if waitsForClient, due <= .now() {
+        let waiting = waitsForClient
+        if waiting, due <= .now() {
             abandonExchange()
             context.close(promise: nil)
         } else {
-            scheduleIdleCheck(at: waitsForClient ? due : .now() + timeout)
+            scheduleIdleCheck(at: waiting ? due : .now() + timeout)
         }
     }
 
