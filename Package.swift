@@ -149,7 +149,7 @@ let package = Package(
         .testTarget(
             name: "EnvHubWorkloadsTests",
             dependencies: [
-                "EnvHubWorkloads",
+                "EnvHubWorkloads", "EnvHubTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -199,7 +199,7 @@ struct WebSocketTunnelTests {
         let probe = Probe()
         let deadPort = try await Self.unusedPort()
         try await withTimeout("the tunnel test", .seconds(60)) {
-            try await Self.backend(probe).test(.live) { backend async throws in
+            try await Self.backend(probe).testStoppingGracefully(.live) { backend async throws in
                 let backendPort = try #require(backend.port)
                 let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
                 let front = Self.front(backendPort: backendPort, deadPort: deadPort, probe: probe) { channel in
@@ -209,16 +209,20 @@ struct WebSocketTunnelTests {
                 try await withThrowingTaskGroup(of: Void.self) { group async throws in
                     group.addTask { try await services.run() }
                     let stopFront: @Sendable () async -> Void = { await services.triggerGracefulShutdown() }
+                    // Stopped gracefully also when `body` fails: leaving the group by a throw
+                    // would cancel the front (see `testStoppingGracefully`).
+                    let outcome: Result<Void, any Error>
                     do {
                         var started = ports.makeAsyncIterator()
                         let frontPort = try #require(await started.next())
                         try await body(Harness(frontPort: frontPort, backendPort: backendPort, probe: probe, stopFront: stopFront))
+                        outcome = .success(())
                     } catch {
-                        await services.triggerGracefulShutdown()
-                        throw error
+                        outcome = .failure(error)
                     }
                     await services.triggerGracefulShutdown()
                     try await group.waitForAll()
+                    try outcome.get()
                 }
             }
         }

@@ -1,3 +1,4 @@
+import EnvHubTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -64,7 +65,7 @@ import Testing
                 try await writer.finish(nil)
             })
         }
-        try await Application(router: fake, configuration: .init(address: .hostname("127.0.0.1", port: 0))).test(.live) { model in
+        try await Application(router: fake, configuration: .init(address: .hostname("127.0.0.1", port: 0))).testStoppingGracefully(.live) { model in
             let url = "http://127.0.0.1:\(try #require(model.port))/v1"
             try await withWorkload(.agent, ["AGENT_LLM_URL": url, "AGENT_LLM_MODEL": "tiny", "AGENT_LLM_KEY": "k-123"]) { client async throws in
                 let response = try await ask(client, "greet me", history: [["role": "user", "content": "hi"], ["role": "assistant", "content": "hello"]])
@@ -85,7 +86,7 @@ import Testing
     @Test func modelFailuresBecomeErrorEvents() async throws {
         let fake = Router()
         fake.post("/chat/completions") { _, _ in Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "overloaded"))) }
-        try await Application(router: fake, configuration: .init(address: .hostname("127.0.0.1", port: 0))).test(.live) { model in
+        try await Application(router: fake, configuration: .init(address: .hostname("127.0.0.1", port: 0))).testStoppingGracefully(.live) { model in
             let url = "http://127.0.0.1:\(try #require(model.port))/chat/completions"
             try await withWorkload(.agent, ["AGENT_LLM_URL": url]) { client async throws in
                 let stream = events(in: try await ask(client, "hi").text)

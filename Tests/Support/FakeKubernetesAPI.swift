@@ -123,7 +123,7 @@ public final class FakeKubernetesAPI: Sendable {
         router.on("**", method: .delete) { request, context in try await self.handle(request, context: context) }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                               logger: Logger(label: "fake-kubernetes", factory: { _ in SwiftLogNoOpLogHandler() }))
-        try await app.test(.live) { client in
+        try await app.testStoppingGracefully(.live) { client in
             // Open streams end with the test, or the server would wait for them forever.
             defer { close() }
             guard let port = client.port else { throw TestSetupError("the fake Kubernetes API has no port") }
@@ -142,7 +142,7 @@ public final class FakeKubernetesAPI: Sendable {
             return state.faults.remove(at: index)
         }
         if let fault {
-            try await Task.sleep(for: fault.delay)
+            await pause(fault.delay)
             if fault.status != 200 {
                 return Self.status(fault.status, reason: fault.status == 409 ? "Conflict" : "Injected", message: "injected \(fault.status)",
                                    headers: fault.status == 429 ? [.retryAfter: "0"] : [:])
@@ -265,6 +265,23 @@ public final class FakeKubernetesAPI: Sendable {
             }
             try await writer.finish(nil)
         })
+    }
+
+    /// Waits for `delay`, or until the test ends if that comes first (so a fault can hold an
+    /// answer back far longer than a client waits, without holding up the server's stop).
+    private func pause(_ delay: Duration) async {
+        guard delay > .zero else { return }
+        let id = UUID()
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        changed.withLockedValue { $0[id] = continuation }
+        defer { _ = changed.withLockedValue { $0.removeValue(forKey: id) } }
+        let timer = Task {
+            try? await Task.sleep(for: delay)
+            continuation.finish()
+        }
+        defer { timer.cancel() }
+        var wakeUps = stream.makeAsyncIterator()
+        while !state.withLockedValue({ $0.closed }), await wakeUps.next() != nil {}
     }
 
     private func notify() {
