@@ -66,7 +66,7 @@ import Testing
     /// closed: kept alive after an answer (on the byte path, and after the hand-over to NIO's
     /// parser), stopped in the middle of a head, or never used.
     @Test func idleClientConnectionsAreClosed() async throws {
-        try await GatewayTests.withActiveProject("probe", configure: { $0.clientIdleTimeout = .seconds(1) }) { _, token, port in
+        try await Self.withActiveProjectClosingIdleClients { token, port in
             let openings = [
                 "GET /u/admin/web/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n",
                 "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
@@ -97,23 +97,57 @@ import Testing
     /// Waiting for the app is not the client's idleness: answers slower than the client idle
     /// timeout arrive, on the byte path and after the hand-over, and a quiet chat socket stays open.
     @Test func slowAnswersAndQuietSocketsOutliveTheClientIdleTimeout() async throws {
-        try await GatewayTests.withActiveProject("probe", configure: { $0.clientIdleTimeout = .seconds(1) }) { _, token, port in
+        try await Self.withActiveProjectClosingIdleClients { token, port in
+            // All at once, so that nothing the test process does (or waits for) can make the
+            // client late: a slow answer on the byte path, then the same after the hand-over.
             let socket = try RawSocket(port: port)
             let slow = "GET /u/admin/web/slow?s=2 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n"
-            socket.send(slow)
-            _ = try await socket.receive { Self.bodies($0).count >= 1 }
-            socket.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + slow)  // the same after the hand-over
+            socket.send(slow + "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + slow)
             let bodies = Self.bodies(try await socket.receive { Self.bodies($0).count >= 3 })
             #expect(bodies.count == 3 && bodies[0] == "slow" && bodies[2] == "slow", "\(bodies)")
             #expect(!socket.closedByPeer)
 
-            try await ChatSession.open(port: port, token: token) { chat in
-                try await chat.send(["type": "ping", "ref": "before"])
-                #expect(try await chat.next("pong")["ref"] as? String == "before")
-                try await Task.sleep(for: .seconds(2))  // quiet for twice the client idle timeout
-                try await chat.send(["type": "ping", "ref": "after"])
-                #expect(try await chat.next("pong")["ref"] as? String == "after")
+            let chat = try RawSocket(port: port)
+            chat.openWebSocket(path: "/api/chat", protocol: "chat", headers: ["Authorization: Bearer \(token)"])
+            chat.sendWebSocketText(#"{"type": "ping", "ref": "before"}"#)
+            #expect(try await chat.receive { $0.contains(#""ref":"before""#) }.hasPrefix("HTTP/1.1 101"))
+            try await Task.sleep(for: .seconds(2))  // quiet for twice the client idle timeout
+            chat.sendWebSocketText(#"{"type": "ping", "ref": "after"}"#)
+            #expect(try await chat.receive { $0.contains(#""ref":"after""#) }.contains(#""type":"pong""#))
+            #expect(!chat.closedByPeer)
+        }
+    }
+
+    /// `GatewayTests.withActiveProject` on a hub that closes idle client connections after
+    /// 1 s, its setup requests each on a connection of its own, written as soon as it is
+    /// open. (The test client keeps one connection between requests: on a loaded machine a
+    /// pause between two of them can outlast the timeout, and a request sent as the hub
+    /// closes the connection is lost.)
+    static func withActiveProjectClosingIdleClients(_ body: @escaping @Sendable (_ token: String, _ port: Int) async throws -> Void) async throws {
+        let directory = try TestHub.templateDirectory("probe", GatewayTests.appTemplate)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await TestHub.run(configure: {
+            $0.templatesDirectory = directory.path
+            $0.clientIdleTimeout = .seconds(1)
+        }, live: true) { hub in
+            let port = try #require(hub.client.port)
+            func call(_ method: String, _ path: String, token: String? = nil, json: String = "") async throws -> [String: Any] {
+                let authorization = token.map { "Authorization: Bearer \($0)\r\n" } ?? ""
+                let answer = try await rawHTTPExchange(port: port, "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(authorization)"
+                    + "Content-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\nConnection: close\r\n\r\n\(json)")
+                let body = try #require(answer.range(of: "\r\n\r\n")).upperBound
+                return try #require(try JSONSerialization.jsonObject(with: Data(answer[body...].utf8)) as? [String: Any], "\(answer)")
             }
+            let login = try await call("POST", "/api/auth/login", json: #"{"username": "admin", "password": "\#(TestHub.adminPassword)"}"#)
+            let token = try #require(login["token"] as? String)
+            _ = try await call("POST", "/api/users/admin/projects", token: token, json: #"{"name": "web", "template": "probe"}"#)
+            _ = try await call("POST", "/api/users/admin/projects/web/activate", token: token)
+            _ = try await waitFor("the project to be active") {
+                let project = try await call("GET", "/api/users/admin/projects/web", token: token)
+                if project["state"] as? String == "failed" { throw TestSetupError("the environment failed: \(project)") }
+                return project["state"] as? String == "active" ? true : nil
+            }
+            try await body(token, port)
         }
     }
 

@@ -46,11 +46,7 @@ struct TestHub {
         if live { config.port = 0 }
         configure(&config)
         let hub = try await buildHub(config, logger: quietLogger)
-        // The live test client keeps one connection and cannot open another: a hub that closes
-        // idle client connections sooner than a busy machine may pause between two requests
-        // gets AsyncHTTPClient, whose pool replaces a connection the hub closed.
-        let closesIdleConnectionsSoon = config.clientIdleTimeout.map { $0 < .seconds(30) } ?? false
-        try await hub.application.test(live ? (closesIdleConnectionsSoon ? .ahc(.http) : .live) : .router) { client in
+        try await hub.application.testStoppingGracefully(live ? .live : .router) { client in
             do {
                 try await body(TestHub(client: client, hub: hub))
             } catch {
