@@ -28,7 +28,9 @@
 #   BENCH_DOWNLOAD_BYTES=1073741824, BENCH_DOWNLOAD_RUNS=3
 #   BENCH_WS_ROUNDTRIPS=5000 echo round trips measured (after 500 unrecorded)
 #   BENCH_WS_CONNECTIONS=1000, BENCH_WS_HOLD=60   the hold test; seconds held
-#   BENCH_ONLY=direct,envhub,nginx,chp            targets (direct is the baseline)
+#   BENCH_ONLY=direct,envhub,nginx,chp            targets (direct is the baseline); add
+#                            floor for bench/gateway/floor, a reference for wrk and wrk1
+#                            only: what a proxy in Swift costs on epoll threads of its own
 #   BENCH_WRK1_DURATION=10s  the one-connection wrk run
 #   BENCH_MEASURE=wrk,wrk1,download,ws,hold       measurements
 #   BENCH_REBUILD=1          rebuild .build/release/envhub even if it exists
@@ -56,9 +58,9 @@ targets=() measurements=()
 IFS=',' read -r -a wanted <<<"${BENCH_ONLY:-direct,envhub,nginx,chp}"
 for t in "${wanted[@]}"; do
     case "$t" in
-        direct|envhub|nginx|chp) targets+=("$t") ;;
+        direct|envhub|nginx|chp|floor) targets+=("$t") ;;
         "") ;;
-        *) die "unknown BENCH_ONLY entry '$t' (direct, envhub, nginx, chp)" ;;
+        *) die "unknown BENCH_ONLY entry '$t' (direct, envhub, nginx, chp, floor)" ;;
     esac
 done
 IFS=',' read -r -a wanted <<<"${BENCH_MEASURE:-wrk,wrk1,download,ws,hold}"
@@ -114,14 +116,20 @@ if [ -z "${BENCH_ENVHUB_BIN:-}" ] && { [ ! -x "$bin" ] || [ "${BENCH_REBUILD:-0}
     (cd "$REPO_ROOT" && swift build -c release --product envhub) >&2
 fi
 [ -x "$bin" ] || die "$bin missing"
+floor_bin="$REPO_ROOT/.build/bench-gateway-floor"
+if wants floor; then
+    log "building bench/gateway/floor (swiftc -O)"
+    swiftc -O -import-objc-header "$BENCH_GATEWAY_DIR/floor/epoll.h" "$BENCH_GATEWAY_DIR/floor/main.swift" -o "$floor_bin" >&2
+fi
 
 # --- Work dir, and stopping everything on exit ----------------------------------------
 BENCH_WORK=$(mktemp -d "${TMPDIR:-/tmp}/envhub-bench-gateway.XXXXXX")
 BENCH_RESULTS="$BENCH_WORK/wrk.tsv"   # lib.sh's `measure` appends here
 : >"$BENCH_RESULTS"
-envhub_pid="" nginx_pid="" chp_pid=""
+envhub_pid="" nginx_pid="" chp_pid="" floor_pid=""
 # shellcheck disable=SC2317  # run by the EXIT trap
 cleanup() {
+    stop_bg "$floor_pid"
     stop_bg "$chp_pid"
     stop_bg "$nginx_pid"
     stop_bg "$envhub_pid"  # --stop-environments-on-exit: stops the upstreams too
@@ -298,6 +306,15 @@ if wants chp; then
     wait_http "$chp_pid" "http://127.0.0.1:$chp_port/u/admin/hello/" 200 "$BENCH_WORK/chp.log" || die "CHP does not route"
 fi
 
+# --- the floor: hello only, one epoll thread per CPU --------------------------------------
+if wants floor; then
+    floor_port=$(free_port)
+    log "starting bench/gateway/floor on :$floor_port"
+    start_bg "$BENCH_WORK/floor.log" "$floor_bin" "$floor_port" "${port[hello]}" /u/admin/hello "$(nproc)"
+    floor_pid=$!
+    wait_http "$floor_pid" "http://127.0.0.1:$floor_port/u/admin/hello/" 200 "$BENCH_WORK/floor.log" || die "the floor proxy did not start"
+fi
+
 # --- Where each target reaches each upstream ------------------------------------------------
 declare -A base pids
 for t in "${targets[@]}"; do
@@ -307,6 +324,7 @@ for t in "${targets[@]}"; do
         nginx)  base[$t]="127.0.0.1:$nginx_port/u/admin"  # RSS: the master and its workers
                 pids[$t]=$(pgrep -P "$nginx_pid" | tr '\n' ',')$nginx_pid ;;
         chp)    base[$t]="127.0.0.1:$chp_port/u/admin"; pids[$t]=$chp_pid ;;
+        floor)  base[$t]="127.0.0.1:$floor_port/u/admin"; pids[$t]=$floor_pid ;;
     esac
 done
 address() {  # address TARGET UPSTREAM: host:port/prefix without a trailing slash
@@ -382,6 +400,7 @@ if measures download; then
     : >"$BENCH_WORK/download.tsv"
     for run in $(seq "$BENCH_DOWNLOAD_RUNS"); do
         for t in "${targets[@]}"; do  # interleaved, so drift hits every target alike
+            [ "$t" = floor ] && continue  # small GETs only
             url="http://$(address "$t" stream)/bytes?n=$BENCH_DOWNLOAD_BYTES"
             cpu_before=$(cpu_seconds "${pids[$t]:-}")
             read -r code size speed < <(curl -s --noproxy '*' --max-time 600 -H "$header" -o /dev/null \
@@ -398,6 +417,7 @@ fi
 if measures ws; then
     : >"$BENCH_WORK/ws.tsv"
     for t in "${targets[@]}"; do
+        [ "$t" = floor ] && continue
         log "$t: $BENCH_WS_ROUNDTRIPS WebSocket echo round trips"
         "$python" "$BENCH_GATEWAY_DIR/ws_bench.py" latency "$t" "ws://$(address "$t" echo)/" \
             --count "$BENCH_WS_ROUNDTRIPS" --header "$header" >>"$BENCH_WORK/ws.tsv" \
@@ -409,6 +429,7 @@ fi
 if measures hold; then
     : >"$BENCH_WORK/hold.tsv"
     for t in "${targets[@]}"; do
+        [ "$t" = floor ] && continue
         log "$t: $BENCH_WS_CONNECTIONS WebSockets held ${BENCH_WS_HOLD}s"
         "$python" "$BENCH_GATEWAY_DIR/ws_bench.py" hold "$t" "ws://$(address "$t" echo)/" \
             --connections "$BENCH_WS_CONNECTIONS" --seconds "$BENCH_WS_HOLD" --pids "${pids[$t]:-}" \
