@@ -34,7 +34,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("gateway-idle-timeout"), help: "The gateway gives up on an app that sends nothing for this long: seconds, or with s, m or h. Env: ENVHUB_GATEWAY_IDLE_TIMEOUT. Default: 1h")
     var gatewayIdleTimeout: String?
 
-    @Option(name: .customLong("client-idle-timeout"), help: "Close a client connection that keeps the hub waiting this long, sending nothing between requests or stalling in one (not one waiting for its answer, nor a WebSocket or event stream): seconds, or with s, m or h; 0 never. Env: ENVHUB_CLIENT_IDLE_TIMEOUT. Default: 75s")
+    @Option(name: .customLong("client-idle-timeout"), help: "Close a client connection that keeps the hub waiting this long, sending nothing between requests or stalling in one (not one waiting for its answer or for the app to take its upload, nor a WebSocket or event stream): seconds, or with s, m or h; 0 never. Env: ENVHUB_CLIENT_IDLE_TIMEOUT. Default: 75s")
     var clientIdleTimeout: String?
 
     @Option(name: .customLong("chat-flush-interval"), help: "Chat sockets are written in rounds, each once per round with every frame that waits; a quiet hub at once, a busy one at most this many milliseconds apart (five times what the last round took). 0: after every turn of the event loop. Env: ENVHUB_CHAT_FLUSH_INTERVAL. Default: 30")

@@ -118,6 +118,37 @@ import Testing
         }
     }
 
+    /// An upload the app stops reading for longer than the client idle timeout is not the
+    /// client's idleness: held back, it waits and then goes through, on the byte path and on
+    /// a connection handed over to NIO's parser.
+    @Test func uploadsHeldBackByTheAppOutliveTheClientIdleTimeout() async throws {
+        try await Self.withActiveProjectClosingIdleClients { token, port in
+            let size = 64 << 20  // more than the kernel's buffers on the way hold
+            let upload = "POST /u/admin/web/upload?pause=3 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
+                + "Content-Length: \(size)\r\n\r\n"
+            let handOver = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for opening in [upload, handOver + upload] {
+                    group.addTask {
+                        // Made before connecting: on a loaded machine making it can take longer
+                        // than the timeout, which the hub would rightly take for an idle client.
+                        let bytes = Array(opening.utf8) + [UInt8](repeating: 0x78, count: size)
+                        let socket = try RawSocket(port: port)
+                        let started = ContinuousClock.now
+                        let sent = try await offThePool { socket.sendAll(bytes) }
+                        let answer = try await socket.receive { $0.contains(#""received""#) }
+                        #expect(sent.written == bytes.count, """
+                            \(opening.prefix(20)): \(sent.written) of \(bytes.count) bytes sent (\(sent.error ?? "")) after \
+                            \(ContinuousClock.now - started), closed by the hub: \(socket.closedByPeer): \(answer)
+                            """)
+                        #expect(answer.contains(#"{"received": \#(size)}"#), "\(opening.prefix(20)): \(answer)")
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
     /// `GatewayTests.withActiveProject` on a hub that closes idle client connections after
     /// 1 s, its setup requests each on a connection of its own, written as soon as it is
     /// open. (The test client keeps one connection between requests: on a loaded machine a

@@ -68,6 +68,7 @@ public final class RawSocket: @unchecked Sendable {  // used by one test at a ti
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         if var size = receiveBuffer {
             setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         }
@@ -93,6 +94,18 @@ public final class RawSocket: @unchecked Sendable {  // used by one test at a ti
 
     public func send(_ text: String) {
         _ = text.withCString { Glibc.send(descriptor, $0, strlen($0), 0) }
+    }
+
+    /// Writes `bytes`, blocking while the server reads none; returns how many were written
+    /// before the connection ended or the server read nothing for the timeout.
+    public func sendAll(_ bytes: [UInt8]) -> (written: Int, error: String?) {
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            guard sent > 0 else { return (offset, String(cString: strerror(errno))) }
+            offset += sent
+        }
+        return (offset, nil)
     }
 
     /// A client's WebSocket text frame (masked, as RFC 6455 requires of clients).

@@ -8,7 +8,7 @@ GET /sse?gate=FILE     event "one" at once, event "two" once FILE exists
 GET /bytes?n=N         N bytes, streamed in 64 KiB chunks
 GET /chunked           "one two three" in three chunks, then the trailer X-Trailer: done
 GET /until-close       an HTTP/1.0 answer without a length: the body ends when the connection does
-POST /upload           reads the body in chunks: {"received": N}
+POST /upload?pause=S   reads the body in chunks (after S seconds, default 0): {"received": N}
 GET /drop              "dropped", then closes the connection without saying so beforehand
 GET /slow?s=N          answers after N seconds
 """
@@ -117,6 +117,7 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(float(query["s"][0]))
             return self.reply(200, b"slow")
         if url.path == "/upload":
+            time.sleep(float(query.get("pause", ["0"])[0]))
             received = self.read_body()
             return self.reply(200, json.dumps({"received": received}).encode(), [("Content-Type", "application/json")])
         self.reply(404, b"not here")

@@ -59,7 +59,7 @@ struct ChatUpgrade: Sendable {
         // Look everything up first, so that a failure leaves the pipeline as it was.
         let requestDecoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
         var http: [any RemovableChannelHandler] = [
-            try pipeline.handler(type: HTTPConnectionStateHandler.self),
+            try pipeline.handler(type: ClientConnectionState.self),
             try pipeline.handler(type: HTTP1ToHTTPServerCodec.self),
             try pipeline.handler(type: HTTPResponseEncoder.self),
         ]

@@ -22,10 +22,9 @@ import NIOCore
 ///
 /// Idle clients: while the byte path waits for the client (for the next request, or for the
 /// rest of one), a client that sends nothing for `clientIdleTimeout` is disconnected, as
-/// Hummingbird's `HTTPConnectionStateHandler` does on the other path (that handler joins the
-/// pipeline at the hand-over: before it, it would see none of these requests and close busy
-/// connections). Waiting for the app is not the client's idleness: the gateway's own idle
-/// timeout covers that.
+/// `ClientConnectionState` does on the other path (that handler joins the pipeline at the
+/// hand-over: before it, it would see none of these requests and close busy connections).
+/// Waiting for the app is not the client's idleness: the gateway's own idle timeout covers that.
 final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -298,10 +297,11 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireChannelRead(wrapInboundOut(inbound))
             context.fireChannelReadComplete()
         }
-        if pendingRead {
-            pendingRead = false
-            context.read()
-        }
+        // A read from the back of the pipeline, as NIO's own after a read: the handlers that
+        // serve the connection now see it (back-pressure, the idle clock), whether or not
+        // one this handler forwarded earlier is still out.
+        pendingRead = false
+        context.channel.read()
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 

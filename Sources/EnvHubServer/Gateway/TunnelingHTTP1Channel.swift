@@ -25,9 +25,10 @@ typealias TunnelDecision = @Sendable (HTTPRequest, _ remoteAddress: SocketAddres
 /// Hummingbird's HTTP/1.1 child channel plus one thing: a WebSocket upgrade request for which
 /// `decide` returns a target is relayed to that backend as a transparent byte tunnel.
 ///
-/// Why this shape: the pipeline and the request loop are `HTTP1Channel`'s (same handlers, idle
-/// timeout, quiescing, `handleHTTP`), and only the responder is wrapped, so every other request
-/// is handled exactly as before. An upgrade request reaches the wrapper in the connection's own
+/// Why this shape: the pipeline and the request loop are `HTTP1Channel`'s (same handlers,
+/// quiescing, `handleHTTP`; the idle timeout is `ClientConnectionState`'s, which does not take
+/// a body held back by back-pressure for an idle client), and only the responder is wrapped,
+/// so every other request is handled exactly as before. An upgrade request reaches the wrapper in the connection's own
 /// task, after any earlier request on the connection has been answered; the wrapper asks `decide`
 /// and, with a target, `WebSocketTunnel` handshakes with the backend and then swaps both
 /// pipelines to a `ByteGlue` pair. NIO's upgrade handler (what `HTTP1WebSocketUpgradeChannel`
@@ -85,9 +86,7 @@ struct TunnelingHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             )
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try pipeline.addHandlers(configuration.additionalChannelHandlers())
-            let connectionState = {
-                HTTPConnectionStateHandler(idleTimeout: configuration.idleTimeout.map { .init($0) }, logger: logger)
-            }
+            let connectionState = { ClientConnectionState(idleTimeout: configuration.idleTimeout) }
             if let gateway {
                 // Up to 1 MiB of a relayed response may wait for the client before the app is read
                 // less (NIO's default, 64 KiB, paused a fast download after every read).

@@ -122,7 +122,7 @@ enum WebSocketTunnel {
         let requestDecoder = try clientPipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
         let responseDecoder = try backendPipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
         let clientHTTP: [any RemovableChannelHandler] = [
-            try clientPipeline.handler(type: HTTPConnectionStateHandler.self),  // its idle timer knows nothing of tunnels
+            try clientPipeline.handler(type: ClientConnectionState.self),  // its idle timer knows nothing of tunnels
             try clientPipeline.handler(type: HTTP1ToHTTPServerCodec.self),
             try clientPipeline.handler(type: HTTPResponseEncoder.self),
         ]

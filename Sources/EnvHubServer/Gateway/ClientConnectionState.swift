@@ -1,0 +1,127 @@
+import NIOCore
+import NIOHTTPTypes
+
+/// What Hummingbird's `HTTPConnectionStateHandler` does for a connection NIO's parser reads
+/// (closing idle clients; on graceful shutdown, closing at once when no request is in
+/// progress, else after the last answer), with the client's idleness told as the byte path
+/// (`GatewayByteProxy`) tells it: only time in which the client owes bytes counts, between
+/// requests or in the middle of one while a read is outstanding. A request body the hub
+/// stops reading because the app it goes to cannot take more is waiting for the app, as an
+/// answer being worked on is; Hummingbird's handler counted that as idleness and closed
+/// uploads that a slow app held back.
+final class ClientConnectionState: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let idleTimeout: TimeAmount?
+    private var requestsInProgress = 0
+    private var isRequestBeingRead = false
+    /// A read has gone out to the socket and no bytes have come back yet.
+    private var readOutstanding = false
+    /// Since when the client has owed the bytes it owes now.
+    private var clientTurnStarted = NIODeadline.now()
+    private var closeAfterAnswer = false
+    private var idleCheck: Scheduled<Void>?
+
+    /// `idleTimeout`: nil, never.
+    init(idleTimeout: TimeAmount?) {
+        self.idleTimeout = idleTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { scheduleIdleCheck(context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
+        idleCheck = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        scheduleIdleCheck(context)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            isRequestBeingRead = true
+            requestsInProgress += 1
+        case .body:
+            break
+        case .end:
+            isRequestBeingRead = false
+        }
+        context.fireChannelRead(data)
+    }
+
+    /// Bytes came (whether or not they made a whole part).
+    func channelReadComplete(context: ChannelHandlerContext) {
+        readOutstanding = false
+        clientTurnStarted = .now()
+        context.fireChannelReadComplete()
+    }
+
+    /// Reads that the handlers behind hold back (back-pressure) never come this way: the
+    /// client's turn starts when one does.
+    func read(context: ChannelHandlerContext) {
+        if !readOutstanding {
+            readOutstanding = true
+            clientTurnStarted = .now()
+        }
+        context.read()
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard case .end = unwrapOutboundIn(data) else { return context.write(data, promise: promise) }
+        requestsInProgress -= 1
+        guard requestsInProgress == 0 else { return context.write(data, promise: promise) }
+        clientTurnStarted = .now()
+        if closeAfterAnswer {
+            context.writeAndFlush(data, promise: promise)
+            context.close(promise: nil)
+        } else {
+            context.write(data, promise: promise)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        if requestsInProgress > 0 {
+            closeAfterAnswer = true
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: idleness
+
+    /// The client owes bytes: a read is out, and no request is in progress or one is being read.
+    private var waitsForClient: Bool {
+        readOutstanding && (requestsInProgress == 0 || isRequestBeingRead)
+    }
+
+    private func scheduleIdleCheck(_ context: ChannelHandlerContext, at deadline: NIODeadline? = nil) {
+        guard let idleTimeout, idleCheck == nil else { return }
+        idleCheck = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline ?? .now() + idleTimeout) {
+            self.idleCheck = nil
+            self.checkIdleClient(context)
+        }
+    }
+
+    private func checkIdleClient(_ context: ChannelHandlerContext) {
+        guard let idleTimeout, context.channel.isActive else { return }
+        let due = clientTurnStarted + idleTimeout
+        let waiting = waitsForClient
+        if waiting, due <= .now() {
+            context.close(promise: nil)
+        } else {
+            scheduleIdleCheck(context, at: waiting ? due : .now() + idleTimeout)
+        }
+    }
+}
+
+@available(*, unavailable)
+extension ClientConnectionState: Sendable {}
