@@ -28,13 +28,13 @@ typealias TunnelDecision = @Sendable (HTTPRequest, _ remoteAddress: SocketAddres
 /// Why this shape: the pipeline and the request loop are `HTTP1Channel`'s (same handlers,
 /// quiescing, `handleHTTP`; the idle timeout is `ClientConnectionState`'s, which does not take
 /// a body held back by back-pressure for an idle client), and only the responder is wrapped,
-/// so every other request is handled exactly as before. An upgrade request reaches the wrapper in the connection's own
-/// task, after any earlier request on the connection has been answered; the wrapper asks `decide`
-/// and, with a target, `WebSocketTunnel` handshakes with the backend and then swaps both
-/// pipelines to a `ByteGlue` pair. NIO's upgrade handler (what `HTTP1WebSocketUpgradeChannel`
-/// uses) was not used because it only looks at the first request of a connection and resolves
-/// its decision in a future; this path works on any request of a kept-alive connection, as
-/// proxies in front of the hub send them.
+/// so every other request is handled exactly as before. An upgrade request reaches the
+/// wrapper in the connection's own task, after any earlier request on the connection has
+/// been answered; the wrapper asks `decide` and, with a target, `WebSocketTunnel` handshakes
+/// with the backend and then swaps both pipelines to a `ByteGlue` pair. NIO's upgrade handler
+/// (what `HTTP1WebSocketUpgradeChannel` uses) was not used because it only looks at the first
+/// request of a connection and resolves its decision in a future; this path works on any
+/// request of a kept-alive connection, as proxies in front of the hub send them.
 ///
 /// One deliberate difference in setup: the pipeline is configured with an empty server-upgrade
 /// configuration. Its only effect is that the request decoder, when removed, hands on the bytes
