@@ -43,51 +43,38 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         case discarding(remaining: Int)
     }
 
-    /// One forwarded request and its response. The environment counts as in use from the
-    /// moment it is made until it is let go (`ActivityTracker.opened`).
-    private final class Exchange {
-        let target: ProxyTarget
+    /// One forwarded request and its response.
+    final class Exchange: ForwardedExchange<ByteBuffer, ByteBuffer> {
         /// The head the app is sent.
         let head: ByteBuffer
         let headRequest: Bool
-        private let activity: ActivityTracker
-        var upstream: Upstream?
-        var reusedConnection = false
         /// Request body bytes not yet sent to the app.
         var bodyRemaining: Int
-        var sentBody = false
-        var requestSent = false
         /// Response bytes read while the head is incomplete.
         var headBytes: ByteBuffer?
         var response: UpstreamResponseHead?
-        var responseStarted = false
         var lengthRemaining = 0
         var chunks = ChunkedBodyScanner()
-        var unflushed = false
 
         init(target: ProxyTarget, head: ByteBuffer, bodyLength: Int, headRequest: Bool, activity: ActivityTracker) {
-            self.target = target
             self.head = head
             self.bodyRemaining = bodyLength
             self.headRequest = headRequest
-            self.activity = activity
-            activity.opened(target.projectID)
+            super.init(target: target, activity: activity)
         }
-
-        deinit { activity.closed(target.projectID) }
     }
 
-    private let gateway: Gateway
+    let gateway: Gateway
     private let clientIdleTimeout: TimeAmount?
     /// Adds what serves the connection after the hand-over, besides NIO's codec.
     private let joinAtHandOver: (ChannelPipeline.SynchronousOperations) throws -> Void
     private var context: ChannelHandlerContext?
-    private var pool: UpstreamPool<ByteBuffer, ByteBuffer>?
+    private(set) var pool: UpstreamPool<ByteBuffer, ByteBuffer>?
     private var reading = Reading.head
     /// Bytes read from the client and not yet handled.
     private var inbound: ByteBuffer?
     /// The answer in progress (the app's); answers of the gateway's own are written at once.
-    private var exchange: Exchange?
+    var exchange: Exchange?
     /// The request being answered: when it arrived, its method, whether the client asked to close.
     private var requestStarted = ContinuousClock.now
     private var requestMethod = HTTPRequest.Method.get
@@ -115,6 +102,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     var clientIsWritable: Bool { context?.channel.isWritable ?? false }
+    var eventLoop: (any EventLoop)? { context?.eventLoop }
 
     // MARK: ChannelDuplexHandler
 
@@ -134,10 +122,10 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         guard !handedOver else { return context.fireChannelRead(data) }
         clientTurnStarted = .now()
         var bytes = unwrapInboundIn(data)
-        if inbound == nil || inbound!.readableBytes == 0 {
-            inbound = bytes
+        if let pending = inbound?.readableBytes, pending > 0 {
+            inbound?.writeBuffer(&bytes)
         } else {
-            inbound!.writeBuffer(&bytes)
+            inbound = bytes
         }
     }
 
@@ -225,7 +213,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Handles the bytes read as far as the current state allows. Re-entered (an answer
     /// finished on the way) it asks the outer call to go round once more.
-    private func process() {
+    func process() {
         guard context != nil, !handedOver else { return }
         if processing {
             processAgain = true
@@ -241,32 +229,32 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func processInbound() {
         guard let context else { return }
-        loop: while !handedOver, let available = inbound?.readableBytes, available > 0 {
+        loop: while !handedOver, let pending = inbound, pending.readableBytes > 0 {
             switch reading {
             case .head:
                 guard exchange == nil, !closeAfterAnswer else { break loop }
-                switch PlainGatewayRequest.scan(inbound!) {
+                switch PlainGatewayRequest.scan(pending) {
                 case .incomplete:
                     break loop
                 case .other:
                     return handOver(context: context)
                 case .plain(let request):
-                    inbound!.moveReaderIndex(forwardBy: request.headLength)
+                    inbound?.moveReaderIndex(forwardBy: request.headLength)
                     begin(request, context: context)
                 }
             case .deciding:
                 break loop
             case .forwarding(let exchange):
                 guard let upstream = exchange.upstream, upstream.isWritable else { break loop }
-                let slice = inbound!.readSlice(length: min(exchange.bodyRemaining, available))!
+                guard let slice = inbound?.readPrefix(upTo: exchange.bodyRemaining) else { break loop }
                 exchange.bodyRemaining -= slice.readableBytes
                 exchange.sentBody = true
                 exchange.unflushed = true
                 upstream.send(slice)
                 if exchange.bodyRemaining == 0 { requestEnded(exchange) }
             case .discarding(let remaining):
-                let dropped = min(remaining, available)
-                inbound!.moveReaderIndex(forwardBy: dropped)
+                let dropped = min(remaining, pending.readableBytes)
+                inbound?.moveReaderIndex(forwardBy: dropped)
                 reading = remaining == dropped ? .head : .discarding(remaining: remaining - dropped)
             }
         }
@@ -309,20 +297,10 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         if request.closeAfter { closeAfterAnswer = true }
         requestStarted = .now
         requestMethod = request.request.method
-        let remoteAddress = context.channel.remoteAddress
-        if let answer = gateway.cachedAnswer(request.request, remoteAddress: remoteAddress) {
-            return act(on: answer, for: request)
-        }
-        reading = .deciding
-        let gateway = gateway
-        let decided = request.request
-        let promise = context.eventLoop.makePromise(of: GatewayAnswer.self)
-        promise.completeWithTask { await gateway.answer(decided, remoteAddress: remoteAddress) }
-        promise.futureResult.assumeIsolated().whenSuccess { answer in
-            guard self.context != nil else { return }
+        let decided = decide(request.request, remoteAddress: context.channel.remoteAddress) { answer in
             self.act(on: answer, for: request)
-            self.process()
         }
+        if !decided { reading = .deciding }
     }
 
     private func act(on answer: GatewayAnswer, for request: PlainGatewayRequest) {
@@ -378,28 +356,8 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: forwarding
 
-    /// Sends the exchange over a pooled connection to its app, or a new one (`reuse` false:
-    /// always a new one).
-    private func connect(_ exchange: Exchange, reuse: Bool = true) {
-        guard let context, let pool else { return }
-        pool.connection(
-            to: exchange.target.upstream, reuse: reuse, on: context.eventLoop, idleTimeout: gateway.idleTimeout,
-            wanted: { self.exchange === exchange }
-        ) { result in
-            switch result {
-            case .success(let (connection, reused)):
-                exchange.reusedConnection = reused
-                self.attach(connection, to: exchange)
-                self.process()
-            case .failure(let error):
-                exchange.reusedConnection = false
-                self.upstreamFailed(exchange, error: error)
-            }
-        }
-    }
-
     /// Sends the head; the body follows from what the client sends.
-    private func attach(_ connection: Upstream, to exchange: Exchange) {
+    func attach(_ connection: Upstream, to exchange: Exchange) {
         exchange.upstream = connection
         clientTurnStarted = .now()  // the rest of a body may come now
         connection.owner = self
@@ -411,44 +369,13 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// The app could not be reached or dropped the connection (`UpstreamTrouble` says what follows).
-    private func upstreamFailed(_ exchange: Exchange, error: (any Error)?) {
-        guard self.exchange === exchange else { return }
-        handle(UpstreamTrouble.failed(
-            label: exchange.target.label, error: error, reusedConnection: exchange.reusedConnection,
-            sentBody: exchange.sentBody, responseStarted: exchange.responseStarted))
-    }
-
-    private func handle(_ trouble: UpstreamTrouble) {
-        guard let context, let exchange else { return }
-        switch trouble {
-        case .retry:
-            exchange.upstream = nil
-            connect(exchange, reuse: false)
-        case .closeClient:
-            abandonExchange()
-            context.close(promise: nil)
-        case .answer(let answer):
-            endExchange(with: answer)
-        }
-    }
-
-    /// Answers in place of the app and drops the rest of the request.
-    private func endExchange(with answer: FixedAnswer) {
-        guard let exchange else { return }
-        self.exchange = nil
-        exchange.upstream?.owner = nil
-        exchange.upstream?.close()
+    func answerInstead(_ answer: FixedAnswer, of exchange: Exchange) {
         if case .forwarding = reading { reading = .discarding(remaining: exchange.bodyRemaining) }
         respond(answer)
     }
 
-    /// The client went away or broke the protocol: the app's connection cannot be reused.
-    private func abandonExchange() {
-        guard let exchange else { return }
-        self.exchange = nil
-        exchange.upstream?.owner = nil
-        exchange.upstream?.close()
+    func closeClient() {
+        context?.close(promise: nil)
     }
 
     // MARK: what the app's connection reports
@@ -466,7 +393,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         case .noBody:
             responseEnded(exchange, extraBytes: bytes.readableBytes > 0, context: context)
         case .length:
-            let slice = bytes.readSlice(length: min(exchange.lengthRemaining, bytes.readableBytes))!
+            let slice = bytes.readPrefix(upTo: exchange.lengthRemaining)
             exchange.lengthRemaining -= slice.readableBytes
             if slice.readableBytes > 0 { context.write(wrapOutboundOut(slice), promise: nil) }
             if exchange.lengthRemaining == 0 { responseEnded(exchange, extraBytes: bytes.readableBytes > 0, context: context) }
@@ -475,7 +402,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
             case .more:
                 context.write(wrapOutboundOut(bytes), promise: nil)
             case .ends(let length):
-                context.write(wrapOutboundOut(bytes.readSlice(length: length)!), promise: nil)
+                context.write(wrapOutboundOut(bytes.readPrefix(upTo: length)), promise: nil)
                 responseEnded(exchange, extraBytes: bytes.readableBytes > 0, context: context)
             case .malformed:
                 abandonExchange()
@@ -502,13 +429,8 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
             case .malformed:
                 exchange.headBytes = nil
                 exchange.upstream?.reusable = false
-                guard !exchange.responseStarted else {
-                    abandonExchange()
-                    context.close(promise: nil)
-                    return nil
-                }
-                endExchange(with: FixedAnswer(EnvHubError(
-                    code: "bad_gateway", status: 502, message: "\(exchange.target.label) sent a malformed response")))
+                handle(exchange.responseStarted ? .closeClient : .answer(FixedAnswer(EnvHubError(
+                    code: "bad_gateway", status: 502, message: "\(exchange.target.label) sent a malformed response"))))
                 return nil
             case .head(let head):
                 bytes.moveReaderIndex(forwardBy: head.headLength)
@@ -528,11 +450,8 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     /// the request are whole, and the next request may go.
     private func responseEnded(_ exchange: Exchange, extraBytes: Bool, context: ChannelHandlerContext) {
         self.exchange = nil
-        if let upstream = exchange.upstream {
-            upstream.owner = nil
-            if extraBytes { upstream.reusable = false }  // bytes after the response: nothing to trust there
-            if exchange.requestSent { pool?.put(upstream) } else { upstream.close() }
-        }
+        if extraBytes { exchange.upstream?.reusable = false }  // bytes after the response: nothing to trust there
+        exchange.releaseUpstream(to: pool)
         // The app answered before reading the whole body: the rest is dropped.
         if case .forwarding(let forwarding) = reading, forwarding === exchange {
             reading = .discarding(remaining: exchange.bodyRemaining)
@@ -557,15 +476,9 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         }
         upstreamFailed(exchange, error: error)
     }
-
-    func upstreamTimedOut(_ connection: AnyObject) {
-        guard let exchange, exchange.upstream === connection else { return }
-        handle(UpstreamTrouble.silent(
-            label: exchange.target.label, idleTimeout: gateway.idleTimeout, responseStarted: exchange.responseStarted))
-    }
 }
 
-extension GatewayByteProxy: UpstreamOwner {
+extension GatewayByteProxy: ExchangeForwarder {
     typealias Upstream = UpstreamConnection<ByteBuffer, ByteBuffer>
 
     /// The pools of connections to apps, one per event loop.

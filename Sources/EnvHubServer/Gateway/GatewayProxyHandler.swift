@@ -40,42 +40,28 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case discarding
     }
 
-    /// One forwarded request and its response. The environment counts as in use from the
-    /// moment it is made until it is let go (`ActivityTracker.opened`), bytes passing or not.
-    private final class Exchange {
-        let target: ProxyTarget
+    /// One forwarded request and its response.
+    final class Exchange: ForwardedExchange<HTTPRequestPart, HTTPResponsePart> {
         /// The head the app is sent.
         let head: HTTPRequest
-        private let activity: ActivityTracker
-        var upstream: Upstream?
-        var reusedConnection = false
-        var sentBody = false
-        var requestSent = false
-        var responseStarted = false
         var status = 0
-        /// Parts were written to the app since the last flush.
-        var unflushed = false
 
         init(target: ProxyTarget, head: HTTPRequest, activity: ActivityTracker) {
-            self.target = target
             self.head = target.forwardedHead(head)
-            self.activity = activity
-            activity.opened(target.projectID)
+            super.init(target: target, activity: activity)
         }
-
-        deinit { activity.closed(target.projectID) }
     }
 
-    private let gateway: Gateway
+    let gateway: Gateway
     private var context: ChannelHandlerContext?
-    private var pool: UpstreamPool<HTTPRequestPart, HTTPResponsePart>?
+    private(set) var pool: UpstreamPool<HTTPRequestPart, HTTPResponsePart>?
     private var reading = Reading.head
     /// Parts read and not yet handled, oldest first.
     private var queue = CircularBuffer<HTTPRequestPart>()
     /// Requests passed to Hummingbird whose responses are not complete yet.
     private var hummingbirdResponsesOwed = 0
     /// The gateway's own response in progress.
-    private var exchange: Exchange?
+    var exchange: Exchange?
     /// When the gateway's current request arrived, and its method, for the metrics.
     private var requestStarted = ContinuousClock.now
     private var requestMethod = HTTPRequest.Method.get
@@ -91,6 +77,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     var clientIsWritable: Bool { context?.channel.isWritable ?? false }
+    var eventLoop: (any EventLoop)? { context?.eventLoop }
 
     // MARK: ChannelDuplexHandler
 
@@ -155,7 +142,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Handles queued parts as far as the current state allows. Re-entered (an answer
     /// finished on the way, a flush that made the app's connection writable again) it asks
     /// the outer call to go round once more.
-    private func process() {
+    func process() {
         guard context != nil else { return }
         if processing {
             processAgain = true
@@ -233,20 +220,10 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if ForwardedHeaders.tokens(head.headerFields[values: .connection]).contains("close") { closeAfterAnswer = true }
         requestStarted = .now
         requestMethod = head.method
-        let remoteAddress = context.channel.remoteAddress
-        let request = Gateway.Request(head)
-        if let answer = gateway.cachedAnswer(request, remoteAddress: remoteAddress) {
-            return act(on: answer, for: head)
-        }
-        reading = .deciding
-        let gateway = gateway
-        let promise = context.eventLoop.makePromise(of: GatewayAnswer.self)
-        promise.completeWithTask { await gateway.answer(request, remoteAddress: remoteAddress) }
-        promise.futureResult.assumeIsolated().whenSuccess { answer in
-            guard self.context != nil else { return }
+        let decided = decide(Gateway.Request(head), remoteAddress: context.channel.remoteAddress) { answer in
             self.act(on: answer, for: head)
-            self.process()
         }
+        if !decided { reading = .deciding }
     }
 
     private func act(on answer: GatewayAnswer, for head: HTTPRequest) {
@@ -288,29 +265,9 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: forwarding
 
-    /// Sends the exchange over a pooled connection to its app, or a new one (`reuse` false:
-    /// always a new one).
-    private func connect(_ exchange: Exchange, reuse: Bool = true) {
-        guard let context, let pool else { return }
-        pool.connection(
-            to: exchange.target.upstream, reuse: reuse, on: context.eventLoop, idleTimeout: gateway.idleTimeout,
-            wanted: { self.exchange === exchange }
-        ) { result in
-            switch result {
-            case .success(let (connection, reused)):
-                exchange.reusedConnection = reused
-                self.attach(connection, to: exchange)
-                self.process()
-            case .failure(let error):
-                exchange.reusedConnection = false
-                self.upstreamFailed(exchange, error: error)
-            }
-        }
-    }
-
     /// Sends the head (and the end, when a retried request had already ended); the body
     /// follows from the queue.
-    private func attach(_ connection: Upstream, to exchange: Exchange) {
+    func attach(_ connection: Upstream, to exchange: Exchange) {
         exchange.upstream = connection
         connection.owner = self
         connection.send(.head(exchange.head))
@@ -318,44 +275,13 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.unflushed = true
     }
 
-    /// The app could not be reached or dropped the connection (`UpstreamTrouble` says what follows).
-    private func upstreamFailed(_ exchange: Exchange, error: (any Error)?) {
-        guard self.exchange === exchange else { return }
-        handle(UpstreamTrouble.failed(
-            label: exchange.target.label, error: error, reusedConnection: exchange.reusedConnection,
-            sentBody: exchange.sentBody, responseStarted: exchange.responseStarted))
-    }
-
-    private func handle(_ trouble: UpstreamTrouble) {
-        guard let context, let exchange else { return }
-        switch trouble {
-        case .retry:
-            exchange.upstream = nil
-            connect(exchange, reuse: false)
-        case .closeClient:
-            abandonExchange()
-            context.close(promise: nil)
-        case .answer(let answer):
-            endExchange(with: answer)
-        }
-    }
-
-    /// Answers in place of the app and drops the rest of the request.
-    private func endExchange(with answer: FixedAnswer) {
-        guard let exchange else { return }
-        self.exchange = nil
-        exchange.upstream?.owner = nil
-        exchange.upstream?.close()
+    func answerInstead(_ answer: FixedAnswer, of exchange: Exchange) {
         if case .forwarding = reading { reading = .discarding }
         respond(answer)
     }
 
-    /// The client went away or broke the protocol: the app's connection cannot be reused.
-    private func abandonExchange() {
-        guard let exchange else { return }
-        self.exchange = nil
-        exchange.upstream?.owner = nil
-        exchange.upstream?.close()
+    func closeClient() {
+        context?.close(promise: nil)
     }
 
     // MARK: what the app's connection reports
@@ -377,10 +303,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.write(wrapOutboundOut(.body(bytes)), promise: nil)
         case .end(let trailers):
             self.exchange = nil
-            if let upstream = exchange.upstream {
-                upstream.owner = nil
-                if exchange.requestSent { pool?.put(upstream) } else { upstream.close() }
-            }
+            exchange.releaseUpstream(to: pool)
             if case .forwarding = reading { reading = .discarding }  // the app answered before reading everything
             finishAnswer(context: context, trailers: trailers, status: exchange.status)
         }
@@ -396,15 +319,9 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let exchange, exchange.upstream === connection else { return }
         upstreamFailed(exchange, error: error)
     }
-
-    func upstreamTimedOut(_ connection: AnyObject) {
-        guard let exchange, exchange.upstream === connection else { return }
-        handle(UpstreamTrouble.silent(
-            label: exchange.target.label, idleTimeout: gateway.idleTimeout, responseStarted: exchange.responseStarted))
-    }
 }
 
-extension GatewayProxyHandler: UpstreamOwner {
+extension GatewayProxyHandler: ExchangeForwarder {
     typealias Upstream = UpstreamConnection<HTTPRequestPart, HTTPResponsePart>
 
     /// The pools of connections to apps, one per event loop.

@@ -115,6 +115,11 @@ enum HeadBytes {
 }
 
 extension ByteBuffer {
+    /// Reads the first `count` readable bytes, or all of them when there are fewer.
+    mutating func readPrefix(upTo count: Int) -> ByteBuffer {
+        readSlice(length: Swift.min(count, readableBytes)) ?? ByteBuffer()
+    }
+
     /// Appends `HTTP/1.1 code reason` and CRLF.
     mutating func writeStatusLine(_ code: Int, _ reason: String) {
         writeStaticString("HTTP/1.1 ")
