@@ -71,8 +71,10 @@ wait_http() {
 # Run wrk against URL and append one result line per run to $BENCH_RESULTS:
 #   label \t run \t requests/s \t p99 ms \t non-2xx \t socket errors \t url
 # measure LABEL URL HEADER
+# With BENCH_WRK_SCRIPT set, the recorded runs use that wrk Lua script (the warm-up does not).
 measure() {
-    local label=$1 url=$2 header=$3 run out
+    local label=$1 url=$2 header=$3 run out script=()
+    if [ -n "${BENCH_WRK_SCRIPT:-}" ]; then script=(-s "$BENCH_WRK_SCRIPT"); fi
     : "${BENCH_RESULTS:?BENCH_RESULTS must be set}"
     mkdir -p "$BENCH_WORK/wrk"
     # Short unrecorded run first: warms caches, connection pools, JITs.
@@ -82,7 +84,7 @@ measure() {
     for run in $(seq "$BENCH_RUNS"); do
         out="$BENCH_WORK/wrk/$(echo "$label" | tr -c 'A-Za-z0-9\n' '_')-$run.txt"
         log "$label: wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS -d$BENCH_DURATION (run $run/$BENCH_RUNS)"
-        wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d"$BENCH_DURATION" --timeout 5s --latency \
+        wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d"$BENCH_DURATION" --timeout 5s --latency "${script[@]}" \
             -H "$header" "$url" >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed"; }
         python3 "$BENCH_API_DIR/parse_wrk.py" "$label" "$run" "$url" <"$out" >>"$BENCH_RESULTS" \
             || { cat "$out" >&2; die "could not parse wrk output"; }

@@ -13,6 +13,9 @@
 #
 #   wrk      wrk -t2 -c64 -d15s --latency GET hello: requests/s, p50, p99
 #   wrk1     the same with one connection (-t1 -c1 -d10s): latency without queueing
+#   paced    64 connections again, each pausing at random between requests so that together
+#            they offer BENCH_PACED_RATE requests/s (paced.lua): the latency a proxy adds
+#            under concurrency on a machine that is not saturated (p50, p99)
 #   download 1 GiB from stream with curl, 3 runs: MB/s (median)
 #   ws       WebSocket echo round trips on one connection: p50, p99
 #   hold     1,000 WebSockets held 60 s, each echoing a message every 5 s: errors,
@@ -29,10 +32,13 @@
 #   BENCH_WS_ROUNDTRIPS=5000 echo round trips measured (after 500 unrecorded)
 #   BENCH_WS_CONNECTIONS=1000, BENCH_WS_HOLD=60   the hold test; seconds held
 #   BENCH_ONLY=direct,envhub,nginx,chp            targets (direct is the baseline); add
-#                            floor for bench/gateway/floor, a reference for wrk and wrk1
-#                            only: what a proxy in Swift costs on epoll threads of its own
+#                            floor for bench/gateway/floor, a reference for the small GETs
+#                            only (wrk, wrk1, paced): what a proxy in Swift costs on epoll
+#                            threads of its own
 #   BENCH_WRK1_DURATION=10s  the one-connection wrk run
-#   BENCH_MEASURE=wrk,wrk1,download,ws,hold       measurements
+#   BENCH_PACED_RATE=5000    requests/s the paced run offers (below what every target but
+#                            CHP serves on the machines this was measured on)
+#   BENCH_MEASURE=wrk,wrk1,paced,download,ws,hold measurements
 #   BENCH_REBUILD=1          rebuild .build/release/envhub even if it exists
 #   BENCH_ENVHUB_BIN=path    benchmark this envhub binary instead (no build)
 #   BENCH_START_TIMEOUT=90   seconds a server or environment gets to become ready
@@ -47,6 +53,7 @@ set -euo pipefail
 BENCH_GATEWAY_DIR="$REPO_ROOT/bench/gateway"
 
 BENCH_WRK1_DURATION="${BENCH_WRK1_DURATION:-10s}"
+export BENCH_PACED_RATE="${BENCH_PACED_RATE:-5000}"  # read by paced.lua, with BENCH_CONNECTIONS
 BENCH_DOWNLOAD_BYTES="${BENCH_DOWNLOAD_BYTES:-1073741824}"
 BENCH_DOWNLOAD_RUNS="${BENCH_DOWNLOAD_RUNS:-3}"
 BENCH_WS_ROUNDTRIPS="${BENCH_WS_ROUNDTRIPS:-5000}"
@@ -63,12 +70,12 @@ for t in "${wanted[@]}"; do
         *) die "unknown BENCH_ONLY entry '$t' (direct, envhub, nginx, chp, floor)" ;;
     esac
 done
-IFS=',' read -r -a wanted <<<"${BENCH_MEASURE:-wrk,wrk1,download,ws,hold}"
+IFS=',' read -r -a wanted <<<"${BENCH_MEASURE:-wrk,wrk1,paced,download,ws,hold}"
 for m in "${wanted[@]}"; do
     case "$m" in
-        wrk|wrk1|download|ws|hold) measurements+=("$m") ;;
+        wrk|wrk1|paced|download|ws|hold) measurements+=("$m") ;;
         "") ;;
-        *) die "unknown BENCH_MEASURE entry '$m' (wrk, wrk1, download, ws, hold)" ;;
+        *) die "unknown BENCH_MEASURE entry '$m' (wrk, wrk1, paced, download, ws, hold)" ;;
     esac
 done
 if [ ${#targets[@]} -eq 0 ] || [ ${#measurements[@]} -eq 0 ]; then die "BENCH_ONLY or BENCH_MEASURE selects nothing"; fi
@@ -393,6 +400,14 @@ if measures wrk1; then
     for t in "${targets[@]}"; do
         BENCH_THREADS=1 BENCH_CONNECTIONS=1 BENCH_RUNS=1 BENCH_DURATION=$BENCH_WRK1_DURATION \
             BENCH_RESULTS="$BENCH_WORK/wrk1.tsv" measure "$t-c1" "http://$(address "$t" hello)/" "$header"
+    done
+fi
+
+if measures paced; then
+    export BENCH_CONNECTIONS
+    for t in "${targets[@]}"; do
+        BENCH_WRK_SCRIPT="$BENCH_GATEWAY_DIR/paced.lua" BENCH_RESULTS="$BENCH_WORK/paced.tsv" \
+            measure "$t-paced" "http://$(address "$t" hello)/" "$header"
     done
 fi
 
