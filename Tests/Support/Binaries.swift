@@ -92,8 +92,10 @@ public final class RawSocket: @unchecked Sendable {  // used by one test at a ti
         descriptor = -1
     }
 
+    /// Writes all of `text` (see `sendAll`); what went wrong, if anything, shows in what the
+    /// test then reads.
     public func send(_ text: String) {
-        _ = text.withCString { Glibc.send(descriptor, $0, strlen($0), 0) }
+        _ = sendAll(Array(text.utf8))
     }
 
     /// Writes `bytes`, blocking while the server reads none; returns how many were written
@@ -120,7 +122,7 @@ public final class RawSocket: @unchecked Sendable {  // used by one test at a ti
         }
         frame += mask
         frame += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
-        _ = frame.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, 0) }
+        _ = sendAll(frame)
     }
 
     /// Everything received so far, after reading until `enough` says so or the peer stops.
