@@ -87,7 +87,7 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     OperationsController(
         store: store, metrics: metrics, openAPIDocument: openAPIDocument,
         runtimeKind: runtime.kind, runtimeDescription: runtime.summary, agentReplies: agentReplies, chat: chat,
-        openSignup: config.openSignup
+        activity: lifecycle.activity, openSignup: config.openSignup
     ).addRoutes(to: routes)
 
     var application = Application(

@@ -211,6 +211,28 @@ import Testing
         }
     }
 
+    /// /metrics shows a gateway request while the app works on it, and no longer once it
+    /// is answered.
+    @Test func theMetricsCountGatewayExchangesInProgress() async throws {
+        try await GatewayTests.withActiveProject("probe") { hub, token, port in
+            func openExchanges() async throws -> Double? {
+                let text = try await hub.request(.get, "/metrics").text
+                let line = text.split(separator: "\n").first { $0.hasPrefix("envhub_gateway_open_exchanges ") }
+                return line.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
+            }
+            #expect(try await openExchanges() == 0)
+            let socket = try RawSocket(port: port)
+            socket.send("GET /u/admin/web/slow?s=5 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n")
+            _ = try await waitFor("the slow request to show in the metrics") {
+                try await openExchanges() == 1 ? true : nil
+            }
+            #expect(try await socket.receive { $0.hasSuffix("slow") }.hasPrefix("HTTP/1.1 200"))
+            _ = try await waitFor("the answered request to leave the metrics") {
+                try await openExchanges() == 0 ? true : nil
+            }
+        }
+    }
+
     /// `Connection: close` from the client: the hub answers, then closes the connection.
     @Test func connectionCloseIsHonoured() async throws {
         try await GatewayTests.withActiveProject("probe") { _, token, port in

@@ -52,6 +52,9 @@ import Testing
             #expect(text.contains(#"route="unmatched",method="GET",status="404""#))
             #expect(text.contains("envhub_users 1"))
             #expect(text.contains(#"envhub_projects{state="inactive"} 0"#))
+            for gauge in ["envhub_gateway_open_exchanges", "envhub_agent_replies_active", "envhub_chat_users_online"] {
+                #expect(text.contains("\n\(gauge) 0.0\n"), "\(gauge) in \(text)")
+            }
         }
     }
 

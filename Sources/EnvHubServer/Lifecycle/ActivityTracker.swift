@@ -30,6 +30,9 @@ final class ActivityTracker: Sendable {
         self.openRefresh = openRefresh
     }
 
+    /// Gateway exchanges and WebSocket tunnels open now (`opened` without `closed` yet).
+    var openExchanges: Int { state.withLockedValue { $0.open.values.reduce(0, +) } }
+
     func touch(_ projectID: String, at date: Date = Date()) {
         state.withLockedValue { $0.touch(projectID, at: date) }
     }

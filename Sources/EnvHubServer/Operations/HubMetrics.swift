@@ -4,8 +4,9 @@ import Hummingbird
 import NIOConcurrencyHelpers
 import Prometheus
 
-/// The hub's Prometheus registry: request durations by route, method and status, and gauges
-/// of users and projects by state, refreshed from the store on each scrape.
+/// The hub's Prometheus registry: request durations by route, method and status, gauges of
+/// users and projects by state, refreshed from the store on each scrape, and gauges of what
+/// the replica is doing at that moment (`Now`).
 final class HubMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     private static let buckets: [Duration] = [
@@ -36,8 +37,27 @@ final class HubMetrics: Sendable {
         histogram.record(duration)
     }
 
+    /// What the replica serving the scrape is doing, read at that moment.
+    struct Now {
+        /// Gateway requests in progress and WebSocket tunnels open (`ActivityTracker`).
+        var gatewayExchanges: Int
+        /// Agent replies being relayed (`AgentReplies`).
+        var agentReplies: Int
+        /// Users with a chat socket open, on any replica (`ChatHub`).
+        var chatUsersOnline: Int
+    }
+
     /// The exposition text, after reading the current counts from the store.
-    func render(store: any UserStore & ProjectStore) async throws -> String {
+    func render(store: any UserStore & ProjectStore, now: Now) async throws -> String {
+        for (name, help, value) in [
+            ("gateway_open_exchanges", "Gateway requests in progress and WebSocket tunnels open, on this replica.",
+             now.gatewayExchanges),
+            ("agent_replies_active", "Agent replies being relayed, on this replica.", now.agentReplies),
+            ("chat_users_online", "Users with a chat socket open, on any replica.", now.chatUsersOnline),
+        ] {
+            registry.makeGauge(descriptor: .init(namespace: "envhub", metricName: name, unitName: "", helpText: help))
+                .set(Double(value))
+        }
         registry.makeGauge(descriptor: .init(namespace: "envhub", metricName: "users", unitName: "",
                                              helpText: "User accounts."))
             .set(Double(try await store.countUsers()))

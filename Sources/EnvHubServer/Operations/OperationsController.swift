@@ -12,6 +12,7 @@ struct OperationsController {
     let runtimeDescription: String
     let agentReplies: AgentReplies
     let chat: ChatHub
+    let activity: ActivityTracker
     let openSignup: Bool
 
     struct Health: Encodable { let status: String }
@@ -62,7 +63,9 @@ struct OperationsController {
         routes.get("/api/status", status)
         routes.get("/api/stats", stats)
         routes.get("/metrics") { _, _ in
-            let text = try await metrics.render(store: store)
+            let text = try await metrics.render(store: store, now: .init(
+                gatewayExchanges: activity.openExchanges, agentReplies: agentReplies.count,
+                chatUsersOnline: chat.usersOnline))
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: text)))
