@@ -215,22 +215,45 @@ import Testing
     /// is answered.
     @Test func theMetricsCountGatewayExchangesInProgress() async throws {
         try await GatewayTests.withActiveProject("probe") { hub, token, port in
-            func openExchanges() async throws -> Double? {
-                let text = try await hub.request(.get, "/metrics").text
-                let line = text.split(separator: "\n").first { $0.hasPrefix("envhub_gateway_open_exchanges ") }
-                return line.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
-            }
-            #expect(try await openExchanges() == 0)
+            #expect(try await Self.openExchanges(hub) == 0)
             let socket = try RawSocket(port: port)
             socket.send("GET /u/admin/web/slow?s=5 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n")
             _ = try await waitFor("the slow request to show in the metrics") {
-                try await openExchanges() == 1 ? true : nil
+                try await Self.openExchanges(hub) == 1 ? true : nil
             }
             #expect(try await socket.receive { $0.hasSuffix("slow") }.hasPrefix("HTTP/1.1 200"))
             _ = try await waitFor("the answered request to leave the metrics") {
-                try await openExchanges() == 0 ? true : nil
+                try await Self.openExchanges(hub) == 0 ? true : nil
             }
         }
+    }
+
+    /// A client that goes away while the app works on its request ends the exchange, on both
+    /// paths, as nginx, Envoy and Go's reverse proxy do: the environment no longer counts as
+    /// in use because of it, and the app's connection is closed rather than left to answer.
+    @Test(arguments: [false, true]) func aClientThatGoesAwayEndsItsExchange(afterAHubRequest: Bool) async throws {
+        try await GatewayTests.withActiveProject("probe") { hub, token, port in
+            let socket = try RawSocket(port: port)
+            if afterAHubRequest {  // NIO's parser serves the rest of such a connection
+                socket.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                _ = try await socket.receive { Self.bodies($0).count == 1 }
+            }
+            socket.send("GET /u/admin/web/slow?s=60 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n")
+            _ = try await waitFor("the slow request to show in the metrics") {
+                try await Self.openExchanges(hub) == 1 ? true : nil
+            }
+            socket.close()
+            _ = try await waitFor("the abandoned request to leave the metrics", timeout: .seconds(10)) {
+                try await Self.openExchanges(hub) == 0 ? true : nil
+            }
+        }
+    }
+
+    /// `envhub_gateway_open_exchanges` from /metrics.
+    static func openExchanges(_ hub: TestHub) async throws -> Double? {
+        let text = try await hub.request(.get, "/metrics").text
+        let line = text.split(separator: "\n").first { $0.hasPrefix("envhub_gateway_open_exchanges ") }
+        return line.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
     }
 
     /// `Connection: close` from the client: the hub answers, then closes the connection.

@@ -147,11 +147,18 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// While the byte path serves the connection, the ends of input and graceful shutdown
     /// are its to handle: the handlers behind it have seen no request and would close at once.
+    /// Graceful shutdown lets the answer in progress finish. The end of the client's input
+    /// ends it: the client has gone (HTTP/1.1 clients do not half-close), so the app's work
+    /// would reach no one, and it must not keep the environment in use. (NIO's parser path
+    /// ends it too, as nginx, Envoy and Go's reverse proxy do.)
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard !handedOver else { return context.fireUserInboundEventTriggered(event) }
-        if event is ChannelShouldQuiesceEvent || (event as? ChannelEvent) == .inputClosed {
+        if event is ChannelShouldQuiesceEvent {
             closeAfterAnswer = true
             if !isAnswering { context.close(promise: nil) }
+        } else if (event as? ChannelEvent) == .inputClosed {
+            abandonExchange()
+            context.close(promise: nil)
         } else {
             context.fireUserInboundEventTriggered(event)
         }
