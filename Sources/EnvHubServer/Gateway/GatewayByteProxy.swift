@@ -38,30 +38,9 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         /// A request the gateway is deciding about: its body waits.
         case deciding
         /// A request body going to the app once connected.
-        case forwarding(Exchange)
+        case forwarding(ByteExchange)
         /// The rest of a body of a request already answered, dropped.
         case discarding(remaining: Int)
-    }
-
-    /// One forwarded request and its response.
-    final class Exchange: ForwardedExchange<ByteBuffer, ByteBuffer> {
-        /// The head the app is sent.
-        let head: ByteBuffer
-        let headRequest: Bool
-        /// Request body bytes not yet sent to the app.
-        var bodyRemaining: Int
-        /// Response bytes read while the head is incomplete.
-        var headBytes: ByteBuffer?
-        var response: UpstreamResponseHead?
-        var lengthRemaining = 0
-        var chunks = ChunkedBodyScanner()
-
-        init(target: ProxyTarget, head: ByteBuffer, bodyLength: Int, headRequest: Bool, activity: ActivityTracker) {
-            self.head = head
-            self.bodyRemaining = bodyLength
-            self.headRequest = headRequest
-            super.init(target: target, activity: activity)
-        }
     }
 
     let gateway: Gateway
@@ -74,7 +53,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     /// Bytes read from the client and not yet handled.
     private var inbound: ByteBuffer?
     /// The answer in progress (the app's); answers of the gateway's own are written at once.
-    var exchange: Exchange?
+    var exchange: ByteExchange?
     /// The request being answered: when it arrived, its method, whether the client asked to close.
     private var requestStarted = ContinuousClock.now
     private var requestMethod = HTTPRequest.Method.get
@@ -317,7 +296,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
             reading = bodyLength > 0 ? .discarding(remaining: bodyLength) : .head
             respond(answer)
         case .forward(let target):
-            let exchange = Exchange(
+            let exchange = ByteExchange(
                 target: target, head: request.forwardedHead(for: target, clientIP: clientIP), bodyLength: bodyLength,
                 headRequest: request.request.method == .head, activity: gateway.activity)
             self.exchange = exchange
@@ -328,7 +307,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// The whole request has gone to the app.
-    private func requestEnded(_ exchange: Exchange) {
+    private func requestEnded(_ exchange: ByteExchange) {
         exchange.requestSent = true
         if case .forwarding(let forwarding) = reading, forwarding === exchange { reading = .head }
     }
@@ -364,7 +343,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: forwarding
 
     /// Sends the head; the body follows from what the client sends.
-    func attach(_ connection: Upstream, to exchange: Exchange) {
+    func attach(_ connection: Upstream, to exchange: ByteExchange) {
         exchange.upstream = connection
         clientTurnStarted = .now()  // the rest of a body may come now
         connection.owner = self
@@ -376,7 +355,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    func answerInstead(_ answer: FixedAnswer, of exchange: Exchange) {
+    func answerInstead(_ answer: FixedAnswer, of exchange: ByteExchange) {
         if case .forwarding = reading { reading = .discarding(remaining: exchange.bodyRemaining) }
         respond(answer)
     }
@@ -389,73 +368,21 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
 
     func upstreamRead(_ bytes: ByteBuffer) {
         guard let context, let exchange else { return }
-        var bytes = bytes
-        if exchange.response == nil {
-            guard let body = readResponseHead(bytes, of: exchange, context: context) else { return }
-            bytes = body
-        }
-        guard let response = exchange.response else { return }
-        if bytes.readableBytes == 0, response.framing == .chunked || response.framing == .untilClose { return }
-        switch response.framing {
-        case .noBody:
-            responseEnded(exchange, extraBytes: bytes.readableBytes > 0, context: context)
-        case .length:
-            let slice = bytes.readPrefix(upTo: exchange.lengthRemaining)
-            exchange.lengthRemaining -= slice.readableBytes
-            if slice.readableBytes > 0 { context.write(wrapOutboundOut(slice), promise: nil) }
-            if exchange.lengthRemaining == 0 { responseEnded(exchange, extraBytes: bytes.readableBytes > 0, context: context) }
-        case .chunked:
-            switch bytes.withUnsafeReadableBytes({ exchange.chunks.scan($0) }) {
-            case .more:
-                context.write(wrapOutboundOut(bytes), promise: nil)
-            case .ends(let length):
-                context.write(wrapOutboundOut(bytes.readPrefix(upTo: length)), promise: nil)
-                responseEnded(exchange, extraBytes: bytes.readableBytes > 0, context: context)
-            case .malformed:
-                abandonExchange()
-                context.close(promise: nil)
-            }
-        case .untilClose:
-            context.write(wrapOutboundOut(bytes), promise: nil)
-        }
-    }
-
-    /// Collects the response head; writes it (and any 1xx heads before it) once whole, and
-    /// returns the bytes after it. nil: nothing more to do with these bytes now.
-    private func readResponseHead(_ bytes: ByteBuffer, of exchange: Exchange, context: ChannelHandlerContext) -> ByteBuffer? {
-        var bytes = bytes
-        if var collected = exchange.headBytes {
-            collected.writeBuffer(&bytes)
-            bytes = collected
-        }
-        while true {
-            switch UpstreamResponseHead.scan(bytes, for: exchange.target, headRequest: exchange.headRequest, closeClient: closeAfterAnswer) {
-            case .incomplete:
-                exchange.headBytes = bytes
-                return nil
-            case .malformed:
-                exchange.headBytes = nil
-                exchange.upstream?.reusable = false
-                handle(exchange.responseStarted ? .closeClient : .answer(FixedAnswer(EnvHubError(
-                    code: "bad_gateway", status: 502, message: "\(exchange.target.label) sent a malformed response"))))
-                return nil
-            case .head(let head):
-                bytes.moveReaderIndex(forwardBy: head.headLength)
-                context.write(wrapOutboundOut(head.clientHead), promise: nil)
-                guard !head.isInformational else { continue }
-                exchange.responseStarted = true
-                exchange.headBytes = nil
-                exchange.response = head
-                if case .length(let length) = head.framing { exchange.lengthRemaining = length }
-                if !head.reusable { exchange.upstream?.reusable = false }
-                return bytes
-            }
+        let relayed = exchange.relay(bytes, closeClient: closeAfterAnswer) { context.write(wrapOutboundOut($0), promise: nil) }
+        switch relayed {
+        case .more:
+            break
+        case .ended(let extraBytes):
+            responseEnded(exchange, extraBytes: extraBytes, context: context)
+        case .malformed:
+            handle(exchange.responseStarted ? .closeClient : .answer(FixedAnswer(EnvHubError(
+                code: "bad_gateway", status: 502, message: "\(exchange.target.label) sent a malformed response"))))
         }
     }
 
     /// The response is complete: the app's connection goes back to the pool when both it and
     /// the request are whole, and the next request may go.
-    private func responseEnded(_ exchange: Exchange, extraBytes: Bool, context: ChannelHandlerContext) {
+    private func responseEnded(_ exchange: ByteExchange, extraBytes: Bool, context: ChannelHandlerContext) {
         self.exchange = nil
         if extraBytes { exchange.upstream?.reusable = false }  // bytes after the response: nothing to trust there
         exchange.releaseUpstream(to: pool)
