@@ -241,20 +241,27 @@ import Testing
             #expect(page.headers[.contentType] == "text/html; charset=utf-8")
             #expect(page.text.contains("admin/web is <span id=\"state\">inactive</span>"))
             #expect(page.text.contains("<button id=\"start\""))
-            #expect(page.text.contains("\nstart();"), "the owner's page starts the environment itself")
+            #expect(page.text.contains("data-auto-start=\"true\""), "the owner's page starts the environment itself")
+            // Nothing inline: the page carries the web UI's policy, its script and style are assets.
+            #expect(page.headers[.contentSecurityPolicy]?.contains("script-src 'self'") == true)
+            #expect(page.text.contains("<script type=\"module\" src=\"/assets/stopped.js\"></script>"))
+            #expect(!page.text.contains("<style"))
+            for asset in ["/assets/stopped.js", "/assets/stopped.css"] {
+                #expect(try await hub.request(.get, asset).status == .ok, "\(asset)")
+            }
 
             // Not when the owner turned auto-start off, and never for an admin visiting.
             let patched = try await hub.request(.patch, "/api/users/admin/projects/web", token: token, json: ["autoStart": false])
             #expect(patched.object["autoStart"] as? Bool == false)
             let manual = try await hub.request(.get, "/u/admin/web/", token: token, headers: [.accept: "text/html"])
-            #expect(!manual.text.contains("\nstart();"))
+            #expect(manual.text.contains("data-auto-start=\"false\""))
             #expect(manual.text.contains("<button id=\"start\""))
             let bob = try await hub.createUser("bob", adminToken: token)
             _ = try await hub.request(.post, "/api/users/bob/projects", token: bob, json: ["name": "mine", "template": "hello"])
             #expect(try await hub.request(.get, "/api/users/bob/projects/mine", token: bob).object["autoStart"] as? Bool == true)
             let visited = try await hub.request(.get, "/u/bob/mine/", token: token, headers: [.accept: "text/html"])
             #expect(visited.status == .ok)
-            #expect(!visited.text.contains("\nstart();"))
+            #expect(visited.text.contains("data-auto-start=\"false\""))
         }
     }
 
