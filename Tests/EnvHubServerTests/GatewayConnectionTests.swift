@@ -189,7 +189,9 @@ import Testing
             let slow = try await hub.request(.get, "/u/admin/web/slow?s=3", token: token)
             #expect(slow.status == .gatewayTimeout)
             #expect(slow.errorCode == "gateway_timeout")
-            #expect(try await hub.request(.get, "/u/admin/web/slow?s=0.1", token: token).text == "slow")
+            // The app still answers what it answers at once (a slower follow-up could outlast
+            // the 1 s timeout on a stalled machine).
+            #expect(try await hub.request(.get, "/u/admin/web/health", token: token).status == .ok)
         }
     }
 
