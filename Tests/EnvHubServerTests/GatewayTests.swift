@@ -244,6 +244,7 @@ import Testing
             #expect(page.text.contains("data-auto-start=\"true\""), "the owner's page starts the environment itself")
             // Nothing inline: the page carries the web UI's policy, its script and style are assets.
             #expect(page.headers[.contentSecurityPolicy]?.contains("script-src 'self'") == true)
+            #expect(page.headers[HTTPField.Name("Referrer-Policy")!] == "same-origin")
             #expect(page.text.contains("<script type=\"module\" src=\"/assets/stopped.js\"></script>"))
             #expect(!page.text.contains("<style"))
             for asset in ["/assets/stopped.js", "/assets/stopped.css"] {

@@ -27,13 +27,9 @@ enum StoppedPage {
         }
         let autoStart = project.autoStart && visitor.name == project.owner
             && (project.state == .inactive || project.state == .starting)
-        return FixedAnswer(
-            status: .ok,
-            headers: [
-                .cacheControl: "no-store", .contentType: "text/html; charset=utf-8",
-                .contentSecurityPolicy: WebController.contentSecurityPolicy, .xContentTypeOptions: "nosniff",
-            ],
-            body: ByteBuffer(string: page(project, autoStart: autoStart)))
+        var headers: HTTPFields = [.cacheControl: "no-store", .contentType: "text/html; charset=utf-8", .xContentTypeOptions: "nosniff"]
+        headers.append(contentsOf: WebController.pageSecurityFields)
+        return FixedAnswer(status: .ok, headers: headers, body: ByteBuffer(string: page(project, autoStart: autoStart)))
     }
 
     /// The page; its script and style are the web UI's assets (`stopped.js`, `stopped.css`),

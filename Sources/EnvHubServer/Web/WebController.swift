@@ -23,6 +23,12 @@ struct WebController {
         "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
     ].joined(separator: "; ")
 
+    /// What every HTML page the hub writes is sent with (the shell, and the gateway's
+    /// `StoppedPage`): the policy above, and no referrer for other origins.
+    static let pageSecurityFields: HTTPFields = [
+        .contentSecurityPolicy: contentSecurityPolicy, .init("Referrer-Policy")!: "same-origin",
+    ]
+
     /// The UI's pages; `**` covers a page's sub-paths (`/projects/alice/web`, `/chat/general`).
     static let pages = ["/", "/login", "/signup", "/projects", "/projects/**", "/chat", "/chat/**", "/profile", "/admin"]
     static let publicPages: Set<String> = ["/login", "/signup"]
@@ -55,10 +61,7 @@ struct WebController {
 
     static func response(_ asset: WebAssets.Asset, for request: Request) -> Response {
         var headers: HTTPFields = [.cacheControl: "no-cache", .eTag: asset.etag, .xContentTypeOptions: "nosniff"]
-        if asset.contentType.hasPrefix("text/html") {
-            headers[.contentSecurityPolicy] = contentSecurityPolicy
-            headers[.init("Referrer-Policy")!] = "same-origin"
-        }
+        if asset.contentType.hasPrefix("text/html") { headers.append(contentsOf: pageSecurityFields) }
         if matches(request.headers[values: .ifNoneMatch], asset.etag) {
             return Response(status: .notModified, headers: headers)
         }
