@@ -72,8 +72,11 @@ wait_http() {
 #   label \t run \t requests/s \t p99 ms \t non-2xx \t socket errors \t url
 # measure LABEL URL HEADER
 # With BENCH_WRK_SCRIPT set, the recorded runs use that wrk Lua script (the warm-up does not).
+# With BENCH_RUN=N set, one recorded run numbered N (for callers that interleave targets).
 measure() {
-    local label=$1 url=$2 header=$3 run out script=()
+    local label=$1 url=$2 header=$3 run out script=() runs
+    runs=$(seq "$BENCH_RUNS")
+    if [ -n "${BENCH_RUN:-}" ]; then runs=$BENCH_RUN; fi
     if [ -n "${BENCH_WRK_SCRIPT:-}" ]; then script=(-s "$BENCH_WRK_SCRIPT"); fi
     : "${BENCH_RESULTS:?BENCH_RESULTS must be set}"
     mkdir -p "$BENCH_WORK/wrk"
@@ -81,7 +84,7 @@ measure() {
     log "$label: warm-up ($BENCH_WARMUP)"
     wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d"$BENCH_WARMUP" --timeout 5s \
         -H "$header" "$url" >/dev/null 2>&1 || true
-    for run in $(seq "$BENCH_RUNS"); do
+    for run in $runs; do
         out="$BENCH_WORK/wrk/$(echo "$label" | tr -c 'A-Za-z0-9\n' '_')-$run.txt"
         log "$label: wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS -d$BENCH_DURATION (run $run/$BENCH_RUNS)"
         wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d"$BENCH_DURATION" --timeout 5s --latency "${script[@]}" \

@@ -66,22 +66,36 @@ def collect(work):
         put(label, "p99", median(r[2] for r in runs))
         put(label, "wrk_runs", len(runs))
 
+    # One row per target and run: the proxy's CPU seconds and the wall time over a warm-up and
+    # a run, and the machine's idle share meanwhile. Summed over the runs.
+    spans = {}
     for label, cpu, wall, idle in rows(os.path.join(work, "wrk-cpu.tsv")):
-        put(label, "wrk_idle", float(idle))
-        if cpu != "-" and float(wall) > 0:
-            cores = float(cpu) / float(wall)
+        span = spans.setdefault(label, {"cpu": 0.0, "wall": 0.0, "idle": []})
+        span["idle"].append(float(idle))
+        if cpu == "-":
+            span["cpu"] = None
+        elif span["cpu"] is not None:
+            span["cpu"] += float(cpu)
+        span["wall"] += float(wall)
+    for label, span in spans.items():
+        put(label, "wrk_idle", statistics.mean(span["idle"]))
+        if span["cpu"] is not None and span["wall"] > 0:
+            cores = span["cpu"] / span["wall"]
             put(label, "wrk_cores", cores)
-            # Requests over the same span (warm-up included) taken at the measured rate.
+            # Requests over the same spans (warm-ups included) taken at the measured rate.
             if get(figures, label, "rps"):
                 put(label, "wrk_cpu_us", cores / figures[label]["rps"] * 1e6)
 
     for tsv, suffix, key in [("wrk1.tsv", "-c1", "c1"), ("paced.tsv", "-paced", "paced")]:
+        runs = {}
         for label, run, rps, p99, non2xx, socket_errors, _url in rows(os.path.join(work, tsv)):
             target = label.removesuffix(suffix)
-            put(target, f"{key}_rps", float(rps))
-            put(target, f"{key}_p50", wrk_p50(work, label, run))
-            put(target, f"{key}_p99", float(p99))
+            runs.setdefault(target, []).append((float(rps), wrk_p50(work, label, run), float(p99)))
             err(target, int(non2xx) + int(socket_errors))
+        for target, measured in runs.items():  # medians over the runs
+            put(target, f"{key}_rps", median(r[0] for r in measured))
+            put(target, f"{key}_p50", median(r[1] for r in measured))
+            put(target, f"{key}_p99", median(r[2] for r in measured))
 
     downloads = {}
     for label, _run, speed, ok, size, cpu in rows(os.path.join(work, "download.tsv")):

@@ -27,7 +27,8 @@
 #
 # Environment:
 #   BENCH_DURATION=15s, BENCH_RUNS=1, BENCH_WARMUP=2s, BENCH_THREADS=2,
-#   BENCH_CONNECTIONS=64     wrk, as in bench/api (medians over BENCH_RUNS)
+#   BENCH_CONNECTIONS=64     wrk, as in bench/api (medians over BENCH_RUNS; the runs of
+#                            wrk and paced go round the targets, each after a warm-up)
 #   BENCH_DOWNLOAD_BYTES=1073741824, BENCH_DOWNLOAD_RUNS=3
 #   BENCH_WS_ROUNDTRIPS=5000 echo round trips measured (after 500 unrecorded)
 #   BENCH_WS_CONNECTIONS=1000, BENCH_WS_HOLD=60   the hold test; seconds held
@@ -382,17 +383,22 @@ cpu_seconds() {
 machine_ticks() { awk '$1 == "cpu" {t = 0; for (i = 2; i <= NF; i++) t += $i; print $5 + $6, t; exit}' /proc/stat; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "-" || b == "-") print "-"; else printf "%.2f", b - a}'; }
 
+# The wrk runs go round the targets (run 1 of each, then run 2 of each...), so that the
+# machine's drift over minutes, which moves every target's rate by a fifth or more on these
+# VMs, hits every target alike instead of whichever ran in the slow minutes.
 if measures wrk; then
     : >"$BENCH_WORK/wrk-cpu.tsv"
-    for t in "${targets[@]}"; do
-        cpu_before=$(cpu_seconds "${pids[$t]:-}") began=$(date +%s.%N) machine_before=$(machine_ticks)
-        measure "$t" "http://$(address "$t" hello)/" "$header"
-        # The proxy's CPU over the warm-up and the runs (in seconds, with the wall time they
-        # took), and the share of the machine's CPU time nobody used meanwhile.
-        printf '%s\t%s\t%s\t%s\n' "$t" "$(elapsed "$cpu_before" "$(cpu_seconds "${pids[$t]:-}")")" \
-            "$(elapsed "$began" "$(date +%s.%N)")" \
-            "$(echo "$machine_before $(machine_ticks)" | awk '{printf "%.3f", ($3 - $1) / ($4 - $2)}')" \
-            >>"$BENCH_WORK/wrk-cpu.tsv"
+    for run in $(seq "$BENCH_RUNS"); do
+        for t in "${targets[@]}"; do
+            cpu_before=$(cpu_seconds "${pids[$t]:-}") began=$(date +%s.%N) machine_before=$(machine_ticks)
+            BENCH_RUN=$run measure "$t" "http://$(address "$t" hello)/" "$header"
+            # The proxy's CPU over the warm-up and the run (in seconds, with the wall time they
+            # took), and the share of the machine's CPU time nobody used meanwhile.
+            printf '%s\t%s\t%s\t%s\n' "$t" "$(elapsed "$cpu_before" "$(cpu_seconds "${pids[$t]:-}")")" \
+                "$(elapsed "$began" "$(date +%s.%N)")" \
+                "$(echo "$machine_before $(machine_ticks)" | awk '{printf "%.3f", ($3 - $1) / ($4 - $2)}')" \
+                >>"$BENCH_WORK/wrk-cpu.tsv"
+        done
     done
 fi
 
@@ -405,9 +411,11 @@ fi
 
 if measures paced; then
     export BENCH_CONNECTIONS
-    for t in "${targets[@]}"; do
-        BENCH_WRK_SCRIPT="$BENCH_GATEWAY_DIR/paced.lua" BENCH_RESULTS="$BENCH_WORK/paced.tsv" \
-            measure "$t-paced" "http://$(address "$t" hello)/" "$header"
+    for run in $(seq "$BENCH_RUNS"); do
+        for t in "${targets[@]}"; do
+            BENCH_RUN=$run BENCH_WRK_SCRIPT="$BENCH_GATEWAY_DIR/paced.lua" BENCH_RESULTS="$BENCH_WORK/paced.tsv" \
+                measure "$t-paced" "http://$(address "$t" hello)/" "$header"
+        done
     done
 fi
 
