@@ -46,6 +46,7 @@ let package = Package(
                 "EnvHubCore",
                 "EnvHubStore",
                 "EnvHubRuntime",
+                "CAllocator",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -73,6 +74,7 @@ let package = Package(
             ]
         ),
         .target(name: "CProcessSpawn"),
+        .target(name: "CAllocator"),
         .target(
             name: "EnvHubRuntime",
             dependencies: [
@@ -162,6 +164,7 @@ let package = Package(
                 "EnvHubTestSupport",
                 "EnvHubRuntime",
                 "EnvHubKubernetes",
+                "CAllocator",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

@@ -97,7 +97,10 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
             configuration: .init(idleTimeout: config.clientIdleTimeout.map { TimeAmount($0) })),
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "envhub"),
         services: [store.database] + (store.changeListener(logger: logger).map { [$0] } ?? [])
-            + [SessionSweeper(store: store, interval: .seconds(3600), logger: logger), lifecycle, chat],
+            + [
+                SessionSweeper(store: store, interval: .seconds(3600), logger: logger), MemoryTrimmer(logger: logger),
+                lifecycle, chat,
+            ],
         logger: logger)
     // After the store, which must outlive the replies that finish during a graceful shutdown.
     application.addServices(agentReplies)

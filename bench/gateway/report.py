@@ -174,7 +174,7 @@ def main() -> int:
         ("  proxy RSS MiB, before", "rss_before", ".1f"),
         ("  once all are open", "rss_open", ".1f"),
         ("  at the end of the hold", "rss_held", ".1f"),
-        ("  after closing them", "rss_after", ".1f"),
+        ("  10 s after closing them", "rss_after", ".1f"),
     ]
     print()
     print(f"{'':<42}" + "".join(f"{NAMES[t]:>12}" for t in targets))

@@ -19,7 +19,7 @@
 #   download 1 GiB from stream with curl, 3 runs: MB/s (median)
 #   ws       WebSocket echo round trips on one connection: p50, p99
 #   hold     1,000 WebSockets held 60 s, each echoing a message every 5 s: errors,
-#            and the proxy's RSS (VmRSS) before, once open, at the end, after closing
+#            and the proxy's RSS (VmRSS) before, once open, at the end, 10 s after closing
 #
 # then prints a table and the ratios the targets are about (envhub >= 1x nginx and
 # >= 3x CHP requests/s; p99 overhead over direct <= 1 ms; streaming >= 80% of direct;
