@@ -306,7 +306,8 @@ async def idle(args):
     await workers.tell("close")
     results = await workers.lines(args.open_timeout)
     await workers.wait()
-    await asyncio.sleep(2)
+    # The hub returns the allocator's free memory on a 5 s timer (MemoryTrimmer).
+    await asyncio.sleep(10)
     out["hub_rss_closed_kb"] = rss_kb(hub)
     await warm.tell("close")
     await warm.lines(args.open_timeout)

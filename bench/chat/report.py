@@ -90,7 +90,7 @@ def main() -> int:
             ("idle: sockets open (failed), client processes", f"{idle['opened']:,} ({idle['open_failed']}), {idle['procs']}"),
             ("  each subscribed to the room", "yes" if idle["subscribed"] else "no (one ping each)"),
             ("  opened in, s", f"{idle['open_seconds']:.1f} (hub CPU {idle['hub_cpu_open_s']:.1f} s)"),
-            ("hub RSS MiB: before / open / after closing", f"{mib(idle['hub_rss_before_kb'])} / {mib(idle['hub_rss_open_kb'])} / "
+            ("hub RSS MiB: before / open / 10 s after closing", f"{mib(idle['hub_rss_before_kb'])} / {mib(idle['hub_rss_open_kb'])} / "
                                                            f"{mib(idle['hub_rss_closed_kb'])}"),
             ("  per idle connection, kB", fmt(kb, ".1f")),
             ("hub CPU with them open, cores", fmt(idle["hub_cores_idle"], ".3f")),
