@@ -1,6 +1,7 @@
 import CAllocator
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 @testable import EnvHubServer
@@ -26,8 +27,6 @@ import Testing
         #expect(Int(envhub_allocator_free_bytes()) - freeBefore >= freed * 9 / 10)
 
         let trimmer = MemoryTrimmer(logger: Logger(label: "test"))
-        // Not due: the allocator holds no more free than the low it is told of.
-        #expect(trimmer.trimIfDue(lowestFree: Int.max) < Int.max)
         // Due: the low is from before the peak.
         let afterFree = try Self.residentBytes()
         let low = trimmer.trimIfDue(lowestFree: freeBefore)
@@ -35,8 +34,30 @@ import Testing
         #expect(
             atPeak - afterTrim >= freed / 2,
             "RSS at the peak \(atPeak), once freed \(afterFree), after the trim \(afterTrim); free before \(freeBefore), low \(low)")
-        // The trimmed pages stay counted as free: the next round does not trim again.
+        // The trimmed pages stay counted as free, so the new low includes them: the next round
+        // trims only when more is freed.
         #expect(low >= freeBefore + freed * 9 / 10)
+    }
+
+    /// Trims once the free memory has grown by the threshold since its low, and not again
+    /// until more is freed; a low that connections used up again counts from there.
+    @Test func trimsWhenFreeMemoryHasGrownSinceItsLow() {
+        let mib = 1 << 20
+        let allocator = Mutex((free: 10 * mib, trims: 0))
+        let trimmer = MemoryTrimmer(
+            freeBytes: { allocator.withLock { $0.free } },
+            trim: { allocator.withLock { $0.trims += 1 }; return true },
+            logger: Logger(label: "test"))
+        var low = 10 * mib
+        var trimsAt: [Int] = []
+        // Free MiB each round: grows a little, past the threshold, stays, is used up, grows again.
+        for (round, free) in [12, 20, 30, 30, 31, 5, 15, 25, 25].enumerated() {
+            allocator.withLock { $0.free = free * mib }
+            let before = allocator.withLock { $0.trims }
+            low = trimmer.trimIfDue(lowestFree: low)
+            if allocator.withLock({ $0.trims }) > before { trimsAt.append(round) }
+        }
+        #expect(trimsAt == [2, 7])
     }
 
     static func residentBytes() throws -> Int {

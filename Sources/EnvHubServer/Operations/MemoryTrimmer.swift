@@ -14,10 +14,13 @@ import ServiceLifecycle
 struct MemoryTrimmer: Service {
     var interval: Duration = .seconds(5)
     var threshold = 16 << 20
+    /// The allocator's free bytes, and its trim (true when memory went back).
+    var freeBytes: @Sendable () -> Int = { Int(envhub_allocator_free_bytes()) }
+    var trim: @Sendable () -> Bool = { envhub_allocator_trim() == 1 }
     let logger: Logger
 
     func run() async throws {
-        var lowestFree = Int(envhub_allocator_free_bytes())
+        var lowestFree = freeBytes()
         while true {
             // A graceful shutdown or cancellation interrupts the wait and ends the loop quietly.
             guard (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: interval) })) != nil else { return }
@@ -30,10 +33,10 @@ struct MemoryTrimmer: Service {
     /// counted as free, so the count after a trim is the new low: without it, memory that
     /// cannot go back would be trimmed again every round.) Returns the new low.
     func trimIfDue(lowestFree: Int) -> Int {
-        let free = Int(envhub_allocator_free_bytes())
+        let free = freeBytes()
         guard free - threshold >= lowestFree else { return min(lowestFree, free) }
-        let returned = envhub_allocator_trim() == 1
+        let returned = trim()
         logger.debug("trimmed the allocator", metadata: ["free_bytes": "\(free)", "returned": "\(returned)"])
-        return Int(envhub_allocator_free_bytes())
+        return freeBytes()
     }
 }
