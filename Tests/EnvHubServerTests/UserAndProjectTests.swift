@@ -46,6 +46,27 @@ import Testing
         }
     }
 
+    /// U+0000 cannot be stored as text (SQLite cut the email there, PostgreSQL refuses it):
+    /// refused with a 400, and nothing of the request is kept.
+    @Test func textWithNULIsRefusedAndNothingIsStored() async throws {
+        try await TestHub.run { hub in
+            let admin = try await hub.adminToken()
+            let alice = try await hub.createUser("alice", adminToken: admin)
+            _ = try await hub.request(.patch, "/api/users/alice", token: alice, json: ["email": "alice@example.org"])
+            let nul = try await hub.request(
+                .patch, "/api/users/alice", token: alice, json: ["bio": "new", "email": "B\u{0}@lR.example"])
+            #expect(nul.status == .badRequest)
+            #expect(nul.errorMessage == "no text may contain the character U+0000 (NUL)")
+            let kept = try await hub.request(.get, "/api/users/alice", token: alice)
+            #expect(kept.object["email"] as? String == "alice@example.org")
+            #expect(kept.object["bio"] as? String == "")
+            // An escaped backslash followed by "u0000" is text like any other.
+            let text = try await hub.request(.patch, "/api/users/alice", token: alice, rawBody: #"{"bio": "C:\\u0000"}"#)
+            #expect(text.status == .ok)
+            #expect(text.object["bio"] as? String == #"C:\u0000"#)
+        }
+    }
+
     @Test func adminsManageAccountsButTheLastAdminStays() async throws {
         try await TestHub.run { hub in
             let admin = try await hub.adminToken()

@@ -145,6 +145,7 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler, ChatFlus
         guard data.readableBytes <= ClientFrame.maxBytes else {
             return sendError("too_large", "a frame may be at most \(ClientFrame.maxBytes >> 10) KiB", ref: nil)
         }
+        if JSON.containsNUL(data.readableBytesView) { return sendError("bad_frame", JSON.nulMessage, ref: nil) }
         let frame: ClientFrame
         do {
             frame = try JSONDecoder().decode(ClientFrame.self, from: Data(data.readableBytesView))

@@ -23,6 +23,7 @@ public enum JSON {
             throw EnvHubError(code: "body_too_large", status: 413, message: "the request body is larger than 1 MiB")
         }
         if buffer.readableBytes == 0 { throw EnvHubError.badRequest("the request needs a JSON body") }
+        if containsNUL(buffer.readableBytesView) { throw EnvHubError.badRequest(nulMessage) }
         do {
             return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
@@ -30,6 +31,30 @@ public enum JSON {
         } catch let error as EnvHubError {
             throw error
         }
+    }
+
+    static let nulMessage = "no text may contain the character U+0000 (NUL)"
+
+    /// Whether a JSON text has a string with the character U+0000 (`\u0000`; a raw NUL byte is
+    /// not valid JSON and fails decoding anyway). No field may hold one: PostgreSQL refuses it
+    /// in text and SQLite cuts the text there, so accepting it would store something else.
+    /// An escape is a backslash after an even run of backslashes (`\\u0000` is a backslash
+    /// and "u0000").
+    static func containsNUL(_ bytes: some Collection<UInt8>) -> Bool {
+        let nul = Array("u0000".utf8)
+        var backslashes = 0
+        var index = bytes.startIndex
+        while index != bytes.endIndex {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\\") {
+                backslashes += 1
+            } else {
+                if backslashes % 2 == 1, byte == UInt8(ascii: "u"), bytes[index...].starts(with: nul) { return true }
+                backslashes = 0
+            }
+            index = bytes.index(after: index)
+        }
+        return false
     }
 
     static func describe(_ error: DecodingError) -> EnvHubError {
