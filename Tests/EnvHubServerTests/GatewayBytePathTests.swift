@@ -101,7 +101,7 @@ import Testing
     // MARK: the app's responses
 
     static let target = ProxyTarget(
-        upstream: Endpoint(host: "127.0.0.1", port: 9000), path: "/x?y=1", projectID: "p", label: "alice/web",
+        upstream: Endpoint(host: "127.0.0.1", port: 9000), path: "/x?y=1", projectID: "p",
         prefix: "/u/alice/web", prefixStripped: true, clientHost: "hub.example",
         clientAddress: try! SocketAddress(ipAddress: "10.1.2.3", port: 5555), keepUpgrade: false)
 

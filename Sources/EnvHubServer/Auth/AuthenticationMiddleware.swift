@@ -30,7 +30,8 @@ struct AuthenticationMiddleware: RouterMiddleware {
     static func token(authorization: String?, cookies: some Sequence<String>) -> String? {
         if let authorization {
             // The scheme is case-insensitive (RFC 9110 §11.1); "Bearer " as sent is checked first.
-            if authorization.hasPrefix("Bearer ") { return String(authorization.dropFirst(7)) }
+            // By UTF-8 bytes: dropping Characters would look for grapheme boundaries in every token.
+            if authorization.utf8.starts(with: "Bearer ".utf8) { return String(Substring(authorization.utf8.dropFirst(7))) }
             let parts = authorization.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]) }
         }

@@ -28,10 +28,18 @@ final class SessionAuthority: Sendable {
         var generation = 0
     }
 
-    private struct CachedIdentity {
+    /// A class, not a struct: a request's look-up then copies one reference, not every
+    /// string of a user.
+    private final class CachedIdentity: Sendable {
         let identity: Identity
         let expiresAt: Date
         let checkedAt: Date
+
+        init(identity: Identity, expiresAt: Date, checkedAt: Date) {
+            self.identity = identity
+            self.expiresAt = expiresAt
+            self.checkedAt = checkedAt
+        }
     }
 
     init(store: any SessionStore & SettingsStore, feed: ChangeFeed, lifetime: Duration, cacheLifetime: Duration) {

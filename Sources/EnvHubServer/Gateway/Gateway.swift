@@ -161,7 +161,7 @@ struct Gateway: Sendable {
         }
         return .forward(ProxyTarget(
             upstream: upstream, path: (template.keepPrefix ? address.prefix + address.rest : address.rest) + address.query,
-            projectID: route.project.id, label: "\(address.owner)/\(address.project)", prefix: address.prefix,
+            projectID: route.project.id, prefix: address.prefix,
             prefixStripped: !template.keepPrefix, clientHost: request.host, clientAddress: remoteAddress,
             keepUpgrade: request.isWebSocketUpgrade))
     }

@@ -17,8 +17,6 @@ struct ProxyTarget: Sendable {
     /// Path and query for the app: under or without the prefix.
     let path: String
     let projectID: String
-    /// `alice/web`, for error messages.
-    let label: String
     /// `/u/alice/web`
     let prefix: String
     let prefixStripped: Bool
@@ -27,6 +25,9 @@ struct ProxyTarget: Sendable {
     let clientAddress: SocketAddress?
     /// Connection and Upgrade go on (a WebSocket handshake).
     let keepUpgrade: Bool
+
+    /// `alice/web`, for error messages (made only for them).
+    var label: String { String(prefix.dropFirst("/u/".count)) }
 
     /// The app's own address, as it may appear in its `Location` fields.
     var upstreamURL: String { "http://\(upstream)" }

@@ -45,8 +45,8 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
 
     let gateway: Gateway
     private let clientIdleTimeout: TimeAmount?
-    /// Adds what serves the connection after the hand-over, besides NIO's codec.
-    private let joinAtHandOver: (ChannelPipeline.SynchronousOperations) throws -> Void
+    /// Adds, right behind this handler, what serves the connection after the hand-over.
+    private let joinAtHandOver: (ChannelPipeline.SynchronousOperations, GatewayByteProxy) throws -> Void
     private var context: ChannelHandlerContext?
     private(set) var pool: UpstreamPool<ByteBuffer, ByteBuffer>?
     private var reading = Reading.head
@@ -73,7 +73,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     /// connection from the hand-over on (they must not see it before).
     init(
         gateway: Gateway, clientIdleTimeout: TimeAmount?,
-        joinAtHandOver: @escaping (ChannelPipeline.SynchronousOperations) throws -> Void
+        joinAtHandOver: @escaping (ChannelPipeline.SynchronousOperations, GatewayByteProxy) throws -> Void
     ) {
         self.gateway = gateway
         self.clientIdleTimeout = clientIdleTimeout
@@ -261,7 +261,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         handedOver = true
         idleCheck?.cancel()
         do {
-            try joinAtHandOver(context.pipeline.syncOperations)
+            try joinAtHandOver(context.pipeline.syncOperations, self)
         } catch {
             context.close(promise: nil)
             return
@@ -316,13 +316,13 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func respond(_ answer: FixedAnswer) {
         guard let context else { return }
-        var bytes = context.channel.allocator.buffer(capacity: 256 + answer.body.readableBytes)
-        bytes.writeStatusLine(answer.status.code, answer.status.reasonPhrase)
-        for field in answer.head.headerFields { bytes.writeField(field.name.rawName, field.value) }
-        if closeAfterAnswer { bytes.writeStaticString("Connection: close\r\n") }
-        bytes.writeStaticString("\r\n")
-        if requestMethod != .head { bytes.writeImmutableBuffer(answer.body) }
-        context.write(wrapOutboundOut(bytes), promise: nil)
+        var head = HeadText(capacity: 256)
+        head.appendStatusLine(answer.status.code, answer.status.reasonPhrase)
+        for field in answer.head.headerFields { head.appendField(field.name.rawName, field.value) }
+        if closeAfterAnswer { head.append("Connection: close\r\n") }
+        head.append("\r\n")
+        context.write(wrapOutboundOut(head.buffer), promise: nil)
+        if requestMethod != .head, answer.body.readableBytes > 0 { context.write(wrapOutboundOut(answer.body), promise: nil) }
         finishAnswer(context: context, status: answer.status.code)
     }
 

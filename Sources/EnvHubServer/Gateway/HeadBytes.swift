@@ -119,21 +119,46 @@ extension ByteBuffer {
     mutating func readPrefix(upTo count: Int) -> ByteBuffer {
         readSlice(length: Swift.min(count, readableBytes)) ?? ByteBuffer()
     }
+}
 
-    /// Appends `HTTP/1.1 code reason` and CRLF.
-    mutating func writeStatusLine(_ code: Int, _ reason: String) {
-        writeStaticString("HTTP/1.1 ")
-        writeString(String(code))
-        writeStaticString(" ")
-        writeString(reason)
-        writeStaticString("\r\n")
+/// A head being written: its bytes gathered in an array, then copied into a `ByteBuffer` at
+/// once. (Writing each piece into a `ByteBuffer` costs more than the bytes themselves: every
+/// write checks the buffer's capacity, uniqueness and exclusive access anew.)
+struct HeadText {
+    private var bytes: [UInt8] = []
+
+    /// `capacity`: the expected length (more may be written).
+    init(capacity: Int) {
+        bytes.reserveCapacity(capacity)
     }
 
-    /// Appends `name: value` and CRLF.
-    mutating func writeField(_ name: String, _ value: String) {
-        writeString(name)
-        writeStaticString(": ")
-        writeString(value)
-        writeStaticString("\r\n")
+    mutating func append(_ text: String) { bytes.append(contentsOf: text.utf8) }
+
+    mutating func append(_ raw: UnsafeRawBufferPointer) { bytes.append(contentsOf: raw) }
+
+    /// `HTTP/1.1 code reason` and CRLF.
+    mutating func appendStatusLine(_ code: Int, _ reason: String) {
+        append("HTTP/1.1 ")
+        append(String(code))
+        append(" ")
+        append(reason)
+        append("\r\n")
     }
+
+    /// `name: value` and CRLF.
+    mutating func appendField(_ name: String, _ value: String) {
+        append(name)
+        append(": ")
+        append(value)
+        append("\r\n")
+    }
+
+    /// The field line `field` of `head`, as it came, and CRLF.
+    mutating func appendLine(_ field: HeadBytes.Field, of head: UnsafeRawBufferPointer) {
+        append(UnsafeRawBufferPointer(rebasing: head[field.name.lowerBound..<field.value.upperBound]))
+        append("\r\n")
+    }
+
+    /// The bytes written, in a buffer of their own.
+    var buffer: ByteBuffer { ByteBuffer(bytes: bytes) }
 }

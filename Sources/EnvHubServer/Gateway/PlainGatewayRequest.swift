@@ -125,12 +125,12 @@ struct PlainGatewayRequest {
     /// The head the app is sent, by `ForwardedHeaders`' rules for requests, its body framed by
     /// the Content-Length read here alone. `clientIP`: the client's address as text.
     func forwardedHead(for target: ProxyTarget, clientIP: String?) -> ByteBuffer {
-        var head = ByteBufferAllocator().buffer(capacity: bytes.readableBytes + 256)
-        head.writeString(request.method.rawValue)
-        head.writeStaticString(" ")
-        head.writeString(target.path)
-        head.writeStaticString(" HTTP/1.1\r\n")
-        head.writeField("Host", target.upstream.description)
+        var head = HeadText(capacity: bytes.readableBytes + target.path.utf8.count + 160)
+        head.append(request.method.rawValue)
+        head.append(" ")
+        head.append(target.path)
+        head.append(" HTTP/1.1\r\n")
+        head.appendField("Host", target.upstream.description)
         var cookies: [Substring] = []
         bytes.withUnsafeReadableBytes { bytes in
             for field in fields {
@@ -138,8 +138,7 @@ struct PlainGatewayRequest {
                 let name = HeadBytes.string(bytes, field.name).lowercased()
                 switch ForwardedHeaders.fate(ofRequestField: name, connectionOptions: connectionOptions, keepUpgrade: false) {
                 case .forward:
-                    head.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.name.lowerBound..<field.value.upperBound]))
-                    head.writeStaticString("\r\n")
+                    head.appendLine(field, of: bytes)
                 case .drop:
                     continue
                 case .cookie:
@@ -147,13 +146,13 @@ struct PlainGatewayRequest {
                 }
             }
         }
-        if !cookies.isEmpty { head.writeField("Cookie", cookies.joined(separator: "; ")) }
+        if !cookies.isEmpty { head.appendField("Cookie", cookies.joined(separator: "; ")) }
         for (name, value) in ForwardedHeaders.forwardedFields(
             clientAddress: clientIP, https: forwardedHTTPS, host: request.host, prefix: target.prefix) {
-            head.writeField(name.rawName, value)
+            head.appendField(name.rawName, value)
         }
-        if let contentLength { head.writeField("Content-Length", String(contentLength)) }
-        head.writeStaticString("\r\n")
-        return head
+        if let contentLength { head.appendField("Content-Length", String(contentLength)) }
+        head.append("\r\n")
+        return head.buffer
     }
 }

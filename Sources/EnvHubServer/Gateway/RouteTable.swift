@@ -9,12 +9,20 @@ import NIOConcurrencyHelpers
 /// separate table of routes that could be lost: a restarted hub reads the same store, so its
 /// first request to an active environment already finds it.
 final class RouteTable: Sendable {
-    struct Route: Sendable {
+    /// A class, not a struct: a request's look-up then copies one reference, not every
+    /// string of a project and its template.
+    final class Route: Sendable {
         let project: Project
         /// Where the exposed component answers, while the environment is active.
         let upstream: Endpoint?
         /// Nil if the project's template has gone from the catalogue.
         let template: Template?
+
+        init(project: Project, upstream: Endpoint?, template: Template?) {
+            self.project = project
+            self.upstream = upstream
+            self.template = template
+        }
     }
 
     static let maxEntries = 10_000

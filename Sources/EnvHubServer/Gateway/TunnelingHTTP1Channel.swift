@@ -71,42 +71,53 @@ struct TunnelingHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     /// `HTTP1Channel.setup`, with the decoder keeping what follows an upgrade head (see the type's comment).
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            var limits = NIOHTTPDecoderLimitConfiguration()
-            limits.maxHeaderFieldSize = configuration.httpDecoder.maxHeaderFieldSize
-            limits.maxHeaderListSize = configuration.httpDecoder.maxHeaderListSize
-            limits.maxHeaderFieldCount = configuration.httpDecoder.maxHeaderFieldCount
             let pipeline = channel.pipeline.syncOperations
-            try pipeline.configureHTTPServerPipeline(
-                withPipeliningAssistance: false,  // HTTP is pipelined by NIOAsyncChannel
-                withServerUpgrade: (upgraders: [], completionHandler: { _ in }),
-                withErrorHandling: false,  // Hummingbird answers errors
-                withOutboundHeaderValidation: false,  // HTTPTypes already validates
-                withEncoderConfiguration: .init(),
-                withDecoderLimitConfiguration: limits
-            )
-            try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-            try pipeline.addHandlers(configuration.additionalChannelHandlers())
             let connectionState = { ClientConnectionState(idleTimeout: configuration.idleTimeout) }
             if let gateway {
                 // Up to 1 MiB of a relayed response may wait for the client before the app is read
                 // less (NIO's default, 64 KiB, paused a fast download after every read).
                 try channel.syncOptions?.setOption(.writeBufferWaterMark, value: .init(low: 512 << 10, high: 1 << 20))
-                let proxy = GatewayProxyHandler(gateway: gateway)
-                try pipeline.addHandler(proxy)
-                // In front of NIO's codec: plain gateway requests a connection starts with are
-                // served as bytes, idle clients and graceful shutdown handled there. The state
-                // handler joins when the byte path hands over, in front of the proxy handler, so
-                // that idle timeouts and graceful shutdown see the gateway's requests here too.
-                let bytePath = GatewayByteProxy(gateway: gateway, clientIdleTimeout: configuration.idleTimeout) { pipeline in
-                    try pipeline.addHandler(connectionState(), position: .before(proxy))
+                // First: plain gateway requests a connection starts with are served as bytes, idle
+                // clients and graceful shutdown handled there. The HTTP handlers join right behind it
+                // when it hands over, not before: until then each would be one more step for every
+                // read of the connection. The state handler goes in front of the proxy handler, so
+                // that idle timeouts and graceful shutdown see the gateway's requests there too.
+                let bytePath = GatewayByteProxy(gateway: gateway, clientIdleTimeout: configuration.idleTimeout) { pipeline, bytePath in
+                    try addHTTPHandlers(
+                        behind: [connectionState(), GatewayProxyHandler(gateway: gateway)], to: pipeline, after: bytePath)
                 }
-                try pipeline.addHandler(bytePath, position: .first)
+                try pipeline.addHandler(bytePath)
             } else {
-                try pipeline.addHandler(connectionState())
+                try addHTTPHandlers(behind: [connectionState()], to: pipeline, after: nil)
             }
             return try NIOAsyncChannel(
                 wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }
+    }
+
+    /// Adds NIO's HTTP/1 server handlers, HTTPTypes' codec, the configuration's handlers and
+    /// then `behind`, in this order: right after `front`, or last in the pipeline.
+    private func addHTTPHandlers(
+        behind: [any ChannelHandler], to pipeline: ChannelPipeline.SynchronousOperations, after front: (any ChannelHandler)?
+    ) throws {
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderFieldSize = configuration.httpDecoder.maxHeaderFieldSize
+        limits.maxHeaderListSize = configuration.httpDecoder.maxHeaderListSize
+        limits.maxHeaderFieldCount = configuration.httpDecoder.maxHeaderFieldCount
+        let position: ChannelPipeline.SynchronousOperations.Position = front.map { .after($0) } ?? .last
+        let rest: [any ChannelHandler] = [HTTP1ToHTTPServerCodec(secure: false)] + configuration.additionalChannelHandlers() + behind
+        // Each addition `.after(front)` goes right behind `front`: there the rest goes in first.
+        if front != nil { try pipeline.addHandlers(rest, position: position) }
+        try pipeline.configureHTTPServerPipeline(
+            position: position,
+            withPipeliningAssistance: false,  // HTTP is pipelined by NIOAsyncChannel
+            withServerUpgrade: (upgraders: [], completionHandler: { _ in }),
+            withErrorHandling: false,  // Hummingbird answers errors
+            withOutboundHeaderValidation: false,  // HTTPTypes already validates
+            withEncoderConfiguration: .init(),
+            withDecoderLimitConfiguration: limits
+        )
+        if front == nil { try pipeline.addHandlers(rest, position: position) }
     }
 
     func handle(value asyncChannel: Value, logger: Logger) async {

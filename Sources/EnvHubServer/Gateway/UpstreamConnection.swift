@@ -188,9 +188,15 @@ final class UpstreamPool<Request, Response> {
 
     /// Takes back a connection whose exchange ended; closes it unless it can carry another.
     func put(_ connection: Connection) {
-        guard connection.reusable, connection.isActive, idle[connection.upstream, default: []].count < Self.maxIdlePerUpstream else {
+        guard connection.reusable, connection.isActive, Self.keep(connection, in: &idle[connection.upstream, default: []]) else {
             return connection.close()
         }
-        idle[connection.upstream, default: []].append(connection)
+    }
+
+    /// Adds `connection` to `idle` unless that already holds as many as are kept.
+    private static func keep(_ connection: Connection, in idle: inout [Connection]) -> Bool {
+        guard idle.count < maxIdlePerUpstream else { return false }
+        idle.append(connection)
+        return true
     }
 }

@@ -97,36 +97,31 @@ struct UpstreamResponseHead {
         if status == 101 { return nil }  // the byte path never asks for an upgrade
         let reusable = minor == UInt8(ascii: "1") && !connectionOptions.contains("close") && framing != .untilClose
 
-        var head = ByteBufferAllocator().buffer(capacity: headLength + 64)
-        head.writeStaticString("HTTP/1.1")
-        head.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[8..<12]))
-        head.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[reason]))
-        if reason.isEmpty { head.writeStaticString(" ") }  // status-line = version SP code SP [reason]
-        head.writeStaticString("\r\n")
+        var head = HeadText(capacity: headLength + 64)
+        head.append("HTTP/1.1")
+        head.append(UnsafeRawBufferPointer(rebasing: bytes[8..<12]))
+        head.append(UnsafeRawBufferPointer(rebasing: bytes[reason]))
+        if reason.isEmpty { head.append(" ") }  // status-line = version SP code SP [reason]
+        head.append("\r\n")
         for line in lines {
             if HeadBytes.equals(bytes, line.name, "transfer-encoding") {
-                if framing == .chunked { copy(line, of: bytes, to: &head) }  // the body passes on as it came
+                if framing == .chunked { head.appendLine(line, of: bytes) }  // the body passes on as it came
                 continue
             }
             if ForwardedHeaders.hopByHop.contains(where: { HeadBytes.equals(bytes, line.name, $0) }) { continue }
             if !connectionOptions.isEmpty, connectionOptions.contains(HeadBytes.string(bytes, line.name).lowercased()) { continue }
             if HeadBytes.equals(bytes, line.name, "location") {
-                head.writeField("Location", ForwardedHeaders.location(
+                head.appendField("Location", ForwardedHeaders.location(
                     HeadBytes.string(bytes, line.value), prefix: target.prefix, upstream: target.upstreamURL,
                     prefixStripped: target.prefixStripped))
             } else if target.prefixStripped, HeadBytes.equals(bytes, line.name, "set-cookie") {
-                head.writeField("Set-Cookie", ForwardedHeaders.cookie(HeadBytes.string(bytes, line.value), prefix: target.prefix))
+                head.appendField("Set-Cookie", ForwardedHeaders.cookie(HeadBytes.string(bytes, line.value), prefix: target.prefix))
             } else {
-                copy(line, of: bytes, to: &head)
+                head.appendLine(line, of: bytes)
             }
         }
-        if status >= 200, closeClient || framing == .untilClose { head.writeStaticString("Connection: close\r\n") }
-        head.writeStaticString("\r\n")
-        return UpstreamResponseHead(status: status, headLength: headLength, framing: framing, reusable: reusable, clientHead: head)
-    }
-
-    private static func copy(_ line: HeadBytes.Field, of bytes: UnsafeRawBufferPointer, to head: inout ByteBuffer) {
-        head.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[line.name.lowerBound..<line.value.upperBound]))
-        head.writeStaticString("\r\n")
+        if status >= 200, closeClient || framing == .untilClose { head.append("Connection: close\r\n") }
+        head.append("\r\n")
+        return UpstreamResponseHead(status: status, headLength: headLength, framing: framing, reusable: reusable, clientHead: head.buffer)
     }
 }

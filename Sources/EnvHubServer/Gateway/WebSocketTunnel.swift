@@ -136,7 +136,7 @@ enum WebSocketTunnel {
         try clientPipeline.addHandler(clientGlue, position: .after(requestDecoder))
         try backendPipeline.addHandler(backendGlue)
 
-        let head = switchingProtocols(answer, allocator: client.allocator)
+        let head = switchingProtocols(answer)
         try clientPipeline.context(handler: clientGlue).writeAndFlush(NIOAny(head), promise: nil)
         // The response decoder watches outbound request heads, so nothing may be written to the
         // backend until it has gone: only then does the request decoder hand over the client's
@@ -152,12 +152,12 @@ enum WebSocketTunnel {
     }
 
     /// The backend's 101 as the client will see it: its reason and every header it sent.
-    static func switchingProtocols(_ answer: HTTPResponseHead, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: 256)
-        buffer.writeStatusLine(101, answer.status.reasonPhrase)
-        for (name, value) in answer.headers { buffer.writeField(name, value) }
-        buffer.writeStaticString("\r\n")
-        return buffer
+    static func switchingProtocols(_ answer: HTTPResponseHead) -> ByteBuffer {
+        var head = HeadText(capacity: 256)
+        head.appendStatusLine(101, answer.status.reasonPhrase)
+        for (name, value) in answer.headers { head.appendField(name, value) }
+        head.append("\r\n")
+        return head.buffer
     }
 
     /// Answers with `status` and the API's JSON error; the caller then ends the connection by

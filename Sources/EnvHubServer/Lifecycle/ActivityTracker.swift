@@ -10,19 +10,30 @@ import NIOConcurrencyHelpers
 /// timeout before it answers is not stopped under its own request, nor a desktop whose noVNC
 /// tab is open but idle.
 final class ActivityTracker: Sendable {
-    private struct State {
-        var touched: [String: Date] = [:]
-        /// Exchanges open per project.
-        var open: [String: Int] = [:]
-        /// When each of those projects was last written as used because of them.
-        var openWritten: [String: Date] = [:]
+    /// What is known of one project's use: one entry per project, so that an exchange costs
+    /// one dictionary look-up when it opens and one when it closes (the gateway does both
+    /// for every request it forwards).
+    private struct Use {
+        /// When it was last used, since the last flush.
+        var touched: Date?
+        /// Exchanges open now.
+        var open = 0
+        /// When it was last written as used because of them.
+        var openWritten: Date?
 
-        mutating func touch(_ projectID: String, at date: Date) {
-            touched[projectID] = max(touched[projectID] ?? .distantPast, date)
+        mutating func touch(at date: Date) {
+            touched = max(touched ?? .distantPast, date)
+        }
+
+        /// An exchange ended: its end is the project's last use.
+        mutating func closed(at date: Date) {
+            open = max(open - 1, 0)
+            if open == 0 { openWritten = nil }
+            touch(at: date)
         }
     }
 
-    private let state = NIOLockedValueBox(State())
+    private let state = NIOLockedValueBox([String: Use]())
     /// How often a project kept in use by an open exchange alone is written as used, in seconds.
     private let openRefresh: TimeInterval
 
@@ -31,26 +42,23 @@ final class ActivityTracker: Sendable {
     }
 
     /// Gateway exchanges and WebSocket tunnels open now (`opened` without `closed` yet).
-    var openExchanges: Int { state.withLockedValue { $0.open.values.reduce(0, +) } }
+    var openExchanges: Int { state.withLockedValue { $0.values.reduce(0) { $0 + $1.open } } }
 
     func touch(_ projectID: String, at date: Date = Date()) {
-        state.withLockedValue { $0.touch(projectID, at: date) }
+        state.withLockedValue { $0[projectID, default: Use()].touch(at: date) }
     }
 
     /// An exchange with the project began: it is in use until the matching `closed`. (This
     /// is all the gateway reports: what it answers itself, without the app, is no use of it.)
     func opened(_ projectID: String) {
-        state.withLockedValue { $0.open[projectID, default: 0] += 1 }
+        state.withLockedValue { $0[projectID, default: Use()].open += 1 }
     }
 
     /// The exchange ended: its end is the project's last use.
     func closed(_ projectID: String) {
         let now = Date()
-        state.withLockedValue { state in
-            let left = (state.open[projectID] ?? 1) - 1
-            state.open[projectID] = left > 0 ? left : nil
-            if left <= 0 { state.openWritten[projectID] = nil }
-            state.touch(projectID, at: now)
+        state.withLockedValue { uses in
+            uses[projectID, default: Use()].closed(at: now)
         }
     }
 
@@ -58,12 +66,17 @@ final class ActivityTracker: Sendable {
     /// with an exchange open are in use now.
     func flush(to store: any ProjectStore) async throws {
         let now = Date()
-        let times = state.withLockedValue { state in
-            defer { state.touched.removeAll() }
-            var times = state.touched
-            for projectID in state.open.keys where now.timeIntervalSince(state.openWritten[projectID] ?? .distantPast) >= openRefresh {
-                times[projectID] = now
-                state.openWritten[projectID] = now
+        let times = state.withLockedValue { uses in
+            var times: [String: Date] = [:]
+            for (projectID, var use) in uses {
+                if use.open > 0, now.timeIntervalSince(use.openWritten ?? .distantPast) >= openRefresh {
+                    times[projectID] = now
+                    use.openWritten = now
+                } else if let touched = use.touched {
+                    times[projectID] = touched
+                }
+                use.touched = nil
+                uses[projectID] = use.open > 0 ? use : nil  // nothing left to remember of a project not in use
             }
             return times
         }
