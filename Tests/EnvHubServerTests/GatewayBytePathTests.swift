@@ -123,6 +123,23 @@ import Testing
             + "Set-Cookie: a=1; Path=/u/alice/web/\r\nContent-Length: 0\r\nX-Kept: yes\r\n\r\n")
     }
 
+    /// What the client is written for an answer that arrives in one read: the rewritten head
+    /// and the body, in one buffer when the body is small, else the body as it came after it;
+    /// the bytes after the answer are the app's, never the client's.
+    @Test(arguments: [5, UpstreamResponseHead.roomForBody + 1])
+    func anAnswerReachesTheClientWholeAndASmallOneInOneWrite(bodyLength: Int) throws {
+        let exchange = ByteExchange(
+            target: Self.target, head: ByteBuffer(), bodyLength: 0, headRequest: false, activity: ActivityTracker())
+        let body = String(repeating: "b", count: bodyLength)
+        var writes: [String] = []
+        let relayed = exchange.relay(
+            ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: \(bodyLength)\r\n\r\n\(body)HTTP/1.1 stray"),
+            closeClient: false) { writes.append(String(buffer: $0)) }
+        guard case .ended(extraBytes: true) = relayed else { Issue.record("relayed \(relayed)"); return }
+        let head = "HTTP/1.1 200 OK\r\nContent-Length: \(bodyLength)\r\n\r\n"
+        #expect(writes == (bodyLength <= UpstreamResponseHead.roomForBody ? [head + body] : [head, body]))
+    }
+
     @Test func framingFollowsRFC9112() throws {
         #expect(Self.response("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n")?.framing == .length(12))
         #expect(Self.response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")?.framing == .chunked)

@@ -38,6 +38,8 @@ final class ByteExchange: ForwardedExchange<ByteBuffer, ByteBuffer> {
     /// `closeClient`: the client's connection closes after this answer.
     func relay(_ bytes: ByteBuffer, closeClient: Bool, write: (ByteBuffer) -> Void) -> Relay {
         var bytes = bytes
+        /// The response's head, when it arrived with these bytes: written with the first of the body.
+        var clientHead: ByteBuffer?
         if response == nil {
             if var collected = headBytes {
                 collected.writeBuffer(&bytes)
@@ -54,8 +56,11 @@ final class ByteExchange: ForwardedExchange<ByteBuffer, ByteBuffer> {
                     return .malformed
                 case .head(let head):
                     bytes.moveReaderIndex(forwardBy: head.headLength)
-                    write(head.clientHead)
-                    guard !head.isInformational else { continue }
+                    guard !head.isInformational else {
+                        write(head.clientHead)
+                        continue
+                    }
+                    clientHead = head.clientHead
                     responseStarted = true
                     response = head
                     if case .length(let length) = head.framing { lengthRemaining = length }
@@ -64,29 +69,52 @@ final class ByteExchange: ForwardedExchange<ByteBuffer, ByteBuffer> {
             }
         }
         guard let response else { return .more }
+        let body: ByteBuffer
+        let relayed: Relay
         switch response.framing {
         case .noBody:
-            return .ended(extraBytes: bytes.readableBytes > 0)
+            body = ByteBuffer()
+            relayed = .ended(extraBytes: bytes.readableBytes > 0)
         case .length:
-            let slice = bytes.readPrefix(upTo: lengthRemaining)
-            lengthRemaining -= slice.readableBytes
-            if slice.readableBytes > 0 { write(slice) }
-            return lengthRemaining == 0 ? .ended(extraBytes: bytes.readableBytes > 0) : .more
+            body = bytes.readPrefix(upTo: lengthRemaining)
+            lengthRemaining -= body.readableBytes
+            relayed = lengthRemaining == 0 ? .ended(extraBytes: bytes.readableBytes > 0) : .more
+        case .chunked where bytes.readableBytes == 0:
+            body = bytes
+            relayed = .more
         case .chunked:
-            guard bytes.readableBytes > 0 else { return .more }
             switch bytes.withUnsafeReadableBytes({ chunks.scan($0) }) {
             case .more:
-                write(bytes)
-                return .more
+                body = bytes
+                relayed = .more
             case .ends(let length):
-                write(bytes.readPrefix(upTo: length))
-                return .ended(extraBytes: bytes.readableBytes > 0)
+                body = bytes.readPrefix(upTo: length)
+                relayed = .ended(extraBytes: bytes.readableBytes > 0)
             case .malformed:
+                if let clientHead { write(clientHead) }
                 return .malformed
             }
         case .untilClose:
-            if bytes.readableBytes > 0 { write(bytes) }
-            return .more
+            body = bytes
+            relayed = .more
+        }
+        Self.write(head: clientHead, body: body, to: write)
+        return relayed
+    }
+
+    /// Writes the head, if any, then the body bytes: in one buffer when they fit in the room
+    /// the head has after it (one write instead of two, for the small answers most requests get).
+    private static func write(head: ByteBuffer?, body: ByteBuffer, to write: (ByteBuffer) -> Void) {
+        guard var head else {
+            if body.readableBytes > 0 { write(body) }
+            return
+        }
+        if body.readableBytes <= head.writableBytes {
+            head.writeImmutableBuffer(body)
+            write(head)
+        } else {
+            write(head)
+            write(body)
         }
     }
 }

@@ -321,7 +321,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         for field in answer.head.headerFields { head.appendField(field.name.rawName, field.value) }
         if closeAfterAnswer { head.append("Connection: close\r\n") }
         head.append("\r\n")
-        context.write(wrapOutboundOut(head.buffer), promise: nil)
+        context.write(wrapOutboundOut(head.buffer()), promise: nil)
         if requestMethod != .head, answer.body.readableBytes > 0 { context.write(wrapOutboundOut(answer.body), promise: nil) }
         finishAnswer(context: context, status: answer.status.code)
     }

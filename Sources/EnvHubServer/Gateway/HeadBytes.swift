@@ -159,6 +159,10 @@ struct HeadText {
         append("\r\n")
     }
 
-    /// The bytes written, in a buffer of their own.
-    var buffer: ByteBuffer { ByteBuffer(bytes: bytes) }
+    /// The bytes written, in a buffer of their own with room for `extra` bytes more.
+    func buffer(reserving extra: Int = 0) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: bytes.count + extra)
+        buffer.writeBytes(bytes)
+        return buffer
+    }
 }

@@ -153,6 +153,6 @@ struct PlainGatewayRequest {
         }
         if let contentLength { head.appendField("Content-Length", String(contentLength)) }
         head.append("\r\n")
-        return head.buffer
+        return head.buffer()
     }
 }

@@ -12,6 +12,11 @@ struct UpstreamResponseHead {
         case chunked
         /// Until the app closes the connection (HTTP/1.0 style); the client's connection closes too.
         case untilClose
+
+        var length: Int? {
+            if case .length(let length) = self { return length }
+            return nil
+        }
     }
 
     let status: Int
@@ -19,8 +24,11 @@ struct UpstreamResponseHead {
     let framing: Framing
     /// The app's connection may carry another request afterwards.
     let reusable: Bool
-    /// The head for the client.
+    /// The head for the client, with room after it for a body of a known length up to
+    /// `roomForBody` (`ByteExchange` then writes both at once).
     let clientHead: ByteBuffer
+
+    static let roomForBody = 4096
 
     var isInformational: Bool { status < 200 }
 
@@ -122,6 +130,6 @@ struct UpstreamResponseHead {
         }
         if status >= 200, closeClient || framing == .untilClose { head.append("Connection: close\r\n") }
         head.append("\r\n")
-        return UpstreamResponseHead(status: status, headLength: headLength, framing: framing, reusable: reusable, clientHead: head.buffer)
+        return UpstreamResponseHead(status: status, headLength: headLength, framing: framing, reusable: reusable, clientHead: head.buffer(reserving: framing.length.map { $0 <= roomForBody ? $0 : 0 } ?? 0))
     }
 }

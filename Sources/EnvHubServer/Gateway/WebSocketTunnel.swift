@@ -157,7 +157,7 @@ enum WebSocketTunnel {
         head.appendStatusLine(101, answer.status.reasonPhrase)
         for (name, value) in answer.headers { head.appendField(name, value) }
         head.append("\r\n")
-        return head.buffer
+        return head.buffer()
     }
 
     /// Answers with `status` and the API's JSON error; the caller then ends the connection by
