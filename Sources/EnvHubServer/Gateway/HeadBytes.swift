@@ -1,5 +1,11 @@
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The strict reading of HTTP/1.1 heads (RFC 9112) that the gateway's byte path needs: where
 /// a head ends, and its field lines. Anything outside the plain grammar (obs-fold, white space
 /// before a colon, a bare LF or CR, a control byte in a value) is refused rather than guessed
@@ -47,15 +53,14 @@ enum HeadBytes {
             index += 1
             while index < last, bytes[index] == space || bytes[index] == tab { index += 1 }
             let valueStart = index
-            var valueEnd = index
-            while index < last {
-                let byte = bytes[index]
-                if byte == cr { break }
-                guard byte == tab || (byte >= 0x20 && byte != 0x7F && (byte < 0x80 || allowObsText)) else { return nil }
-                index += 1
-                if byte != space, byte != tab { valueEnd = index }
-            }
+            // The line ends at the next CR (memchr: most of a head's bytes are values).
+            index = memchr(bytes.baseAddress! + index, Int32(cr), last - index).map { UnsafeRawPointer($0) - bytes.baseAddress! } ?? last
             guard index + 1 < end, bytes[index] == cr, bytes[index + 1] == lf else { return nil }
+            for byte in UnsafeRawBufferPointer(rebasing: bytes[valueStart..<index]) where !isValueByte(byte, allowObsText: allowObsText) {
+                return nil
+            }
+            var valueEnd = index
+            while valueEnd > valueStart, bytes[valueEnd - 1] == space || bytes[valueEnd - 1] == tab { valueEnd -= 1 }
             index += 2
             fields.append(Field(name: nameStart..<nameEnd, value: valueStart..<valueEnd))
         }
@@ -74,7 +79,23 @@ enum HeadBytes {
 
     /// Whether the bytes in `range` equal `lowercased` (ASCII, case-insensitively).
     static func equals(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ lowercased: String) -> Bool {
-        range.count == lowercased.utf8.count && zip(range, lowercased.utf8).allSatisfy { bytes[$0] | 0x20 == $1 | 0x20 }
+        guard range.count == lowercased.utf8.count else { return false }
+        var lowercased = lowercased
+        return lowercased.withUTF8 { expected in
+            for offset in 0..<range.count where bytes[range.lowerBound + offset] | 0x20 != expected[offset] | 0x20 {
+                return false
+            }
+            return true
+        }
+    }
+
+    /// Whether `bytes` has `expected` at `index`, byte for byte (only its first `length`
+    /// bytes, when given).
+    static func has(_ bytes: UnsafeRawBufferPointer, _ expected: StaticString, at index: Int, length: Int? = nil) -> Bool {
+        let length = length ?? expected.utf8CodeUnitCount
+        guard length > 0 else { return true }
+        guard index >= 0, index + length <= bytes.count, let base = bytes.baseAddress else { return false }
+        return memcmp(base + index, expected.utf8Start, length) == 0
     }
 
     static func string(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> String {
@@ -91,6 +112,11 @@ enum HeadBytes {
             value = value * 10 + Int(digit)
         }
         return value
+    }
+
+    /// field-vchar, SP or HTAB (RFC 9110 §5.5); obs-text (0x80–0xFF) only when allowed.
+    static func isValueByte(_ byte: UInt8, allowObsText: Bool) -> Bool {
+        byte &- 0x20 < 0x5F || byte == tab || (byte >= 0x80 && allowObsText)
     }
 
     /// tchar of RFC 9110 §5.6.2. (A switch, not a table: a global table costs a lazy

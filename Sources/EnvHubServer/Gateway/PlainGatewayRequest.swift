@@ -53,11 +53,8 @@ struct PlainGatewayRequest {
         while index < bytes.count, HeadBytes.isTokenByte(bytes[index]) { index += 1 }
         guard index < bytes.count else { return index < 16 }
         guard index > 0, bytes[index] == HeadBytes.space else { return false }
-        for (offset, byte) in "/u/".utf8.enumerated() {
-            guard index + 1 + offset < bytes.count else { return true }
-            if bytes[index + 1 + offset] != byte { return false }
-        }
-        return true
+        let prefix: StaticString = "/u/"
+        return HeadBytes.has(bytes, prefix, at: index + 1, length: min(prefix.utf8CodeUnitCount, bytes.count - index - 1))
     }
 
     private static func parse(_ buffer: ByteBuffer, _ bytes: UnsafeRawBufferPointer, headLength: Int) -> PlainGatewayRequest? {
@@ -69,13 +66,14 @@ struct PlainGatewayRequest {
         let targetStart = index
         while index < headLength, bytes[index] > 0x20, bytes[index] < 0x7F { index += 1 }
         let targetEnd = index
-        let version = "HTTP/1.1\r\n"
-        guard bytes[index] == HeadBytes.space, index + 1 + version.utf8.count <= headLength else { return nil }
-        for (offset, byte) in version.utf8.enumerated() where bytes[index + 1 + offset] != byte { return nil }
+        let version: StaticString = "HTTP/1.1\r\n"
+        guard bytes[index] == HeadBytes.space, index + 1 + version.utf8CodeUnitCount <= headLength,
+              HeadBytes.has(bytes, version, at: index + 1)
+        else { return nil }
         let method = HeadBytes.string(bytes, 0..<methodEnd)
         guard method != "CONNECT", let method = HTTPRequest.Method(method) else { return nil }
 
-        guard let fields = HeadBytes.fields(bytes, from: index + 1 + version.utf8.count, to: headLength, allowObsText: false)
+        guard let fields = HeadBytes.fields(bytes, from: index + 1 + version.utf8CodeUnitCount, to: headLength, allowObsText: false)
         else { return nil }
         var host: String?
         var contentLength: Int?

@@ -58,9 +58,7 @@ struct UpstreamResponseHead {
         _ bytes: UnsafeRawBufferPointer, headLength: Int, target: ProxyTarget, headRequest: Bool, closeClient: Bool
     ) -> UpstreamResponseHead? {
         // Status line: HTTP/1.x SP 3DIGIT SP reason CRLF (the reason may be empty).
-        let prefix = "HTTP/1."
-        guard headLength > 14 else { return nil }
-        for (offset, byte) in prefix.utf8.enumerated() where bytes[offset] != byte { return nil }
+        guard headLength > 14, HeadBytes.has(bytes, "HTTP/1.", at: 0) else { return nil }
         let minor = bytes[7]
         guard minor == UInt8(ascii: "0") || minor == UInt8(ascii: "1"), bytes[8] == HeadBytes.space,
               let status = HeadBytes.decimal(bytes, 9..<12), status >= 100, status <= 999,
