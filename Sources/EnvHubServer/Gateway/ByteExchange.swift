@@ -79,9 +79,6 @@ final class ByteExchange: ForwardedExchange<ByteBuffer, ByteBuffer> {
             body = bytes.readPrefix(upTo: lengthRemaining)
             lengthRemaining -= body.readableBytes
             relayed = lengthRemaining == 0 ? .ended(extraBytes: bytes.readableBytes > 0) : .more
-        case .chunked where bytes.readableBytes == 0:
-            body = bytes
-            relayed = .more
         case .chunked:
             switch bytes.withUnsafeReadableBytes({ chunks.scan($0) }) {
             case .more:

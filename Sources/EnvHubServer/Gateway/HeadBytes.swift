@@ -54,7 +54,8 @@ enum HeadBytes {
             while index < last, bytes[index] == space || bytes[index] == tab { index += 1 }
             let valueStart = index
             // The line ends at the next CR (memchr: most of a head's bytes are values).
-            index = memchr(bytes.baseAddress! + index, Int32(cr), last - index).map { UnsafeRawPointer($0) - bytes.baseAddress! } ?? last
+            let base = bytes.baseAddress!
+            index = memchr(base + index, Int32(cr), last - index).map { UnsafeRawPointer($0) - base } ?? last
             guard index + 1 < end, bytes[index] == cr, bytes[index + 1] == lf else { return nil }
             for byte in UnsafeRawBufferPointer(rebasing: bytes[valueStart..<index]) where !isValueByte(byte, allowObsText: allowObsText) {
                 return nil
