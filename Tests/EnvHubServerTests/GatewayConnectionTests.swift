@@ -195,6 +195,44 @@ import Testing
         }
     }
 
+    /// A connection to an app that waits in the pool for longer than the gateway's idle
+    /// timeout is closed, and the next request opens a new one.
+    @Test func aPooledAppConnectionClosesAfterTheIdleTimeout() async throws {
+        try await GatewayTests.withActiveProject("probe", configure: { $0.gatewayIdleTimeout = .seconds(1) }) { _, token, port in
+            let socket = try RawSocket(port: port)
+            var answered = 0
+            /// The app's port and the gateway's end of the connection the request came on.
+            func peer() async throws -> (app: Int, gateway: Int) {
+                socket.send("GET /u/admin/web/peer HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n")
+                answered += 1
+                let count = answered
+                let text = try await socket.receive { Self.bodies($0).count == count }
+                let body = try #require(Self.bodies(text).last, "\(text)")
+                let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Int], "\(body)")
+                return (try #require(json["port"]), try #require(json["peer"]))
+            }
+            let first = try await peer()
+            #expect(try await peer().gateway == first.gateway, "the second request reuses the pooled connection")
+            #expect(try Self.isEstablished(from: first.gateway, to: first.app))
+            _ = try await waitFor("the pooled connection to close", timeout: .seconds(10)) {
+                try Self.isEstablished(from: first.gateway, to: first.app) ? nil : true
+            }
+            #expect(try await peer().gateway != first.gateway)
+        }
+    }
+
+    /// Whether a TCP connection on 127.0.0.1 from local port `from` to port `to` is
+    /// established, as the kernel's table (/proc/net/tcp) says.
+    static func isEstablished(from: Int, to: Int) throws -> Bool {
+        // Read to the end: one read of a /proc file gives a page (as `String(contentsOfFile:)` does).
+        let table = String(decoding: try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/net/tcp")).readToEnd() ?? Data(), as: UTF8.self)
+        let local = String(format: ":%04X", from), remote = String(format: ":%04X", to)
+        return table.split(separator: "\n").dropFirst().contains { line in
+            let fields = line.split(separator: " ")
+            return fields.count > 3 && fields[1].hasSuffix(local) && fields[2].hasSuffix(remote) && fields[3] == "01"
+        }
+    }
+
     /// A request the app works on silently for longer than the idle timeout is use for as
     /// long as it is open: the culler leaves the environment alone until the answer is out,
     /// then stops it once it is unused.

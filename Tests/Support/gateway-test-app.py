@@ -11,6 +11,7 @@ GET /until-close       an HTTP/1.0 answer without a length: the body ends when t
 POST /upload?pause=S   reads the body in chunks (after S seconds, default 0): {"received": N}
 GET /drop              "dropped", then closes the connection without saying so beforehand
 GET /slow?s=N          answers after N seconds
+GET /peer              JSON: this app's port, and the port of the connection's other end
 """
 import json
 import os
@@ -113,6 +114,9 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(200, b"dropped")
             self.close_connection = True
             return
+        if url.path == "/peer":
+            body = json.dumps({"port": PORT, "peer": self.client_address[1]}).encode()
+            return self.reply(200, body, [("Content-Type", "application/json")])
         if url.path == "/slow":
             time.sleep(float(query["s"][0]))
             return self.reply(200, b"slow")

@@ -20,10 +20,9 @@ final class ClientConnectionState: ChannelDuplexHandler, RemovableChannelHandler
     private var isRequestBeingRead = false
     /// A read has gone out to the socket and no bytes have come back yet.
     private var readOutstanding = false
-    /// Since when the client has owed the bytes it owes now.
-    private var clientTurnStarted = NIODeadline.now()
+    /// Restarted when the client starts to owe the bytes it owes now.
+    private var idleClock: IdleClock?
     private var closeAfterAnswer = false
-    private var idleCheck: Scheduled<Void>?
 
     /// `idleTimeout`: nil, never.
     init(idleTimeout: TimeAmount?) {
@@ -31,16 +30,15 @@ final class ClientConnectionState: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { scheduleIdleCheck(context) }
+        if context.channel.isActive { startIdleClock(context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        idleCheck?.cancel()
-        idleCheck = nil
+        idleClock?.stop()
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        scheduleIdleCheck(context)
+        startIdleClock(context)
         context.fireChannelActive()
     }
 
@@ -60,7 +58,7 @@ final class ClientConnectionState: ChannelDuplexHandler, RemovableChannelHandler
     /// Bytes came (whether or not they made a whole part).
     func channelReadComplete(context: ChannelHandlerContext) {
         readOutstanding = false
-        clientTurnStarted = .now()
+        idleClock?.restart()
         context.fireChannelReadComplete()
     }
 
@@ -69,7 +67,7 @@ final class ClientConnectionState: ChannelDuplexHandler, RemovableChannelHandler
     func read(context: ChannelHandlerContext) {
         if !readOutstanding {
             readOutstanding = true
-            clientTurnStarted = .now()
+            idleClock?.restart()
         }
         context.read()
     }
@@ -78,7 +76,7 @@ final class ClientConnectionState: ChannelDuplexHandler, RemovableChannelHandler
         guard case .end = unwrapOutboundIn(data) else { return context.write(data, promise: promise) }
         requestsInProgress -= 1
         guard requestsInProgress == 0 else { return context.write(data, promise: promise) }
-        clientTurnStarted = .now()
+        idleClock?.restart()
         if closeAfterAnswer {
             context.writeAndFlush(data, promise: promise)
             context.close(promise: nil)
@@ -103,23 +101,11 @@ final class ClientConnectionState: ChannelDuplexHandler, RemovableChannelHandler
         readOutstanding && (requestsInProgress == 0 || isRequestBeingRead)
     }
 
-    private func scheduleIdleCheck(_ context: ChannelHandlerContext, at deadline: NIODeadline? = nil) {
-        guard let idleTimeout, idleCheck == nil else { return }
-        idleCheck = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline ?? .now() + idleTimeout) {
-            self.idleCheck = nil
-            self.checkIdleClient(context)
-        }
-    }
-
-    private func checkIdleClient(_ context: ChannelHandlerContext) {
-        guard let idleTimeout, context.channel.isActive else { return }
-        let due = clientTurnStarted + idleTimeout
-        let waiting = waitsForClient
-        if waiting, due <= .now() {
-            context.close(promise: nil)
-        } else {
-            scheduleIdleCheck(context, at: waiting ? due : .now() + idleTimeout)
-        }
+    private func startIdleClock(_ context: ChannelHandlerContext) {
+        guard let idleTimeout, idleClock == nil else { return }
+        idleClock = IdleClock(
+            timeout: idleTimeout, on: context.eventLoop, counts: { [weak self] in self?.waitsForClient ?? false },
+            expired: { [weak context] in context?.close(promise: nil) })
     }
 }
 

@@ -64,10 +64,9 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     private var pendingRead = false
     private var processing = false
     private var processAgain = false
-    /// When the client last sent something or was last given its turn (an answer ended, the
+    /// Restarted when the client sends something or is given its turn (an answer ended, the
     /// app could take more of a body).
-    private var clientTurnStarted = NIODeadline.now()
-    private var idleCheck: Scheduled<Void>?
+    private var idleClock: IdleClock?
 
     /// `clientIdleTimeout`: nil, never. `joinAtHandOver`: adds the handlers that serve the
     /// connection from the hand-over on (they must not see it before).
@@ -88,18 +87,22 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         pool = Self.pools.value(on: context.eventLoop) { UpstreamPool { _ in } }  // bytes as they come
-        if let clientIdleTimeout { scheduleIdleCheck(at: .now() + clientIdleTimeout) }
+        if let clientIdleTimeout {
+            idleClock = IdleClock(
+                timeout: clientIdleTimeout, on: context.eventLoop, counts: { [weak self] in self?.waitsForClient ?? false },
+                expired: { [weak self] in self?.clientWasIdle() })
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-        idleCheck?.cancel()
+        idleClock?.stop()
         abandonExchange()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !handedOver else { return context.fireChannelRead(data) }
-        clientTurnStarted = .now()
+        idleClock?.restart()
         var bytes = unwrapInboundIn(data)
         if let pending = inbound?.readableBytes, pending > 0 {
             inbound?.writeBuffer(&bytes)
@@ -170,22 +173,11 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Disconnects a client that has kept the byte path waiting for `clientIdleTimeout`;
-    /// checks again when that could next be due.
-    private func checkIdleClient() {
-        guard let context, let timeout = clientIdleTimeout, !handedOver else { return }
-        let due = clientTurnStarted + timeout
-        let waiting = waitsForClient
-        if waiting, due <= .now() {
-            abandonExchange()
-            context.close(promise: nil)
-        } else {
-            scheduleIdleCheck(at: waiting ? due : .now() + timeout)
-        }
-    }
-
-    private func scheduleIdleCheck(at deadline: NIODeadline) {
-        idleCheck = context?.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { self.checkIdleClient() }
+    /// The client kept the byte path waiting for `clientIdleTimeout`: it is disconnected.
+    private func clientWasIdle() {
+        guard let context, !handedOver else { return }
+        abandonExchange()
+        context.close(promise: nil)
     }
 
     /// Reading on helps: nothing read is waiting, or a head is still incomplete.
@@ -259,7 +251,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     /// and the handlers behind it, starting with that request's bytes.
     private func handOver(context: ChannelHandlerContext) {
         handedOver = true
-        idleCheck?.cancel()
+        idleClock?.stop()
         do {
             try joinAtHandOver(context.pipeline.syncOperations, self)
         } catch {
@@ -330,7 +322,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     private func finishAnswer(context: ChannelHandlerContext, status: Int, closing: Bool = false) {
         gateway.metrics?.recordRequest(
             route: Gateway.metricsRoute, method: requestMethod.rawValue, status: status, duration: .now - requestStarted)
-        clientTurnStarted = .now()
+        idleClock?.restart()
         guard closeAfterAnswer || closing else {
             context.flush()
             return process()
@@ -345,7 +337,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     /// Sends the head; the body follows from what the client sends.
     func attach(_ connection: Upstream, to exchange: ByteExchange) {
         exchange.upstream = connection
-        clientTurnStarted = .now()  // the rest of a body may come now
+        idleClock?.restart()  // the rest of a body may come now
         connection.owner = self
         connection.send(exchange.head)
         exchange.unflushed = true
@@ -398,7 +390,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func upstreamBecameWritable() {
-        clientTurnStarted = .now()  // the rest of a body may come again
+        idleClock?.restart()  // the rest of a body may come again
         process()
     }
 

@@ -34,12 +34,11 @@ final class UpstreamConnection<Request, Response>: ChannelDuplexHandler {
     var reusable = true
     private var context: ChannelHandlerContext?
     private var pendingRead = false
-    /// How long the app may send nothing before the connection closes, and the clock of it
-    /// (here rather than in NIO's `IdleStateHandler`: one handler less for every read and
-    /// write of every exchange to pass through).
+    /// How long the app may send nothing before the connection closes, and the clock of it,
+    /// restarted by every read (here rather than in NIO's `IdleStateHandler`: one handler less
+    /// for every read and write of every exchange to pass through).
     private let idleTimeout: TimeAmount
-    private var lastRead = NIODeadline.now()
-    private var idleCheck: Scheduled<Void>?
+    private var idleClock: IdleClock?
 
     private init(upstream: Endpoint, idleTimeout: TimeAmount) {
         self.upstream = upstream
@@ -96,7 +95,7 @@ final class UpstreamConnection<Request, Response>: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-        idleCheck?.cancel()
+        idleClock?.stop()
         ended(nil)
     }
 
@@ -115,12 +114,12 @@ final class UpstreamConnection<Request, Response>: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        lastRead = .now()
+        idleClock?.restart()
         owner?.upstreamReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        idleCheck?.cancel()
+        idleClock?.stop()
         ended(nil)
         context.fireChannelInactive()
     }
@@ -133,21 +132,13 @@ final class UpstreamConnection<Request, Response>: ChannelDuplexHandler {
     // MARK: the idle clock
 
     private func startIdleClock() {
-        guard idleCheck == nil else { return }
-        lastRead = .now()
-        scheduleIdleCheck(at: lastRead + idleTimeout)
+        guard idleClock == nil, let context else { return }
+        idleClock = IdleClock(timeout: idleTimeout, on: context.eventLoop) { [weak self] in self?.appWasIdle() }
     }
 
-    private func scheduleIdleCheck(at deadline: NIODeadline) {
-        idleCheck = context?.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { self.checkIdle() }
-    }
-
-    /// Closes the connection when the app has sent nothing for `idleTimeout` (its owner hears
-    /// of it first); otherwise checks again when that could next be due.
-    private func checkIdle() {
+    /// The app has sent nothing for `idleTimeout`: the connection closes (its owner hears of it first).
+    private func appWasIdle() {
         guard let context, context.channel.isActive else { return }
-        let due = lastRead + idleTimeout
-        guard due <= .now() else { return scheduleIdleCheck(at: due) }
         reusable = false
         if let owner {
             self.owner = nil
