@@ -44,7 +44,8 @@ public struct AppConfig: Sendable {
     public var healthCheckInterval: Duration = .seconds(2)
     /// How often the runtime is asked for what runs for deleted projects (and removes it).
     public var orphanSweepInterval: Duration = .seconds(60)
-    /// The gateway abandons an answer from an app that sends nothing for this long.
+    /// The gateway abandons an exchange with an app that neither sends a byte nor takes one
+    /// of the request for this long (nginx's proxy read and send timeouts in one).
     public var gatewayIdleTimeout: Duration = .seconds(3600)
     /// A client connection that keeps the hub waiting this long (sending nothing between
     /// requests, or stalling in the middle of one) is closed; nil never closes one. nginx's

@@ -149,6 +149,35 @@ import Testing
         }
     }
 
+    /// An upload the app reads slowly for longer than the gateway's idle timeout, answering
+    /// only once it has all of it, goes through: an app taking the request is not an idle app
+    /// (nginx's send timeout), on the byte path and on a connection handed over to NIO's parser.
+    @Test func uploadsTheAppReadsSlowlyOutliveTheGatewayIdleTimeout() async throws {
+        try await GatewayTests.withActiveProject("probe", configure: { $0.gatewayIdleTimeout = .seconds(3) }) { _, token, port in
+            // Read 1 MiB every 50 ms, so about 5 s in all; what the kernel's buffers on the way
+            // hold when the gateway has sent the last byte is read well within the 3 s.
+            let size = 96 << 20
+            let upload = "POST /u/admin/web/upload?every=0.05 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
+                + "Content-Length: \(size)\r\n\r\n"
+            let handOver = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for opening in [upload, handOver + upload] {
+                    group.addTask {
+                        let bytes = Array(opening.utf8) + [UInt8](repeating: 0x78, count: size)
+                        let socket = try RawSocket(port: port, timeoutSeconds: 30)
+                        let started = ContinuousClock.now
+                        let sent = try await offThePool { socket.sendAll(bytes) }
+                        let answer = try await socket.receive { $0.contains(#""received""#) || $0.contains("gateway_timeout") }
+                        #expect(sent.written == bytes.count, "\(opening.prefix(20)): \(sent.written) of \(bytes.count) bytes sent")
+                        #expect(answer.contains(#"{"received": \#(size)}"#), "\(opening.prefix(20)) after \(ContinuousClock.now - started): \(answer)")
+                        #expect(ContinuousClock.now - started > .seconds(3), "the app read for longer than the idle timeout")
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
     /// `GatewayTests.withActiveProject` on a hub that closes idle client connections after
     /// 1 s, its setup requests each on a connection of its own, written as soon as it is
     /// open. (The test client keeps one connection between requests: on a loaded machine a

@@ -8,7 +8,8 @@ GET /sse?gate=FILE     event "one" at once, event "two" once FILE exists
 GET /bytes?n=N         N bytes, streamed in 64 KiB chunks
 GET /chunked           "one two three" in three chunks, then the trailer X-Trailer: done
 GET /until-close       an HTTP/1.0 answer without a length: the body ends when the connection does
-POST /upload?pause=S   reads the body in chunks (after S seconds, default 0): {"received": N}
+POST /upload?pause=S&every=T   reads the body in chunks (after S seconds, default 0; with T,
+                       1 MiB at a time, T seconds apart): {"received": N}
 GET /drop              "dropped", then closes the connection without saying so beforehand
 GET /slow?s=N          answers after N seconds
 GET /peer              JSON: this app's port, and the port of the connection's other end
@@ -38,14 +39,16 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def read_body(self):
+    def read_body(self, every=None):
         length = int(self.headers.get("Content-Length") or 0)
         received = 0
         while received < length:
-            chunk = self.rfile.read(min(65536, length - received))
+            chunk = self.rfile.read(min(65536 if every is None else 1 << 20, length - received))
             if not chunk:
                 break
             received += len(chunk)
+            if every is not None:
+                time.sleep(every)
         return received
 
     def handle_any(self):
@@ -122,7 +125,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, b"slow")
         if url.path == "/upload":
             time.sleep(float(query.get("pause", ["0"])[0]))
-            received = self.read_body()
+            every = query.get("every")
+            received = self.read_body(float(every[0]) if every else None)
             return self.reply(200, json.dumps({"received": received}).encode(), [("Content-Type", "application/json")])
         self.reply(404, b"not here")
 

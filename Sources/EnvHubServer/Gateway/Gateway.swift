@@ -16,7 +16,7 @@ struct Gateway: Sendable {
     let routes: RouteTable
     let sessions: SessionAuthority
     let activity: ActivityTracker
-    /// How long a response may go without a byte before it is abandoned.
+    /// How long an app may neither send a byte nor take one of the request before its exchange is abandoned.
     let idleTimeout: Duration
     let metrics: HubMetrics?
 

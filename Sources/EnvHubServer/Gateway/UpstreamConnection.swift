@@ -12,7 +12,7 @@ protocol UpstreamOwner<Response>: AnyObject {
     func upstreamBecameWritable()
     /// The connection closed, or failed with `error`, during the exchange.
     func upstreamEnded(_ connection: AnyObject, error: (any Error)?)
-    /// The app sent nothing for the idle timeout; the connection closes.
+    /// The app sent nothing, nor took anything, for the idle timeout; the connection closes.
     func upstreamTimedOut(_ connection: AnyObject)
 }
 
@@ -34,9 +34,10 @@ final class UpstreamConnection<Request, Response>: ChannelDuplexHandler {
     var reusable = true
     private var context: ChannelHandlerContext?
     private var pendingRead = false
-    /// How long the app may send nothing before the connection closes, and the clock of it,
-    /// restarted by every read (here rather than in NIO's `IdleStateHandler`: one handler less
-    /// for every read and write of every exchange to pass through).
+    /// How long the app may send nothing (nor take any of a request) before the connection
+    /// closes, and the clock of it, restarted by every read and send (here rather than in NIO's
+    /// `IdleStateHandler`: one handler less for every read and write of every exchange to pass
+    /// through).
     private let idleTimeout: TimeAmount
     private var idleClock: IdleClock?
 
@@ -45,9 +46,9 @@ final class UpstreamConnection<Request, Response>: ChannelDuplexHandler {
         self.idleTimeout = idleTimeout
     }
 
-    /// Connects to the app on `eventLoop`: 5 s to connect, then `idleTimeout` without a byte
-    /// from the app closes the connection (its owner hears of it first). `codec` adds what goes
-    /// between the socket and this handler.
+    /// Connects to the app on `eventLoop`: 5 s to connect, then `idleTimeout` in which the app
+    /// neither sends a byte nor takes one closes the connection (its owner hears of it first).
+    /// `codec` adds what goes between the socket and this handler.
     static func connect(
         to upstream: Endpoint, on eventLoop: any EventLoop, idleTimeout: Duration,
         codec: @escaping @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void
@@ -75,7 +76,12 @@ final class UpstreamConnection<Request, Response>: ChannelDuplexHandler {
     var isActive: Bool { context?.channel.isActive ?? false }
     var isWritable: Bool { context?.channel.isWritable ?? false }
 
-    func send(_ request: Request) { context?.write(wrapOutboundOut(request), promise: nil) }
+    /// Writes a part of the request. The app taking the request is not idleness: the owner
+    /// sends only while the connection is writable, so a send means the app has been reading.
+    func send(_ request: Request) {
+        idleClock?.restart()
+        context?.write(wrapOutboundOut(request), promise: nil)
+    }
     func flush() { context?.flush() }
     func close() { context?.close(promise: nil) }
 
@@ -136,7 +142,8 @@ final class UpstreamConnection<Request, Response>: ChannelDuplexHandler {
         idleClock = IdleClock(timeout: idleTimeout, on: context.eventLoop) { [weak self] in self?.appWasIdle() }
     }
 
-    /// The app has sent nothing for `idleTimeout`: the connection closes (its owner hears of it first).
+    /// The app has sent nothing, nor taken anything, for `idleTimeout`: the connection closes
+    /// (its owner hears of it first).
     private func appWasIdle() {
         guard let context, context.channel.isActive else { return }
         reusable = false

@@ -21,7 +21,7 @@ enum UpstreamTrouble {
         return .answer(FixedAnswer(EnvHubError(code: "bad_gateway", status: 502, message: "\(label) did not answer\(reason)")))
     }
 
-    /// The app sent nothing for the idle timeout.
+    /// The app neither sent nor took anything for the idle timeout.
     static func silent(label: String, idleTimeout: Duration, responseStarted: Bool) -> UpstreamTrouble {
         if responseStarted { return .closeClient }
         return .answer(FixedAnswer(EnvHubError(code: "gateway_timeout", status: 504, message: "\(label) sent nothing for \(idleTimeout)")))
