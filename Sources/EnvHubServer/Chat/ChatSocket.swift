@@ -148,7 +148,7 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler, ChatFlus
         if JSON.containsNUL(data.readableBytesView) { return sendError("bad_frame", JSON.nulMessage, ref: nil) }
         let frame: ClientFrame
         do {
-            frame = try JSONDecoder().decode(ClientFrame.self, from: Data(data.readableBytesView))
+            frame = try JSON.decoder.decode(ClientFrame.self, from: Data(data.readableBytesView))
         } catch {
             return sendError("bad_frame", "a frame is a JSON object with a \"type\" and the fields of that type", ref: nil)
         }
