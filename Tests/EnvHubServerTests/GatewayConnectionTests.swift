@@ -178,6 +178,32 @@ import Testing
         }
     }
 
+    /// A client that asks `Expect: 100-continue` (curl does for bodies over 1 KiB) gets the
+    /// app's 100 Continue before it sends the body, then the answer, on the byte path and on a
+    /// connection handed over to NIO's parser: the body is not held back waiting for a 100
+    /// that never comes.
+    @Test func anExpectContinueUploadGetsTheAppsContinue() async throws {
+        try await GatewayTests.withActiveProject("probe") { _, token, port in
+            let body = String(repeating: "z", count: 100_000)
+            let upload = "POST /u/admin/web/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
+                + "Expect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
+            for handOver in [false, true] {
+                let socket = try RawSocket(port: port)
+                if handOver {
+                    socket.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                    _ = try await socket.receive { Self.bodies($0).count == 1 }
+                }
+                socket.send(upload)
+                let continued = try await socket.receive { $0.contains("HTTP/1.1 100 Continue\r\n") }
+                #expect(continued.contains("HTTP/1.1 100 Continue\r\n"), "hand-over \(handOver): \(continued)")
+                #expect(!continued.contains(#""received""#), "hand-over \(handOver): answered before the body")
+                socket.send(body)
+                let answer = try await socket.receive { $0.contains(#""received""#) }
+                #expect(answer.contains(#"{"received": 100000}"#), "hand-over \(handOver): \(answer)")
+            }
+        }
+    }
+
     /// `GatewayTests.withActiveProject` on a hub that closes idle client connections after
     /// 1 s, its setup requests each on a connection of its own, written as soon as it is
     /// open. (The test client keeps one connection between requests: on a loaded machine a

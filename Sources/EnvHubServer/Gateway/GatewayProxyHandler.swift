@@ -85,8 +85,14 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.context = context
         pool = Self.pools.value(on: context.eventLoop) {
             UpstreamPool { pipeline in
-                try pipeline.addHTTPClientHandlers(enableOutboundHeaderValidation: false)  // HTTPTypes validates
-                try pipeline.addHandler(HTTP1ToHTTPClientCodec())
+                // NIO's `addHTTPClientHandlers` drops the app's 1xx answers; a client that sent
+                // `Expect: 100-continue` waits for its 100 Continue before sending the body.
+                // (Header validation: HTTPTypes validates.)
+                try pipeline.addHandlers([
+                    HTTPRequestEncoder(),
+                    ByteToMessageHandler(HTTPResponseDecoder(informationalResponseStrategy: .forward)),
+                    HTTP1ToHTTPClientCodec(),
+                ])
             }
         }
     }
