@@ -204,6 +204,23 @@ import Testing
         }
     }
 
+    /// An HTTP/1.0 client (ApacheBench, old scripts) gets its answer in HTTP/1.0, ended by the
+    /// end of the connection when it has no length (never chunked), then the connection
+    /// closes: such a client reads until it does. For the gateway and the hub's own routes.
+    @Test func anHTTP10ClientGetsAnHTTP10AnswerAndTheConnectionsEnd() async throws {
+        try await GatewayTests.withActiveProject("probe") { _, token, port in
+            for (path, body) in [("/u/admin/web/health", "healthy"), ("/u/admin/web/chunked", "one two three"), ("/healthz", "ok")] {
+                let socket = try RawSocket(port: port)
+                socket.send("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n")
+                let answer = try await socket.receive { _ in false }  // until the hub closes (or 10 s pass)
+                #expect(answer.hasPrefix("HTTP/1.0 200 "), "\(path): \(answer)")
+                #expect(!answer.lowercased().contains("transfer-encoding"), "\(path): \(answer)")
+                #expect(answer.contains(body), "\(path): \(answer)")
+                #expect(socket.closedByPeer, "\(path): the connection stayed open after \(answer)")
+            }
+        }
+    }
+
     /// `GatewayTests.withActiveProject` on a hub that closes idle client connections after
     /// 1 s, its setup requests each on a connection of its own, written as soon as it is
     /// open. (The test client keeps one connection between requests: on a loaded machine a

@@ -95,8 +95,9 @@ struct TunnelingHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
         }
     }
 
-    /// Adds NIO's HTTP/1 server handlers, HTTPTypes' codec, the configuration's handlers and
-    /// then `behind`, in this order: right after `front`, or last in the pipeline.
+    /// Adds NIO's HTTP/1 server handlers, `HTTP10Requests`, HTTPTypes' codec, the
+    /// configuration's handlers and then `behind`, in this order: right after `front`, or last
+    /// in the pipeline.
     private func addHTTPHandlers(
         behind: [any ChannelHandler], to pipeline: ChannelPipeline.SynchronousOperations, after front: (any ChannelHandler)?
     ) throws {
@@ -105,7 +106,8 @@ struct TunnelingHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
         limits.maxHeaderListSize = configuration.httpDecoder.maxHeaderListSize
         limits.maxHeaderFieldCount = configuration.httpDecoder.maxHeaderFieldCount
         let position: ChannelPipeline.SynchronousOperations.Position = front.map { .after($0) } ?? .last
-        let rest: [any ChannelHandler] = [HTTP1ToHTTPServerCodec(secure: false)] + configuration.additionalChannelHandlers() + behind
+        let rest: [any ChannelHandler] =
+            [HTTP10Requests(), HTTP1ToHTTPServerCodec(secure: false)] + configuration.additionalChannelHandlers() + behind
         // Each addition `.after(front)` goes right behind `front`: there the rest goes in first.
         if front != nil { try pipeline.addHandlers(rest, position: position) }
         try pipeline.configureHTTPServerPipeline(
