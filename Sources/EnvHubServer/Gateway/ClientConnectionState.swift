@@ -103,9 +103,15 @@ final class ClientConnectionState: ChannelDuplexHandler, RemovableChannelHandler
 
     private func startIdleClock(_ context: ChannelHandlerContext) {
         guard let idleTimeout, idleClock == nil else { return }
-        idleClock = IdleClock(
-            timeout: idleTimeout, on: context.eventLoop, counts: { [weak self] in self?.waitsForClient ?? false },
-            expired: { [weak context] in context?.close(promise: nil) })
+        idleClock = IdleClock(timeout: idleTimeout)
+        idleClock?.start(on: context.eventLoop) { self.checkIdleClient(context) }
+    }
+
+    private func checkIdleClient(_ context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        let waiting = waitsForClient
+        guard idleClock?.hasRunOut(counting: waiting, on: context.eventLoop, { self.checkIdleClient(context) }) == true else { return }
+        context.close(promise: nil)
     }
 }
 

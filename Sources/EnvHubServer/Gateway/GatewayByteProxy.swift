@@ -88,9 +88,8 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         self.context = context
         pool = Self.pools.value(on: context.eventLoop) { UpstreamPool { _ in } }  // bytes as they come
         if let clientIdleTimeout {
-            idleClock = IdleClock(
-                timeout: clientIdleTimeout, on: context.eventLoop, counts: { [weak self] in self?.waitsForClient ?? false },
-                expired: { [weak self] in self?.clientWasIdle() })
+            idleClock = IdleClock(timeout: clientIdleTimeout)
+            idleClock?.start(on: context.eventLoop, checkIdleClient)
         }
     }
 
@@ -173,9 +172,11 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// The client kept the byte path waiting for `clientIdleTimeout`: it is disconnected.
-    private func clientWasIdle() {
+    /// Disconnects a client that has kept the byte path waiting for `clientIdleTimeout`.
+    private func checkIdleClient() {
         guard let context, !handedOver else { return }
+        let waiting = waitsForClient
+        guard idleClock?.hasRunOut(counting: waiting, on: context.eventLoop, checkIdleClient) == true else { return }
         abandonExchange()
         context.close(promise: nil)
     }

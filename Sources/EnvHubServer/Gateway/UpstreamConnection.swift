@@ -139,13 +139,16 @@ final class UpstreamConnection<Request, Response>: ChannelDuplexHandler {
 
     private func startIdleClock() {
         guard idleClock == nil, let context else { return }
-        idleClock = IdleClock(timeout: idleTimeout, on: context.eventLoop) { [weak self] in self?.appWasIdle() }
+        idleClock = IdleClock(timeout: idleTimeout)
+        idleClock?.start(on: context.eventLoop, checkIdle)
     }
 
-    /// The app has sent nothing, nor taken anything, for `idleTimeout`: the connection closes
-    /// (its owner hears of it first).
-    private func appWasIdle() {
-        guard let context, context.channel.isActive else { return }
+    /// Closes the connection when the app has sent nothing, nor taken anything, for
+    /// `idleTimeout` (its owner hears of it first).
+    private func checkIdle() {
+        guard let context, context.channel.isActive,
+              idleClock?.hasRunOut(counting: true, on: context.eventLoop, checkIdle) == true
+        else { return }
         reusable = false
         if let owner {
             self.owner = nil
