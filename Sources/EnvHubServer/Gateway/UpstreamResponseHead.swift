@@ -42,8 +42,8 @@ struct UpstreamResponseHead {
     static let maxHeadLength = 64 * 1024
 
     /// Reads the head at the start of `buffer`. `target` supplies the rewriting rules;
-    /// `requestMethod` and `closeClient` (the client asked to close) decide framing and the
-    /// client's Connection field.
+    /// `headRequest` (a HEAD: no body follows) and `closeClient` (the client asked to close)
+    /// decide framing and the client's Connection field.
     static func scan(_ buffer: ByteBuffer, for target: ProxyTarget, headRequest: Bool, closeClient: Bool) -> Scan {
         buffer.withUnsafeReadableBytes { bytes in
             guard let length = HeadBytes.headLength(UnsafeRawBufferPointer(rebasing: bytes.prefix(maxHeadLength))) else {
