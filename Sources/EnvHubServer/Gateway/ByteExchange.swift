@@ -54,13 +54,14 @@ final class ByteExchange: ForwardedExchange<ByteBuffer, ByteBuffer> {
                 case .malformed:
                     upstream?.reusable = false
                     return .malformed
-                case .head(let head):
+                case .head(var head):
                     bytes.moveReaderIndex(forwardBy: head.headLength)
                     guard !head.isInformational else {
                         write(head.clientHead)
                         continue
                     }
                     clientHead = head.clientHead
+                    head.clientHead = ByteBuffer()  // `clientHead` alone holds it: the body goes into its room in place
                     responseStarted = true
                     response = head
                     if case .length(let length) = head.framing { lengthRemaining = length }
@@ -95,22 +96,24 @@ final class ByteExchange: ForwardedExchange<ByteBuffer, ByteBuffer> {
             body = bytes
             relayed = .more
         }
-        Self.write(head: clientHead, body: body, to: write)
+        Self.write(head: &clientHead, body: body, to: write)
         return relayed
     }
 
     /// Writes the head, if any, then the body bytes: in one buffer when they fit in the room
-    /// the head has after it (one write instead of two, for the small answers most requests get).
-    private static func write(head: ByteBuffer?, body: ByteBuffer, to write: (ByteBuffer) -> Void) {
-        guard var head else {
+    /// the head has after it (one write instead of two, for the small answers most requests
+    /// get). `head` is taken in place (`inout`): a copy would share its storage and the body's
+    /// write would then copy it.
+    private static func write(head: inout ByteBuffer?, body: ByteBuffer, to write: (ByteBuffer) -> Void) {
+        guard head != nil else {
             if body.readableBytes > 0 { write(body) }
             return
         }
-        if body.readableBytes <= head.writableBytes {
-            head.writeImmutableBuffer(body)
-            write(head)
+        if body.readableBytes <= head!.writableBytes {
+            head!.writeImmutableBuffer(body)
+            write(head!)
         } else {
-            write(head)
+            write(head!)
             write(body)
         }
     }

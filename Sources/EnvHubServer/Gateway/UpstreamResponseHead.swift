@@ -25,8 +25,9 @@ struct UpstreamResponseHead {
     /// The app's connection may carry another request afterwards.
     let reusable: Bool
     /// The head for the client, with room after it for a body of a known length up to
-    /// `roomForBody` (`ByteExchange` then writes both at once).
-    let clientHead: ByteBuffer
+    /// `roomForBody` (`ByteExchange` then writes both at once, taking the buffer out of here:
+    /// a second reference would make that write copy it).
+    var clientHead: ByteBuffer
 
     static let roomForBody = 4096
 
