@@ -189,7 +189,13 @@ final class UpstreamPool<Request, Response> {
 
     /// Idle connections kept per app; more are closed when their exchange ends.
     static var maxIdlePerUpstream: Int { 64 }
-    private var idle: [Endpoint: [Connection]] = [:]
+    /// One app's idle connections. A class, so that taking one and putting one back change it
+    /// in place after a plain lookup: a dictionary's in-place accessor allocates its frame on
+    /// every call for this key type.
+    private final class Idle {
+        var connections: [Connection] = []
+    }
+    private var idle: [Endpoint: Idle] = [:]
     private let codec: @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void
 
     /// `codec`: for new connections (see `UpstreamConnection.connect`).
@@ -205,8 +211,8 @@ final class UpstreamPool<Request, Response> {
         to upstream: Endpoint, reuse: Bool, on eventLoop: any EventLoop, idleTimeout: Duration, wanted: @escaping () -> Bool,
         _ done: @escaping (Result<(connection: Connection, reused: Bool), any Error>) -> Void
     ) {
-        if reuse {
-            while let connection = idle[upstream]?.popLast() {
+        if reuse, let idle = idle[upstream] {
+            while let connection = idle.connections.popLast() {
                 if connection.isActive { return done(.success((connection, true))) }
             }
         }
@@ -222,15 +228,15 @@ final class UpstreamPool<Request, Response> {
 
     /// Takes back a connection whose exchange ended; closes it unless it can carry another.
     func put(_ connection: Connection) {
-        guard connection.reusable, connection.isActive, Self.keep(connection, in: &idle[connection.upstream, default: []]) else {
-            return connection.close()
+        guard connection.reusable, connection.isActive else { return connection.close() }
+        let kept: Idle
+        if let existing = idle[connection.upstream] {
+            kept = existing
+        } else {
+            kept = Idle()
+            idle[connection.upstream] = kept
         }
-    }
-
-    /// Adds `connection` to `idle` unless that already holds as many as are kept.
-    private static func keep(_ connection: Connection, in idle: inout [Connection]) -> Bool {
-        guard idle.count < maxIdlePerUpstream else { return false }
-        idle.append(connection)
-        return true
+        guard kept.connections.count < Self.maxIdlePerUpstream else { return connection.close() }
+        kept.connections.append(connection)
     }
 }
