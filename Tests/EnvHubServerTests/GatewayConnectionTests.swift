@@ -270,7 +270,8 @@ import Testing
     /// A connection to an app that waits in the pool for longer than the gateway's idle
     /// timeout is closed, and the next request opens a new one.
     @Test func aPooledAppConnectionClosesAfterTheIdleTimeout() async throws {
-        try await GatewayTests.withActiveProject("probe", configure: { $0.gatewayIdleTimeout = .seconds(1) }) { _, token, port in
+        // 3 s: the checks right after an answer must come well within it on a loaded machine.
+        try await GatewayTests.withActiveProject("probe", configure: { $0.gatewayIdleTimeout = .seconds(3) }) { _, token, port in
             let socket = try RawSocket(port: port)
             var answered = 0
             /// The app's port and the gateway's end of the connection the request came on.
@@ -284,9 +285,9 @@ import Testing
                 return (try #require(json["port"]), try #require(json["peer"]))
             }
             let first = try await peer()
-            #expect(try await peer().gateway == first.gateway, "the second request reuses the pooled connection")
             #expect(try Self.isEstablished(from: first.gateway, to: first.app))
-            _ = try await waitFor("the pooled connection to close", timeout: .seconds(10)) {
+            #expect(try await peer().gateway == first.gateway, "the second request reuses the pooled connection")
+            _ = try await waitFor("the pooled connection to close", timeout: .seconds(15)) {
                 try Self.isEstablished(from: first.gateway, to: first.app) ? nil : true
             }
             #expect(try await peer().gateway != first.gateway)
