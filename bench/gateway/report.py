@@ -3,8 +3,8 @@
 
 usage: report.py WORK_DIR
 Reads what bench/gateway/run.sh left there: wrk.tsv, wrk1.tsv and paced.tsv (lib.sh's
-`measure`) with the wrk outputs in wrk/ (for p50), download.tsv, ws.tsv, hold.tsv. Any of
-them may be missing.
+`measure`) with the wrk outputs in wrk/ (for p50), download.tsv, ws.tsv, hold.tsv,
+count.tsv. Any of them may be missing.
 Targets, for envhub: requests/s >= 1x nginx and >= 3x CHP; p99 overhead over direct <= 1 ms;
 streaming >= 80% of direct; no errors.
 Exits 1 if envhub or direct (the baseline) had errors.
@@ -136,6 +136,12 @@ def collect(work):
         if int(n_errors):
             notes.append(f"{NAMES.get(label, label)} hold errors: {opened} failed to open, {echo} echo "
                          f"failures, {dropped} dropped, {close} unclean closes")
+    for label, requests, mallocs, retains, releases in rows(os.path.join(work, "count.tsv")):
+        if not requests or int(requests) == 0:
+            notes.append(f"{NAMES.get(label, label)}: no request was counted (see the log above)")
+            continue
+        for key, value in (("malloc", mallocs), ("retain", retains), ("release", releases)):
+            put(label, f"count_{key}", int(value) / int(requests))
     return figures, errors, notes
 
 
@@ -175,6 +181,9 @@ def main() -> int:
         ("  once all are open", "rss_open", ".1f"),
         ("  at the end of the hold", "rss_held", ".1f"),
         ("  10 s after closing them", "rss_after", ".1f"),
+        ("work per GET (uprobes): malloc", "count_malloc", ".1f"),
+        ("  swift_retain", "count_retain", ".1f"),
+        ("  swift_release", "count_release", ".1f"),
     ]
     print()
     print(f"{'':<42}" + "".join(f"{NAMES[t]:>12}" for t in targets))

@@ -20,6 +20,12 @@
 #   ws       WebSocket echo round trips on one connection: p50, p99
 #   hold     1,000 WebSockets held 60 s, each echoing a message every 5 s: errors,
 #            and the proxy's RSS (VmRSS) before, once open, at the end, 10 s after closing
+#   count    envhub only, and only when asked for (not in the default set): the work per
+#            forwarded small GET, counted rather than timed: calls of malloc, swift_retain and
+#            swift_release per call of GatewayByteProxy.finishAnswer (once per request), with
+#            uprobes (`perf probe`) during 10 s of wrk. Exact where requests/s on these VMs
+#            moves by a fifth between identical runs; the probes slow envhub down tenfold
+#            meanwhile, so no rate is reported. Needs root (installs linux-perf).
 #
 # then prints a table and the ratios the targets are about (envhub >= 1x nginx and
 # >= 3x CHP requests/s; p99 overhead over direct <= 1 ms; streaming >= 80% of direct;
@@ -39,7 +45,7 @@
 #   BENCH_WRK1_DURATION=10s  the one-connection wrk run
 #   BENCH_PACED_RATE=5000    requests/s the paced run offers (below what every target but
 #                            CHP serves on the machines this was measured on)
-#   BENCH_MEASURE=wrk,wrk1,paced,download,ws,hold measurements
+#   BENCH_MEASURE=wrk,wrk1,paced,download,ws,hold measurements (add count for the uprobe counts)
 #   BENCH_REBUILD=1          rebuild .build/release/envhub even if it exists
 #   BENCH_ENVHUB_BIN=path    benchmark this envhub binary instead (no build)
 #   BENCH_START_TIMEOUT=90   seconds a server or environment gets to become ready
@@ -74,9 +80,9 @@ done
 IFS=',' read -r -a wanted <<<"${BENCH_MEASURE:-wrk,wrk1,paced,download,ws,hold}"
 for m in "${wanted[@]}"; do
     case "$m" in
-        wrk|wrk1|paced|download|ws|hold) measurements+=("$m") ;;
+        wrk|wrk1|paced|download|ws|hold|count) measurements+=("$m") ;;
         "") ;;
-        *) die "unknown BENCH_MEASURE entry '$m' (wrk, wrk1, paced, download, ws, hold)" ;;
+        *) die "unknown BENCH_MEASURE entry '$m' (wrk, wrk1, paced, download, ws, hold, count)" ;;
     esac
 done
 if [ ${#targets[@]} -eq 0 ] || [ ${#measurements[@]} -eq 0 ]; then die "BENCH_ONLY or BENCH_MEASURE selects nothing"; fi
@@ -98,6 +104,7 @@ command -v curl >/dev/null || missing+=(curl)
 command -v wrk >/dev/null || missing+=(wrk)
 if wants nginx && [ ! -x /usr/sbin/nginx ]; then missing+=(nginx); fi
 if wants chp && [ ! -f "$chp_js" ]; then missing+=(node-configurable-http-proxy); fi
+if measures count && ! command -v perf >/dev/null; then missing+=(linux-perf); fi
 if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     apt_install "${missing[@]}"
@@ -141,6 +148,7 @@ cleanup() {
     stop_bg "$chp_pid"
     stop_bg "$nginx_pid"
     stop_bg "$envhub_pid"  # --stop-environments-on-exit: stops the upstreams too
+    if measures count; then perf probe -q -d 'envhub_count:*' 2>/dev/null || true; fi
     # Should envhub have needed a KILL, its components (each leading its own process
     # group) are still there: their pid files say where.
     local f pid
@@ -460,6 +468,35 @@ if measures hold; then
             || printf '%s\t%s\t%s\tFAILED\n' "$t" "$BENCH_WS_CONNECTIONS" "$BENCH_WS_HOLD" >>"$BENCH_WORK/hold.tsv"
         tail -n 1 "$BENCH_WORK/hold.tsv" | awk -F'\t' '{printf "    errors %s\n", $4}' >&2
     done
+fi
+
+if measures count && wants envhub; then
+    # The per-request probe: finishAnswer itself, not one of its closures (longer names).
+    per_request=$(perf probe -x "$bin" --funcs 2>/dev/null | grep -E '^\$s12EnvHubServer16GatewayByteProxyC12finishAnswer' \
+        | awk '{print length, $0}' | sort -n | head -n 1 | cut -d' ' -f2-)
+    [ -n "$per_request" ] || die "count: no GatewayByteProxy.finishAnswer symbol in $bin"
+    swift_core=$(ldd "$bin" | awk '/libswiftCore\.so/ {print $3}')
+    libc=$(ldd "$bin" | awk '/libc\.so\.6/ {print $3}')
+    perf probe -q -d 'envhub_count:*' 2>/dev/null || true
+    perf probe -q -x "$libc" -a "envhub_count:malloc=malloc" \
+        && perf probe -q -x "$swift_core" -a "envhub_count:retain=swift_retain" \
+        && perf probe -q -x "$swift_core" -a "envhub_count:release=swift_release" \
+        && perf probe -q -x "$bin" -a "envhub_count:request=$per_request" 2>/dev/null \
+        || die "count: perf probe failed (root, and a kernel with uprobes, are needed)"
+    log "envhub: counting mallocs, retains and releases per request (uprobes, 10 s of wrk)"
+    wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d14s -H "$header" "http://$(address envhub hello)/" >/dev/null 2>&1 &
+    wrk_pid=$!
+    sleep 2  # connections open and pooled: the counted requests are the steady state
+    perf stat -x, -e envhub_count:malloc,envhub_count:retain,envhub_count:release,envhub_count:request \
+        -p "$envhub_pid" -o "$BENCH_WORK/count.csv" -- sleep 10
+    wait "$wrk_pid" || true
+    perf probe -q -d 'envhub_count:*' 2>/dev/null || true
+    # perf stat -x, lines: count,unit,event,...
+    awk -F, '$3 ~ /^envhub_count:/ {sub("envhub_count:", "", $3); n[$3] = $1}
+        END {printf "envhub\t%s\t%s\t%s\t%s\n", n["request"], n["malloc"], n["retain"], n["release"]}' \
+        "$BENCH_WORK/count.csv" >"$BENCH_WORK/count.tsv"
+    awk -F'\t' '$2 > 0 {printf "    %d requests: %.1f malloc, %.1f swift_retain, %.1f swift_release per request\n", $2, $3 / $2, $4 / $2, $5 / $2}' \
+        "$BENCH_WORK/count.tsv" >&2
 fi
 
 # --- Report -----------------------------------------------------------------------------------
