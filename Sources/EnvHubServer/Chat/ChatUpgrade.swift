@@ -61,7 +61,7 @@ struct ChatUpgrade: Sendable {
         var http: [any RemovableChannelHandler] = [
             try pipeline.handler(type: ClientConnectionState.self),
             try pipeline.handler(type: HTTP1ToHTTPServerCodec.self),
-            try pipeline.handler(type: HTTP10Requests.self),
+            try pipeline.handler(type: HTTP1Semantics.self),
             try pipeline.handler(type: HTTPResponseEncoder.self),
         ]
         if let proxy = try? pipeline.handler(type: GatewayProxyHandler.self) { http.append(proxy) }

@@ -95,7 +95,7 @@ struct TunnelingHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
         }
     }
 
-    /// Adds NIO's HTTP/1 server handlers, `HTTP10Requests`, HTTPTypes' codec, the
+    /// Adds NIO's HTTP/1 server handlers, `HTTP1Semantics`, HTTPTypes' codec, the
     /// configuration's handlers and then `behind`, in this order: right after `front`, or last
     /// in the pipeline.
     private func addHTTPHandlers(
@@ -107,7 +107,7 @@ struct TunnelingHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
         limits.maxHeaderFieldCount = configuration.httpDecoder.maxHeaderFieldCount
         let position: ChannelPipeline.SynchronousOperations.Position = front.map { .after($0) } ?? .last
         let rest: [any ChannelHandler] =
-            [HTTP10Requests(), HTTP1ToHTTPServerCodec(secure: false)] + configuration.additionalChannelHandlers() + behind
+            [HTTP1Semantics(), HTTP1ToHTTPServerCodec(secure: false)] + configuration.additionalChannelHandlers() + behind
         // Each addition `.after(front)` goes right behind `front`: there the rest goes in first.
         if front != nil { try pipeline.addHandlers(rest, position: position) }
         try pipeline.configureHTTPServerPipeline(

@@ -124,7 +124,7 @@ enum WebSocketTunnel {
         let clientHTTP: [any RemovableChannelHandler] = [
             try clientPipeline.handler(type: ClientConnectionState.self),  // its idle timer knows nothing of tunnels
             try clientPipeline.handler(type: HTTP1ToHTTPServerCodec.self),
-            try clientPipeline.handler(type: HTTP10Requests.self),
+            try clientPipeline.handler(type: HTTP1Semantics.self),
             try clientPipeline.handler(type: HTTPResponseEncoder.self),
         ]
         let backendHTTP: [any RemovableChannelHandler] = [
