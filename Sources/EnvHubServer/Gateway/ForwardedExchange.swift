@@ -64,17 +64,12 @@ protocol ExchangeForwarder: UpstreamOwner {
 }
 
 extension ExchangeForwarder {
-    /// Calls `act` with the gateway's answer to `request`: at once when its caches decide
-    /// (true), else once the store has answered (false), on the event loop and only while
-    /// the handler is in the pipeline, followed by `process()`.
-    func decide(
-        _ request: Gateway.Request, remoteAddress: SocketAddress?, act: @escaping (GatewayAnswer) -> Void
-    ) -> Bool {
-        if let answer = gateway.cachedAnswer(request, remoteAddress: remoteAddress) {
-            act(answer)
-            return true
-        }
-        guard let eventLoop else { return false }
+    /// Calls `act` with the gateway's answer to `request` once the store has answered (the
+    /// caches could not decide: `Gateway.cachedAnswer`), on the event loop and only while the
+    /// handler is in the pipeline, followed by `process()`. Callers ask the caches first, so
+    /// that the closure is made only for this, rarer, case.
+    func decideFromStore(_ request: Gateway.Request, remoteAddress: SocketAddress?, act: @escaping (GatewayAnswer) -> Void) {
+        guard let eventLoop else { return }
         let gateway = gateway
         let promise = eventLoop.makePromise(of: GatewayAnswer.self)
         promise.completeWithTask { await gateway.answer(request, remoteAddress: remoteAddress) }
@@ -83,24 +78,27 @@ extension ExchangeForwarder {
             act(answer)
             self.process()
         }
-        return false
     }
 
-    /// Sends the exchange over a pooled connection to its app, or a new one (`reuse` false:
-    /// always a new one).
+    /// Sends the exchange over a pooled connection to its app at once, or over a new one once
+    /// connected (`reuse` false: always a new one). The pooled case makes no closures: it is
+    /// nearly every request's.
     func connect(_ exchange: Exchange, reuse: Bool = true) {
         guard let eventLoop, let pool else { return }
-        pool.connection(
-            to: exchange.target.upstream, reuse: reuse, on: eventLoop, idleTimeout: gateway.idleTimeout,
-            wanted: { self.exchange === exchange }
+        if reuse, let connection = pool.idleConnection(to: exchange.target.upstream) {
+            exchange.reusedConnection = true
+            attach(connection, to: exchange)
+            return process()
+        }
+        exchange.reusedConnection = false
+        pool.newConnection(
+            to: exchange.target.upstream, on: eventLoop, idleTimeout: gateway.idleTimeout, wanted: { self.exchange === exchange }
         ) { result in
             switch result {
-            case .success(let (connection, reused)):
-                exchange.reusedConnection = reused
+            case .success(let connection):
                 self.attach(connection, to: exchange)
                 self.process()
             case .failure(let error):
-                exchange.reusedConnection = false
                 self.upstreamFailed(exchange, error: error)
             }
         }

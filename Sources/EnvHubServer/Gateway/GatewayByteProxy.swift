@@ -276,10 +276,10 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         if request.closeAfter { closeAfterAnswer = true }
         requestStarted = .now
         requestMethod = request.request.method
-        let decided = decide(request.request, remoteAddress: context.channel.remoteAddress) { answer in
-            self.act(on: answer, for: request)
-        }
-        if !decided { reading = .deciding }
+        let remoteAddress = context.channel.remoteAddress
+        if let answer = gateway.cachedAnswer(request.request, remoteAddress: remoteAddress) { return act(on: answer, for: request) }
+        reading = .deciding
+        decideFromStore(request.request, remoteAddress: remoteAddress) { answer in self.act(on: answer, for: request) }
     }
 
     private func act(on answer: GatewayAnswer, for request: PlainGatewayRequest) {

@@ -226,10 +226,10 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if ForwardedHeaders.tokens(head.headerFields[values: .connection]).contains("close") { closeAfterAnswer = true }
         requestStarted = .now
         requestMethod = head.method
-        let decided = decide(Gateway.Request(head), remoteAddress: context.channel.remoteAddress) { answer in
-            self.act(on: answer, for: head)
-        }
-        if !decided { reading = .deciding }
+        let request = Gateway.Request(head), remoteAddress = context.channel.remoteAddress
+        if let answer = gateway.cachedAnswer(request, remoteAddress: remoteAddress) { return act(on: answer, for: head) }
+        reading = .deciding
+        decideFromStore(request, remoteAddress: remoteAddress) { answer in self.act(on: answer, for: head) }
     }
 
     private func act(on answer: GatewayAnswer, for head: HTTPRequest) {

@@ -203,26 +203,29 @@ final class UpstreamPool<Request, Response> {
         self.codec = codec
     }
 
-    /// A connection to `upstream` for an exchange: a live idle one at once when `reuse` allows
-    /// (`reused` true), else a new one once connected (`idleTimeout` as in
+    /// A live idle connection to `upstream`, if there is one.
+    func idleConnection(to upstream: Endpoint) -> Connection? {
+        guard let idle = idle[upstream] else { return nil }
+        while let connection = idle.connections.popLast() {
+            if connection.isActive { return connection }
+        }
+        return nil
+    }
+
+    /// A new connection to `upstream` for an exchange, once connected (`idleTimeout` as in
     /// `UpstreamConnection.connect`). `done` is not called when `wanted` no longer holds by
     /// then (the new connection is closed instead).
-    func connection(
-        to upstream: Endpoint, reuse: Bool, on eventLoop: any EventLoop, idleTimeout: Duration, wanted: @escaping () -> Bool,
-        _ done: @escaping (Result<(connection: Connection, reused: Bool), any Error>) -> Void
+    func newConnection(
+        to upstream: Endpoint, on eventLoop: any EventLoop, idleTimeout: Duration, wanted: @escaping () -> Bool,
+        _ done: @escaping (Result<Connection, any Error>) -> Void
     ) {
-        if reuse, let idle = idle[upstream] {
-            while let connection = idle.connections.popLast() {
-                if connection.isActive { return done(.success((connection, true))) }
-            }
-        }
         Connection.connect(to: upstream, on: eventLoop, idleTimeout: idleTimeout, codec: codec)
             .assumeIsolated().whenComplete { result in
                 guard wanted() else {
                     if case .success(let connection) = result { connection.close() }
                     return
                 }
-                done(result.map { ($0, false) })
+                done(result)
             }
     }
 
