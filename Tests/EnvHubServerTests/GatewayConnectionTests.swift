@@ -280,6 +280,20 @@ import Testing
         }
     }
 
+    /// A client that asks to close in another spelling than `close` has its connection closed
+    /// after the answer on the hub's own routes too (Hummingbird compares the exact value).
+    @Test func aCloseInAnySpellingClosesTheConnection() async throws {
+        try await GatewayTests.withActiveProject("probe") { _, _, port in
+            for connection in ["Close", "keep-alive, close"] {
+                let socket = try RawSocket(port: port)
+                socket.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: \(connection)\r\n\r\n")
+                let answer = try await socket.receive { _ in false }  // until the hub closes (or 10 s pass)
+                #expect(answer.hasPrefix("HTTP/1.1 200 "), "\(connection): \(answer)")
+                #expect(socket.closedByPeer, "\(connection): the connection stayed open after \(answer)")
+            }
+        }
+    }
+
     /// A connection to an app that waits in the pool for longer than the gateway's idle
     /// timeout is closed, and the next request opens a new one.
     @Test func aPooledAppConnectionClosesAfterTheIdleTimeout() async throws {

@@ -13,6 +13,8 @@ import NIOHTTP1
 ///   as HTTP/1.0 with `Connection: close`: NIO's encoder then frames a body without a length
 ///   by the connection's end, never chunked, which an HTTP/1.0 client could not read. No 1xx
 ///   goes to an HTTP/1.0 client.
+/// - A request that asks to close in any spelling (`Close`, `keep-alive, close`) goes on with
+///   `Connection: close`: Hummingbird compares the field with that exact value.
 /// - `Expect: 100-continue` on the hub's own routes is answered at once with 100 Continue, as
 ///   nginx does for what it reads: Hummingbird never sends one, and curl waits a second for it
 ///   before sending any body over 1 KiB. Gateway requests (`/u/…`) keep their `Expect`: the app
@@ -35,17 +37,23 @@ final class HTTP1Semantics: ChannelDuplexHandler, RemovableChannelHandler {
         let isHTTP10 = head.version == .http1_0
         requests.append(isHTTP10)
         answersOwed += 1
+        var changed = false
         if isHTTP10 {
             head.headers.remove(name: "expect")
             head.headers.replaceOrAdd(name: "connection", value: "close")
-        } else if answersOwed == 1, !head.uri.hasPrefix("/u/"),
-                  head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+            changed = true
+        } else if !head.isKeepAlive, case let options = head.headers[canonicalForm: "connection"], options != ["close"],
+                  !options.contains(where: { $0.lowercased() == "upgrade" }) {
+            head.headers.replaceOrAdd(name: "connection", value: "close")
+            changed = true
+        }
+        if !isHTTP10, answersOwed == 1, !head.uri.hasPrefix("/u/"),
+           head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
             head.headers.remove(name: "expect")
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
-        } else {
-            return context.fireChannelRead(data)
+            changed = true
         }
-        context.fireChannelRead(wrapInboundOut(.head(head)))
+        context.fireChannelRead(changed ? wrapInboundOut(.head(head)) : data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
