@@ -61,6 +61,7 @@ def collect(work):
         wrk.setdefault(label, []).append((float(rps), wrk_p50(work, label, run), float(p99)))
         err(label, int(non2xx) + int(socket_errors))
     for label, runs in wrk.items():
+        put(label, "rps_runs", [r[0] for r in runs])
         put(label, "rps", median(r[0] for r in runs))
         put(label, "p50", median(r[1] for r in runs))
         put(label, "p99", median(r[2] for r in runs))
@@ -240,6 +241,14 @@ def main() -> int:
     print("-" * (42 + 12 * len(proxies) + 20))
     for what, values, verdict in checks:
         print(f"{what:<42}" + "".join(f"{values[p]:>12}" for p in proxies) + f"   {verdict}")
+    # The runs go round the targets, so each round's runs met the same moment of the machine:
+    # the ratio round by round shows how far the median ratio above can be trusted.
+    if "nginx" in targets and len(fig("nginx", "rps_runs") or []) > 1:
+        print()
+        for p in [p for p in proxies if p != "nginx" and fig(p, "rps_runs")]:
+            rounds = [a / b for a, b in zip(fig(p, "rps_runs"), fig("nginx", "rps_runs"))]
+            print(f"{NAMES[p]} / nginx requests/s, round by round: " + ", ".join(f"{r:.2f}" for r in rounds)
+                  + f" (median {statistics.median(rounds):.2f})")
     if notes:
         print()
         for note in notes:
