@@ -57,7 +57,6 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
         cookie: SessionCookie(secureByConfiguration: config.secureCookies), openSignup: config.openSignup,
         decoyHash: decoyHash
     ).addRoutes(to: routes)
-    UserController(store: store, hasher: hasher).addRoutes(to: routes)
     let runtime = config.runtime ?? LocalRuntime(
         root: URL(fileURLWithPath: config.dataDirectory).appendingPathComponent("environments"),
         envhubBinary: config.envhubBinary, stopGrace: config.stopGrace, logger: logger)
@@ -67,6 +66,7 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
         orphanSweepInterval: config.orphanSweepInterval,
         idleTimeout: config.idleTimeout.flatMap { $0 > .zero ? TimeInterval($0.components.seconds) : nil },
         stopAllOnExit: config.stopEnvironmentsOnExit, logger: logger)
+    UserController(store: store, hasher: hasher, lifecycle: lifecycle).addRoutes(to: routes)
     ProjectController(
         store: store, templates: templates, listCache: ProjectListCache(feed: store.changes), lifecycle: lifecycle
     ).addRoutes(to: routes)

@@ -48,6 +48,28 @@ import Testing
         String(decoding: try Data(contentsOf: URL(string: "http://127.0.0.1:\(port)\(path)")!), as: UTF8.self)
     }
 
+    /// Deleting a user deletes their projects in the store; what runs for an active one is
+    /// stopped first, not left running for no one.
+    @Test func deletingAUserLeavesNoProcessOfTheirs() async throws {
+        try await TestHub.run { hub in
+            let admin = try await hub.adminToken()
+            let alice = try await hub.createUser("alice", adminToken: admin)
+            _ = try await hub.request(.post, "/api/users/alice/projects", token: alice, json: ["name": "web", "template": "hello"])
+            #expect(try await hub.request(.post, "/api/users/alice/projects/web/activate", token: alice).status == .accepted)
+            _ = try await Self.waitForState(hub, alice, "active", path: "/api/users/alice/projects/web")
+            let owner = try #require(UserName(rawValue: "alice"))
+            let project = try #require(try await hub.hub.store.projects(ownedBy: owner).first)
+            let json = try #require(try await hub.hub.store.runtimeRecord(projectID: project.id))
+            let record = try JSONDecoder().decode(EnvironmentRecord.self, from: Data(json.utf8))
+            let group = try #require(record.components[0].pid)
+            #expect(!ProcessTable.members(ofGroup: group).isEmpty)
+
+            #expect(try await hub.request(.delete, "/api/users/alice", token: admin).status == .noContent)
+            #expect(ProcessTable.members(ofGroup: group).isEmpty, "the environment of a deleted user still runs")
+            #expect(try await hub.hub.store.project(id: project.id) == nil)
+        }
+    }
+
     @Test(arguments: TestDatabase.allCases)
     func activateRunsTheTemplateAndDeactivateLeavesNoProcess(_ database: TestDatabase) async throws {
         try await TestHub.run(on: database) { hub in

@@ -8,6 +8,7 @@ import Hummingbird
 struct UserController {
     let store: any HubStore
     let hasher: PasswordHasher
+    let lifecycle: EnvironmentLifecycle
 
     struct NewUser: Decodable {
         let username: String
@@ -102,6 +103,8 @@ struct UserController {
         _ = try context.requireAdmin()
         let user = try await existingUser(context)
         if user.isAdmin { try await requireAnotherAdmin(than: user) }
+        // The store drops the user's projects with the user: what runs for them goes first.
+        try await lifecycle.deleteProjects(of: user.name)
         guard try await store.deleteUser(named: user.name) else { throw EnvHubError.notFound("no user \(user.name)") }
         return .noContent()
     }

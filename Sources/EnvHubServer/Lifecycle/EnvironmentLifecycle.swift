@@ -126,6 +126,24 @@ final class EnvironmentLifecycle: Service, Sendable {
         return (moved, false)
     }
 
+    /// Deletes every project of `owner` with what runs for it, and returns when all are gone:
+    /// for deleting a user, whose projects the store drops with it (their environments would
+    /// be left running, reachable by no one). A start in progress is cancelled by the move to
+    /// `deleting`, as when one project is deleted; a stop in progress is waited for.
+    func deleteProjects(of owner: UserName) async throws {
+        for project in try await store.projects(ownedBy: owner) {
+            if project.state.canMove(to: .deleting) {
+                _ = try await move(
+                    projectID: project.id, from: [.starting, .active, .stopping], to: .deleting, reason: "its owner is deleted",
+                    desired: .inactive, record: .keep, at: Date())
+            }
+            try await locks.withLock("project:\(project.id)") {
+                await self.stop(project.id, to: .deleting, from: [.deleting])
+                _ = try await self.removeEverything(project.id)
+            }
+        }
+    }
+
     /// Stops every environment and leaves each inactive (a deleting one stays deleting, for
     /// the reconciler to finish): for `serve --stop-environments-on-exit` and for tests, which
     /// must leave no process behind. A start or stop in progress is waited for (the project's lock).
