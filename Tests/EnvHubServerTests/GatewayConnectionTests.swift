@@ -124,27 +124,14 @@ import Testing
     @Test func uploadsHeldBackByTheAppOutliveTheClientIdleTimeout() async throws {
         try await Self.withActiveProjectClosingIdleClients { token, port in
             let size = 64 << 20  // more than the kernel's buffers on the way hold
-            let upload = "POST /u/admin/web/upload?pause=3 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
+            let head = "POST /u/admin/web/upload?pause=3 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
                 + "Content-Length: \(size)\r\n\r\n"
-            let handOver = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for opening in [upload, handOver + upload] {
-                    group.addTask {
-                        // Made before connecting: on a loaded machine making it can take longer
-                        // than the timeout, which the hub would rightly take for an idle client.
-                        let bytes = Array(opening.utf8) + [UInt8](repeating: 0x78, count: size)
-                        let socket = try RawSocket(port: port)
-                        let started = ContinuousClock.now
-                        let sent = try await offThePool { socket.sendAll(bytes) }
-                        let answer = try await socket.receive { $0.contains(#""received""#) }
-                        #expect(sent.written == bytes.count, """
-                            \(opening.prefix(20)): \(sent.written) of \(bytes.count) bytes sent (\(sent.error ?? "")) after \
-                            \(ContinuousClock.now - started), closed by the hub: \(socket.closedByPeer): \(answer)
-                            """)
-                        #expect(answer.contains(#"{"received": \#(size)}"#), "\(opening.prefix(20)): \(answer)")
-                    }
-                }
-                try await group.waitForAll()
+            for upload in try await Self.uploadOnBothPaths(head, bodySize: size, port: port) {
+                #expect(upload.sent.written == upload.length, """
+                    \(upload.opening): \(upload.sent.written) of \(upload.length) bytes sent (\(upload.sent.error ?? "")) after \
+                    \(upload.took), closed by the hub: \(upload.closedByPeer): \(upload.answer)
+                    """)
+                #expect(upload.answer.contains(#"{"received": \#(size)}"#), "\(upload.opening): \(upload.answer)")
             }
         }
     }
@@ -157,24 +144,49 @@ import Testing
             // Read 1 MiB every 50 ms, so about 5 s in all; what the kernel's buffers on the way
             // hold when the gateway has sent the last byte is read well within the 3 s.
             let size = 96 << 20
-            let upload = "POST /u/admin/web/upload?every=0.05 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
+            let head = "POST /u/admin/web/upload?every=0.05 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
                 + "Content-Length: \(size)\r\n\r\n"
-            let handOver = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for opening in [upload, handOver + upload] {
-                    group.addTask {
-                        let bytes = Array(opening.utf8) + [UInt8](repeating: 0x78, count: size)
-                        let socket = try RawSocket(port: port, timeoutSeconds: 30)
-                        let started = ContinuousClock.now
-                        let sent = try await offThePool { socket.sendAll(bytes) }
-                        let answer = try await socket.receive { $0.contains(#""received""#) || $0.contains("gateway_timeout") }
-                        #expect(sent.written == bytes.count, "\(opening.prefix(20)): \(sent.written) of \(bytes.count) bytes sent")
-                        #expect(answer.contains(#"{"received": \#(size)}"#), "\(opening.prefix(20)) after \(ContinuousClock.now - started): \(answer)")
-                        #expect(ContinuousClock.now - started > .seconds(3), "the app read for longer than the idle timeout")
-                    }
-                }
-                try await group.waitForAll()
+            for upload in try await Self.uploadOnBothPaths(head, bodySize: size, port: port, timeoutSeconds: 30) {
+                #expect(upload.sent.written == upload.length, "\(upload.opening): \(upload.sent.written) of \(upload.length) bytes sent")
+                #expect(upload.answer.contains(#"{"received": \#(size)}"#), "\(upload.opening) after \(upload.took): \(upload.answer)")
+                #expect(upload.took > .seconds(3), "the app read for longer than the idle timeout")
             }
+        }
+    }
+
+    /// One upload of `uploadOnBothPaths`: what was sent, what came back, how long it took.
+    struct Upload {
+        /// The start of what the connection sent, to tell the two apart in messages.
+        let opening: Substring
+        let sent: (written: Int, error: String?)
+        /// All the bytes the connection had to send.
+        let length: Int
+        let answer: String
+        let took: Duration
+        let closedByPeer: Bool
+    }
+
+    /// Sends `head` and a body of `bodySize` bytes at the same time on two connections: one
+    /// that starts with it (the byte path) and one that starts with a hub request (handed over
+    /// to NIO's parser); returns each once its answer (the app's, or the gateway's 504) is in.
+    static func uploadOnBothPaths(_ head: String, bodySize: Int, port: Int, timeoutSeconds: Int = 10) async throws -> [Upload] {
+        let handOver = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        return try await withThrowingTaskGroup(of: Upload.self) { group in
+            for opening in [head, handOver + head] {
+                group.addTask {
+                    // Made before connecting: on a loaded machine making it can take longer than a
+                    // client idle timeout, which the hub would rightly take for an idle client.
+                    let bytes = Array(opening.utf8) + [UInt8](repeating: 0x78, count: bodySize)
+                    let socket = try RawSocket(port: port, timeoutSeconds: timeoutSeconds)
+                    let started = ContinuousClock.now
+                    let sent = try await offThePool { socket.sendAll(bytes) }
+                    let answer = try await socket.receive { $0.contains(#""received""#) || $0.contains("gateway_timeout") }
+                    return Upload(
+                        opening: opening.prefix(20), sent: sent, length: bytes.count, answer: answer,
+                        took: ContinuousClock.now - started, closedByPeer: socket.closedByPeer)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
         }
     }
 
