@@ -148,6 +148,7 @@ import Testing
         #expect(Self.response("HTTP/1.1 204 No Content\r\n\r\n")?.framing == .noBody)
         #expect(Self.response("HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n")?.framing == .noBody)
         #expect(Self.response("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n")?.isInformational == true)
+        #expect(Self.response("HTTP/1.1 200 Tr\u{E8}s bien\tOK\r\nContent-Length: 0\r\n\r\n")?.status == 200)  // obs-text, HTAB
         let untilClose = try #require(Self.response("HTTP/1.0 200 OK\r\n\r\n"))
         #expect(untilClose.framing == .untilClose)
         #expect(!untilClose.reusable)
@@ -168,6 +169,8 @@ import Testing
         "HTTP/2 200 OK\r\n\r\n",
         "HTTP/1.1 20 OK\r\n\r\n",
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+        "HTTP/1.1 200 O\u{01}K\r\nContent-Length: 0\r\n\r\n",  // a control byte in the reason
+        "HTTP/1.1 200 O\u{7F}K\r\nContent-Length: 0\r\n\r\n",
     ])
     func malformedOrUnexpectedResponsesAreRefused(_ text: String) {
         if case .malformed = UpstreamResponseHead.scan(ByteBuffer(string: text), for: Self.target, headRequest: false, closeClient: false) {
@@ -198,6 +201,7 @@ import Testing
 
     @Test(arguments: [
         "x\r\n", "5\nhello\r\n", "5\r\nhelloX\r\n", "\r\n", "1234567890123456\r\n", "0\r\nX: 1\n\r\n", "5\r\nhello\r\n0\r\n\n",
+        "5;a\nb\r\nhello\r\n", "5;a\u{01}\r\nhello\r\n", "5;a\u{7F}\r\nhello\r\n",  // control bytes in an extension
     ])
     func malformedChunkedBodiesAreRefused(_ text: String) {
         var scanner = ChunkedBodyScanner()

@@ -48,7 +48,7 @@ struct ChunkedBodyScanner {
             case .extensions:
                 if byte == HeadBytes.cr {
                     state = .sizeLF
-                } else if byte == HeadBytes.lf || (byte < 0x20 && byte != HeadBytes.tab) || byte == 0x7F {
+                } else if !HeadBytes.isValueByte(byte, allowObsText: true) {  // a bare LF, another control byte
                     return .malformed
                 }
             case .sizeLF:

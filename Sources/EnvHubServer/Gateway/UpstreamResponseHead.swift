@@ -67,7 +67,7 @@ struct UpstreamResponseHead {
         else { return nil }
         var index = 12
         while index < headLength, bytes[index] != HeadBytes.cr {
-            guard bytes[index] == HeadBytes.tab || bytes[index] >= 0x20, bytes[index] != 0x7F else { return nil }
+            guard HeadBytes.isValueByte(bytes[index], allowObsText: true) else { return nil }
             index += 1
         }
         guard bytes[index + 1] == HeadBytes.lf else { return nil }
