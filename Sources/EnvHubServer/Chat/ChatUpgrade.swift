@@ -58,13 +58,7 @@ struct ChatUpgrade: Sendable {
         let pipeline = channel.pipeline.syncOperations
         // Look everything up first, so that a failure leaves the pipeline as it was.
         let requestDecoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-        var http: [any RemovableChannelHandler] = [
-            try pipeline.handler(type: ClientConnectionState.self),
-            try pipeline.handler(type: HTTP1ToHTTPServerCodec.self),
-            try pipeline.handler(type: HTTP1Semantics.self),
-            try pipeline.handler(type: HTTPResponseEncoder.self),
-        ]
-        if let proxy = try? pipeline.handler(type: GatewayProxyHandler.self) { http.append(proxy) }
+        let http = try TunnelingHTTP1Channel.httpHandlers(of: pipeline)
         for handler in http { pipeline.removeHandler(handler, promise: nil) }
         let frameDecoder = ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: maxFrameSize))
         try pipeline.addHandlers(

@@ -104,14 +104,17 @@ final class ClientConnectionState: ChannelDuplexHandler, RemovableChannelHandler
     private func startIdleClock(_ context: ChannelHandlerContext) {
         guard let idleTimeout, idleClock == nil else { return }
         idleClock = IdleClock(timeout: idleTimeout)
-        idleClock?.start(on: context.eventLoop) { self.checkIdleClient(context) }
+        idleClock?.start(on: context.eventLoop, idleCheck(context))
     }
 
-    private func checkIdleClient(_ context: ChannelHandlerContext) {
-        guard context.channel.isActive else { return }
-        let waiting = waitsForClient
-        guard idleClock?.hasRunOut(counting: waiting, on: context.eventLoop, { self.checkIdleClient(context) }) == true else { return }
-        context.close(promise: nil)
+    /// The clock's check: closes the connection once the client has been waited for too long.
+    private func idleCheck(_ context: ChannelHandlerContext) -> () -> Void {
+        {
+            guard context.channel.isActive else { return }
+            let waiting = self.waitsForClient
+            guard self.idleClock?.hasRunOut(counting: waiting, on: context.eventLoop, self.idleCheck(context)) == true else { return }
+            context.close(promise: nil)
+        }
     }
 }
 

@@ -122,6 +122,21 @@ struct TunnelingHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
         if front == nil { try pipeline.addHandlers(rest, position: position) }
     }
 
+    /// The HTTP handlers a switch to another protocol (a tunnelled or chat WebSocket) removes
+    /// from a client's pipeline: all those `setup` adds but NIO's request decoder, which the
+    /// caller removes last, once something is in place to take the bytes it still holds.
+    /// Looked up all at once, so that a failure leaves the pipeline as it was.
+    static func httpHandlers(of pipeline: ChannelPipeline.SynchronousOperations) throws -> [any RemovableChannelHandler] {
+        var handlers: [any RemovableChannelHandler] = [
+            try pipeline.handler(type: ClientConnectionState.self),  // its idle timer knows nothing of WebSockets
+            try pipeline.handler(type: HTTP1ToHTTPServerCodec.self),
+            try pipeline.handler(type: HTTP1Semantics.self),
+            try pipeline.handler(type: HTTPResponseEncoder.self),
+        ]
+        if let proxy = try? pipeline.handler(type: GatewayProxyHandler.self) { handlers.append(proxy) }
+        return handlers
+    }
+
     func handle(value asyncChannel: Value, logger: Logger) async {
         await handleHTTP(asyncChannel: asyncChannel, logger: logger)
     }

@@ -121,12 +121,7 @@ enum WebSocketTunnel {
         // Look everything up first, so that a failure leaves both pipelines as they were.
         let requestDecoder = try clientPipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
         let responseDecoder = try backendPipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
-        let clientHTTP: [any RemovableChannelHandler] = [
-            try clientPipeline.handler(type: ClientConnectionState.self),  // its idle timer knows nothing of tunnels
-            try clientPipeline.handler(type: HTTP1ToHTTPServerCodec.self),
-            try clientPipeline.handler(type: HTTP1Semantics.self),
-            try clientPipeline.handler(type: HTTPResponseEncoder.self),
-        ]
+        let clientHTTP = try TunnelingHTTP1Channel.httpHandlers(of: clientPipeline)
         let backendHTTP: [any RemovableChannelHandler] = [
             try backendPipeline.handler(type: BackendHandshake.self),
             try backendPipeline.handler(type: HTTPRequestEncoder.self),
