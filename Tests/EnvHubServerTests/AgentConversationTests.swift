@@ -36,9 +36,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         try await TestHub.run(on: database, configure: { $0.templatesDirectory = directory.path }, live: true) { hub in
             let token = try await hub.adminToken()
-            _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "bot", "template": template])
-            #expect(try await hub.request(.post, "/api/users/admin/projects/bot/activate", token: token).status == .accepted)
-            _ = try await LifecycleTests.waitForState(hub, token, "active", path: "/api/users/admin/projects/bot")
+            try await hub.startProject("bot", template: template, token: token)
             try await withTimeout("the conversation test", .seconds(90)) {
                 try await body(hub, token, try #require(hub.client.port))
             }

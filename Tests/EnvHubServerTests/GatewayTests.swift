@@ -36,9 +36,7 @@ import Testing
             configure(&$0)
         }, live: true) { hub in
             let token = try await hub.adminToken()
-            _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": name, "template": template])
-            #expect(try await hub.request(.post, "/api/users/admin/projects/\(name)/activate", token: token).status == .accepted)
-            _ = try await LifecycleTests.waitForState(hub, token, "active", path: "/api/users/admin/projects/\(name)")
+            try await hub.startProject(name, template: template, token: token)
             try await body(hub, token, try #require(hub.client.port))
         }
     }
@@ -53,9 +51,7 @@ import Testing
             #expect(bare.status == .permanentRedirect)
             #expect(bare.headers[.location] == "/u/admin/web/?x=1")
 
-            _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "fan", "template": "athlete"])
-            _ = try await hub.request(.post, "/api/users/admin/projects/fan/activate", token: token)
-            _ = try await LifecycleTests.waitForState(hub, token, "active", path: "/api/users/admin/projects/fan")
+            try await hub.startProject("fan", template: "athlete", token: token)
             #expect(try await hub.request(.get, "/u/admin/fan/", token: token).object["favorite_athlete"] as? String == "Serena Williams")
             let refused = try await hub.request(.post, "/u/admin/fan/", token: token, rawBody: "{}")
             #expect(refused.status == .methodNotAllowed)
@@ -98,9 +94,7 @@ import Testing
             #expect(browser.headers[.location] == "/login?next=/u/admin/web/health?a%3Db")
 
             // Admins see everyone's: bob's project, opened by the admin.
-            _ = try await hub.request(.post, "/api/users/bob/projects", token: bob, json: ["name": "mine", "template": "hello"])
-            _ = try await hub.request(.post, "/api/users/bob/projects/mine/activate", token: bob)
-            _ = try await LifecycleTests.waitForState(hub, bob, "active", path: "/api/users/bob/projects/mine")
+            try await hub.startProject("mine", template: "hello", owner: "bob", token: bob)
             #expect(try await hub.request(.get, "/u/bob/mine/", token: token).object["message"] as? String == "Hello from Flask bot of user bob!")
             #expect(try await hub.request(.get, "/u/bob/mine/", token: bob).status == .ok)
         }
@@ -298,9 +292,7 @@ import Testing
             $0.healthCheckInterval = .milliseconds(100)
         }, live: true) { hub in
             let token = try await hub.adminToken()
-            _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "web", "template": "hello"])
-            _ = try await hub.request(.post, "/api/users/admin/projects/web/activate", token: token)
-            _ = try await LifecycleTests.waitForState(hub, token, "active", path: "/api/users/admin/projects/web")
+            try await hub.startProject("web", template: "hello", token: token)
             let project = try #require(try await hub.adminProject("web"))
             let busyUntil = ContinuousClock.now + .seconds(10)
             while ContinuousClock.now < busyUntil {
@@ -322,9 +314,7 @@ import Testing
             $0.healthCheckInterval = .milliseconds(100)
         }, live: true) { hub in
             let token = try await hub.adminToken()
-            _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "desk", "template": "desktop"])
-            _ = try await hub.request(.post, "/api/users/admin/projects/desk/activate", token: token)
-            _ = try await LifecycleTests.waitForState(hub, token, "active", path: "/api/users/admin/projects/desk")
+            try await hub.startProject("desk", template: "desktop", token: token)
             let project = try #require(try await hub.adminProject("desk"))
             let socket = try RawSocket(port: try #require(hub.client.port))
             socket.openWebSocket(path: "/u/admin/desk/websockify", protocol: "binary", headers: ["Authorization: Bearer \(token)"])

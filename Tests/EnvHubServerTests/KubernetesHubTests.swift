@@ -52,9 +52,7 @@ import Testing
             let status = try await hub.request(.get, "/api/status", token: token).object
             #expect((status["runtime"] as? [String: Any])?["kind"] as? String == "kubernetes")
 
-            _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "shop", "template": "hello"])
-            #expect(try await hub.request(.post, "\(Self.project)/activate", token: token).status == .accepted)
-            _ = try await LifecycleTests.waitForState(hub, token, "active", path: Self.project)
+            try await hub.startProject("shop", template: "hello", token: token)
             #expect(api.object("\(Self.apps)/shop-web")?.value(at: "spec.replicas")?.int == 1)
             let record = try await LifecycleTests.record(hub, "shop")
             #expect(record.exposedEndpoint == Endpoint(host: "shop-web.envhub-admin.svc", port: 8080))
@@ -84,9 +82,7 @@ import Testing
     @Test func aCrashLoopingPodIsRestartedWithTheReasonShown() async throws {
         try await Self.withHub { hub, api in
             let token = try await hub.adminToken()
-            _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "shop", "template": "hello"])
-            _ = try await hub.request(.post, "\(Self.project)/activate", token: token)
-            _ = try await LifecycleTests.waitForState(hub, token, "active", path: Self.project)
+            try await hub.startProject("shop", template: "hello", token: token)
             var pod = try #require(api.object("\(Self.pods)/shop-web-0"))
             pod["status"] = ["containerStatuses": [["name": "main", "state": ["waiting": ["reason": "CrashLoopBackOff", "message": "back-off 10s"]]]]]
             api.put("\(Self.pods)/shop-web-0", pod)

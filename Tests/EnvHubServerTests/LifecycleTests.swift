@@ -54,9 +54,7 @@ import Testing
         try await TestHub.run { hub in
             let admin = try await hub.adminToken()
             let alice = try await hub.createUser("alice", adminToken: admin)
-            _ = try await hub.request(.post, "/api/users/alice/projects", token: alice, json: ["name": "web", "template": "hello"])
-            #expect(try await hub.request(.post, "/api/users/alice/projects/web/activate", token: alice).status == .accepted)
-            _ = try await Self.waitForState(hub, alice, "active", path: "/api/users/alice/projects/web")
+            try await hub.startProject("web", template: "hello", owner: "alice", token: alice)
             let owner = try #require(UserName(rawValue: "alice"))
             let project = try #require(try await hub.hub.store.projects(ownedBy: owner).first)
             let json = try #require(try await hub.hub.store.runtimeRecord(projectID: project.id))
@@ -161,9 +159,7 @@ import Testing
     @Test func deletingARunningProjectStopsItFirst() async throws {
         try await TestHub.run { hub in
             let token = try await hub.adminToken()
-            _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "web", "template": "hello"])
-            _ = try await hub.request(.post, "\(Self.project)/activate", token: token)
-            _ = try await Self.waitForState(hub, token, "active")
+            try await hub.startProject("web", template: "hello", token: token)
             let record = try await Self.record(hub)
             let deleted = try await hub.request(.delete, Self.project, token: token)
             #expect(deleted.status == .accepted)
@@ -213,9 +209,7 @@ import Testing
     @Test func aCrashedComponentIsRestarted() async throws {
         try await TestHub.run(configure: { $0.healthCheckInterval = .milliseconds(200) }) { hub in
             let token = try await hub.adminToken()
-            _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "web", "template": "hello"])
-            _ = try await hub.request(.post, "\(Self.project)/activate", token: token)
-            _ = try await Self.waitForState(hub, token, "active")
+            try await hub.startProject("web", template: "hello", token: token)
             let first = try await Self.record(hub)
             kill(first.components[0].pid!, SIGKILL)
             try await waitFor("a new process to serve the project") { () async throws -> Bool? in
@@ -233,9 +227,7 @@ import Testing
             // Leave it running: the next hub takes it over without it being stopped.
             try await TestHub.run(at: location, keepEnvironments: true) { hub in
                 let token = try await hub.adminToken()
-                _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "web", "template": "hello"])
-                _ = try await hub.request(.post, "\(Self.project)/activate", token: token)
-                _ = try await Self.waitForState(hub, token, "active")
+                try await hub.startProject("web", template: "hello", token: token)
                 let record = try await Self.record(hub)
                 first.withLockedValue { $0 = record }
             }
@@ -258,9 +250,7 @@ import Testing
             $0.healthCheckInterval = .milliseconds(200)
         }) { hub in
             let token = try await hub.adminToken()
-            _ = try await hub.request(.post, "/api/users/admin/projects", token: token, json: ["name": "web", "template": "hello"])
-            _ = try await hub.request(.post, "\(Self.project)/activate", token: token)
-            let active = try await Self.waitForState(hub, token, "active")
+            let active = try await hub.startProject("web", template: "hello", token: token)
             let cullAt = try #require(active["cullAt"] as? String)
             #expect(active["lastActivity"] as? String != nil)
             #expect(cullAt > (active["lastActivity"] as? String ?? ""))

@@ -112,6 +112,18 @@ struct TestHub {
         try await hub.store.project(owner: UserName(unchecked: "admin"), name: ProjectName(unchecked: name))
     }
 
+    /// Creates `owner`'s project `name` from `template`, starts it and waits until it is
+    /// active; returns the project as the API then shows it.
+    @discardableResult
+    func startProject(_ name: String, template: String, owner: String = "admin", token: String) async throws -> [String: Any] {
+        let path = "/api/users/\(owner)/projects"
+        let created = try await request(.post, path, token: token, json: ["name": name, "template": template])
+        #expect(created.status == .created, "create \(owner)/\(name): \(created.text)")
+        let activated = try await request(.post, "\(path)/\(name)/activate", token: token)
+        #expect(activated.status == .accepted, "activate \(owner)/\(name): \(activated.text)")
+        return try await LifecycleTests.waitForState(self, token, "active", path: "\(path)/\(name)")
+    }
+
     /// Creates a user through the admin API and returns their token.
     func createUser(_ name: String, password: String = "password-123", admin: Bool = false, adminToken: String) async throws -> String {
         let response = try await request(
