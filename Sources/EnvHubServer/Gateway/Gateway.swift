@@ -34,8 +34,9 @@ struct Gateway: Sendable {
     /// The route pattern gateway requests are counted under in the metrics.
     static let metricsRoute = "/u/:user/:project/**"
 
-    /// Whether a request is the gateway's.
-    static func claims(_ head: HTTPRequest) -> Bool { head.path?.hasPrefix("/u/") ?? false }
+    /// Whether a request is the gateway's, by its head or its request target.
+    static func claims(_ head: HTTPRequest) -> Bool { head.path.map(claims(path:)) ?? false }
+    static func claims(path: String) -> Bool { path.hasPrefix("/u/") }
 
     /// Gateway requests that reach the router: WebSocket upgrades that are not tunnelled
     /// (which get the same 401/404/503 answers), and any request when the server was built

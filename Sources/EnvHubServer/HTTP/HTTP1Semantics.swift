@@ -47,7 +47,7 @@ final class HTTP1Semantics: ChannelDuplexHandler, RemovableChannelHandler {
             head.headers.replaceOrAdd(name: "connection", value: "close")
             changed = true
         }
-        if !isHTTP10, answersOwed == 1, !head.uri.hasPrefix("/u/"),
+        if !isHTTP10, answersOwed == 1, !Gateway.claims(path: head.uri),
            head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
             head.headers.remove(name: "expect")
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)

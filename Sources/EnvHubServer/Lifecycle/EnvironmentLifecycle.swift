@@ -137,10 +137,16 @@ final class EnvironmentLifecycle: Service, Sendable {
                     projectID: project.id, from: [.starting, .active, .stopping], to: .deleting, reason: "its owner is deleted",
                     desired: .inactive, record: .keep, at: Date())
             }
-            try await locks.withLock("project:\(project.id)") {
-                await self.stop(project.id, to: .deleting, from: [.deleting])
-                _ = try await self.removeEverything(project.id)
-            }
+            _ = try await finishDeleting(project.id)
+        }
+    }
+
+    /// Stops what still runs for a project in `deleting` and removes the project with its
+    /// records (false: it was already gone), under the project's lock.
+    private func finishDeleting(_ id: String) async throws -> Bool {
+        try await locks.withLock("project:\(id)") {
+            await self.stop(id, to: .deleting, from: [.deleting])
+            return try await self.removeEverything(id)
         }
     }
 
@@ -238,13 +244,10 @@ final class EnvironmentLifecycle: Service, Sendable {
         case .stop(let id):
             await locks.withLock("project:\(id)") { await self.stop(id, to: .inactive, from: [.stopping]) }
         case .delete(let id):
-            await locks.withLock("project:\(id)") {
-                await self.stop(id, to: .deleting, from: [.deleting])
-                do {
-                    _ = try await self.removeEverything(id)
-                } catch {
-                    self.logger.error("deleting a project failed", metadata: ["project.id": "\(id)", "error": "\(error)"])
-                }
+            do {
+                _ = try await finishDeleting(id)
+            } catch {
+                logger.error("deleting a project failed", metadata: ["project.id": "\(id)", "error": "\(error)"])
             }
         }
     }
