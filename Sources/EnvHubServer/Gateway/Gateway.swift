@@ -152,18 +152,18 @@ struct Gateway: Sendable {
         if address.rest.isEmpty {
             return .respond(FixedAnswer(status: .permanentRedirect, headers: [.location: address.prefix + "/" + address.query]))
         }
-        guard let template = route.template else {
+        guard let (keepPrefix, entryPath) = route.forwarding else {
             return .respond(FixedAnswer(.unavailable("the project's template no longer exists")))
         }
-        if address.rest == "/", address.query.isEmpty, request.method == .get, let entry = template.entryPath {
+        if address.rest == "/", address.query.isEmpty, request.method == .get, let entryPath {
             let filled = Placeholders(user: address.owner.rawValue, project: address.project.rawValue, secret: "", endpoints: [:])
-                .fill(entry)
+                .fill(entryPath)
             return .respond(FixedAnswer(status: .found, headers: [.location: address.prefix + filled, .cacheControl: "no-store"]))
         }
         return .forward(ProxyTarget(
-            upstream: upstream, path: (template.keepPrefix ? address.prefix + address.rest : address.rest) + address.query,
+            upstream: upstream, path: (keepPrefix ? address.prefix + address.rest : address.rest) + address.query,
             projectID: route.project.id, prefix: address.prefix,
-            prefixStripped: !template.keepPrefix, clientHost: request.host, clientAddress: remoteAddress,
+            prefixStripped: !keepPrefix, clientHost: request.host, clientAddress: remoteAddress,
             keepUpgrade: request.isWebSocketUpgrade))
     }
 

@@ -386,8 +386,9 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         finishAnswer(context: context, status: exchange.response?.status ?? 502)
     }
 
+    /// Flushes the answer in progress; one that ended was flushed with its end (`finishAnswer`).
     func upstreamReadComplete() {
-        context?.flush()
+        if exchange != nil { context?.flush() }
     }
 
     func upstreamBecameWritable() {

@@ -315,8 +315,9 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// Flushes the answer in progress; one that ended was flushed with its end (`finishAnswer`).
     func upstreamReadComplete() {
-        context?.flush()
+        if exchange != nil { context?.flush() }
     }
 
     func upstreamBecameWritable() { process() }

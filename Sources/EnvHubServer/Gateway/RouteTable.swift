@@ -17,11 +17,15 @@ final class RouteTable: Sendable {
         let upstream: Endpoint?
         /// Nil if the project's template has gone from the catalogue.
         let template: Template?
+        /// What the gateway reads of the template for every request, apart (a read of
+        /// `template` copies each of its strings); nil when `template` is.
+        let forwarding: (keepPrefix: Bool, entryPath: String?)?
 
         init(project: Project, upstream: Endpoint?, template: Template?) {
             self.project = project
             self.upstream = upstream
             self.template = template
+            self.forwarding = template.map { ($0.keepPrefix, $0.entryPath) }
         }
     }
 

@@ -3,10 +3,17 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-/// Who is making a request: set by `AuthenticationMiddleware` from a valid session.
-public struct Identity: Sendable {
-    public var user: User
-    public var sessionID: String
+/// Who is making a request: set by `AuthenticationMiddleware` from a valid session. A class:
+/// the session cache hands the same identity to every request of a session (the gateway's
+/// included), and passing it on then costs one reference, not a copy of each of the user's strings.
+public final class Identity: Sendable {
+    public let user: User
+    public let sessionID: String
+
+    init(user: User, sessionID: String) {
+        self.user = user
+        self.sessionID = sessionID
+    }
 }
 
 /// The request context of every route.
