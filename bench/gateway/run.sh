@@ -26,6 +26,9 @@
 #            uprobes (`perf probe`) during 10 s of wrk. Exact where requests/s on these VMs
 #            moves by a fifth between identical runs; the probes slow envhub down tenfold
 #            meanwhile, so no rate is reported. Needs root (installs linux-perf).
+#            With BENCH_COUNT_CALLERS=N, also N lines of where those calls come from:
+#            3 s more of wrk under `perf record --call-graph dwarf` on the same probes,
+#            each event's first caller outside the Swift runtime, per request (demangled).
 #
 # then prints a table and the ratios the targets are about (envhub >= 1x nginx and
 # >= 3x CHP requests/s; p99 overhead over direct <= 1 ms; streaming >= 80% of direct;
@@ -46,6 +49,7 @@
 #   BENCH_PACED_RATE=5000    requests/s the paced run offers (below what every target but
 #                            CHP serves on the machines this was measured on)
 #   BENCH_MEASURE=wrk,wrk1,paced,download,ws,hold measurements (add count for the uprobe counts)
+#   BENCH_COUNT_CALLERS=0    with count: print this many (call, caller) lines per request
 #   BENCH_REBUILD=1          rebuild .build/release/envhub even if it exists
 #   BENCH_ENVHUB_BIN=path    benchmark this envhub binary instead (no build)
 #   BENCH_START_TIMEOUT=90   seconds a server or environment gets to become ready
@@ -490,6 +494,29 @@ if measures count && wants envhub; then
     perf stat -x, -e envhub_count:malloc,envhub_count:retain,envhub_count:release,envhub_count:request \
         -p "$envhub_pid" -o "$BENCH_WORK/count.csv" -- sleep 10
     wait "$wrk_pid" || true
+    if [ "${BENCH_COUNT_CALLERS:-0}" -gt 0 ]; then
+        log "envhub: recording the callers of those calls (3 s of wrk, perf record --call-graph dwarf)"
+        wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d6s -H "$header" "http://$(address envhub hello)/" >/dev/null 2>&1 &
+        wrk_pid=$!
+        sleep 2
+        perf record -q --call-graph dwarf,16384 -o "$BENCH_WORK/callers.data" \
+            -e envhub_count:malloc,envhub_count:retain,envhub_count:release,envhub_count:request \
+            -p "$envhub_pid" -- sleep 3 2>/dev/null
+        wait "$wrk_pid" || true
+        # perf script: a line naming the event, then the stack, innermost frame first; the
+        # caller is the first frame outside the runtime (swift_allocObject calls malloc).
+        perf script -i "$BENCH_WORK/callers.data" -F event,ip,sym --no-inline 2>/dev/null | awk '
+            /^ *envhub_count:/ {event = $1; sub("envhub_count:", "", event); sub(":", "", event); depth = 0; found = 0; next}
+            NF == 0 {next}
+            {depth++}
+            depth == 1 && event == "request" {requests++}
+            depth >= 2 && !found && $2 !~ /^_*swift_/ {calls[event "\t" $2]++; total[event]++; found = 1}
+            END {printf "    recorded %d requests: %.1f malloc, %.1f swift_retain, %.1f swift_release per request; their callers:\n",
+                     requests, total["malloc"] / requests, total["retain"] / requests, total["release"] / requests > "/dev/stderr"
+                 for (k in calls) if (k !~ /^request/) printf "%.1f\t%s\n", calls[k] / requests, k}' \
+            | sort -rn | head -n "$BENCH_COUNT_CALLERS" | swift demangle --simplified | cut -c1-160 \
+            | awk -F'\t' '{printf "    %6s per request  %-8s %s\n", $1, $2, $3}' >&2
+    fi
     perf probe -q -d 'envhub_count:*' 2>/dev/null || true
     # perf stat -x, lines: count,unit,event,...
     awk -F, '$3 ~ /^envhub_count:/ {sub("envhub_count:", "", $3); n[$3] = $1}
