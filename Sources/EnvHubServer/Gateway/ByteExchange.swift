@@ -102,18 +102,18 @@ final class ByteExchange: ForwardedExchange<ByteBuffer, ByteBuffer> {
 
     /// Writes the head, if any, then the body bytes: in one buffer when they fit in the room
     /// the head has after it (one write instead of two, for the small answers most requests
-    /// get). `head` is taken in place (`inout`): a copy would share its storage and the body's
-    /// write would then copy it.
+    /// get). `head` is taken out of the optional (`inout`, `take()`): a copy would share its
+    /// storage and the body's write would then copy it.
     private static func write(head: inout ByteBuffer?, body: ByteBuffer, to write: (ByteBuffer) -> Void) {
-        guard head != nil else {
+        guard var head = head.take() else {
             if body.readableBytes > 0 { write(body) }
             return
         }
-        if body.readableBytes <= head!.writableBytes {
-            head!.writeImmutableBuffer(body)
-            write(head!)
+        if body.readableBytes <= head.writableBytes {
+            head.writeImmutableBuffer(body)
+            write(head)
         } else {
-            write(head!)
+            write(head)
             write(body)
         }
     }

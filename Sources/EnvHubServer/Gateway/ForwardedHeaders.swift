@@ -33,10 +33,9 @@ enum ForwardedHeaders {
         }
         // One Cookie field, as HTTP/1.1 wants (HTTP/2 clients may send several).
         if !cookies.isEmpty { result.append(.init(name: .cookie, value: cookies.joined(separator: "; "))) }
-        for (name, value) in forwardedFields(
-            clientAddress: clientAddress, https: fields[values: .xForwardedProto].first == "https", host: host, prefix: prefix) {
-            result[name] = value
-        }
+        forwardedFields(
+            clientAddress: clientAddress, https: fields[values: .xForwardedProto].first == "https", host: host, prefix: prefix
+        ) { name, value in result[name] = value }
         return result
     }
 
@@ -69,16 +68,16 @@ enum ForwardedHeaders {
         return text
     }
 
-    /// The fields that tell the app about the client: one client hop, since envhub is the
-    /// first proxy (a trusted proxy in front is not configurable yet).
-    static func forwardedFields(clientAddress: String?, https: Bool, host: String?, prefix: String) -> [(HTTPField.Name, String)] {
-        var fields: [(HTTPField.Name, String)] = []
-        fields.reserveCapacity(4)
-        if let clientAddress { fields.append((.xForwardedFor, clientAddress)) }
-        fields.append((.xForwardedProto, https ? "https" : "http"))
-        if let host { fields.append((.xForwardedHost, host)) }
-        fields.append((.xForwardedPrefix, prefix))
-        return fields
+    /// The fields that tell the app about the client, handed to `add` in order: one client
+    /// hop, since envhub is the first proxy (a trusted proxy in front is not configurable yet).
+    /// (Handed over, not returned: an array of them would be allocated for every request.)
+    static func forwardedFields(
+        clientAddress: String?, https: Bool, host: String?, prefix: String, _ add: (HTTPField.Name, String) -> Void
+    ) {
+        if let clientAddress { add(.xForwardedFor, clientAddress) }
+        add(.xForwardedProto, https ? "https" : "http")
+        if let host { add(.xForwardedHost, host) }
+        add(.xForwardedPrefix, prefix)
     }
 
     /// What the client receives of the app's answer: hop-by-hop fields removed, a `Location`

@@ -1,3 +1,4 @@
+import EnvHubRuntime
 import NIOCore
 
 #if canImport(Glibc)
@@ -177,6 +178,16 @@ struct HeadText {
         append(name)
         append(": ")
         append(value)
+        append("\r\n")
+    }
+
+    /// `Host: host:port` and CRLF. (`Endpoint.description` would build the value as a
+    /// string of its own first, allocated when longer than 15 bytes, as cluster names are.)
+    mutating func appendHostField(_ endpoint: Endpoint) {
+        append("Host: ")
+        append(endpoint.host)
+        append(":")
+        append(String(endpoint.port))
         append("\r\n")
     }
 

@@ -128,7 +128,7 @@ struct PlainGatewayRequest {
         head.append(" ")
         head.append(target.path)
         head.append(" HTTP/1.1\r\n")
-        head.appendField("Host", target.upstream.description)
+        head.appendHostField(target.upstream)
         var cookies: [Substring] = []
         bytes.withUnsafeReadableBytes { bytes in
             for field in fields {
@@ -145,10 +145,9 @@ struct PlainGatewayRequest {
             }
         }
         if !cookies.isEmpty { head.appendField("Cookie", cookies.joined(separator: "; ")) }
-        for (name, value) in ForwardedHeaders.forwardedFields(
-            clientAddress: clientIP, https: forwardedHTTPS, host: request.host, prefix: target.prefix) {
-            head.appendField(name.rawName, value)
-        }
+        ForwardedHeaders.forwardedFields(
+            clientAddress: clientIP, https: forwardedHTTPS, host: request.host, prefix: target.prefix
+        ) { name, value in head.appendField(name.rawName, value) }
         if let contentLength { head.appendField("Content-Length", String(contentLength)) }
         head.append("\r\n")
         return head.buffer()
