@@ -511,7 +511,8 @@ if measures count && wants envhub; then
             {depth++}
             depth == 1 && event == "request" {requests++}
             depth >= 2 && !found && $2 !~ /^_*swift_/ {calls[event "\t" $2]++; total[event]++; found = 1}
-            END {printf "    recorded %d requests: %.1f malloc, %.1f swift_retain, %.1f swift_release per request; their callers:\n",
+            END {if (requests == 0) {print "    recorded no request (perf lost them all)" > "/dev/stderr"; exit}
+                 printf "    recorded %d requests: %.1f malloc, %.1f swift_retain, %.1f swift_release per request; their callers:\n",
                      requests, total["malloc"] / requests, total["retain"] / requests, total["release"] / requests > "/dev/stderr"
                  for (k in calls) if (k !~ /^request/) printf "%.1f\t%s\n", calls[k] / requests, k}' \
             | sort -rn | head -n "$BENCH_COUNT_CALLERS" | swift demangle --simplified | cut -c1-160 \
