@@ -388,7 +388,7 @@ final class ChatSocket: ChannelInboundHandler, RemovableChannelHandler, ChatFlus
         data.writeString(reason)
         let written = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)), promise: written)
-        let deadline = context.eventLoop.scheduleTask(in: grace) { context.close(promise: nil) }
+        let deadline = context.eventLoop.assumeIsolated().scheduleTask(in: grace) { context.close(promise: nil) }
         written.futureResult.assumeIsolated().whenComplete { _ in
             deadline.cancel()
             context.close(promise: nil)

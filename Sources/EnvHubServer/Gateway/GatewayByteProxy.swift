@@ -58,8 +58,10 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     private var requestStarted = ContinuousClock.now
     private var requestMethod = HTTPRequest.Method.get
     private var closeAfterAnswer = false
-    /// The client's address as text (X-Forwarded-For), the same for every request of the connection.
-    private lazy var clientIP = context?.channel.remoteAddress?.ipAddress
+    /// The client's address, and as text (X-Forwarded-For): the same for every request of the
+    /// connection, so read once (the channel's copy costs a few reference counts at every read).
+    private lazy var remoteAddress = context?.channel.remoteAddress
+    private lazy var clientIP = remoteAddress?.ipAddress
     private var handedOver = false
     private var pendingRead = false
     private var processing = false
@@ -276,7 +278,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         if request.closeAfter { closeAfterAnswer = true }
         requestStarted = .now
         requestMethod = request.request.method
-        let remoteAddress = context.channel.remoteAddress
+        let remoteAddress = remoteAddress
         if let answer = gateway.cachedAnswer(request.request, remoteAddress: remoteAddress) { return act(on: answer, for: request) }
         reading = .deciding
         decideFromStore(request.request, remoteAddress: remoteAddress) { answer in self.act(on: answer, for: request) }
