@@ -35,13 +35,8 @@ struct AuthenticationMiddleware: RouterMiddleware {
             let parts = authorization.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]) }
         }
-        for header in cookies {
-            for pair in header.split(separator: ";") {
-                let parts = pair.split(separator: "=", maxSplits: 1)
-                if parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == cookieName {
-                    return parts[1].trimmingCharacters(in: .whitespaces)
-                }
-            }
+        for field in cookies {
+            if let value = CookieField.value(named: cookieName, in: field) { return String(value) }
         }
         return nil
     }

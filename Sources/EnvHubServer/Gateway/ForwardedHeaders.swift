@@ -56,16 +56,14 @@ enum ForwardedHeaders {
         return name == "cookie" ? .cookie : .forward
     }
 
-    /// The cookies of a Cookie field but the hub's session cookie.
+    /// The cookies of a Cookie field but the hub's session cookie, as `CookieField` reads them.
     static func appCookies(_ value: String, sessionCookie: String) -> [Substring] {
-        value.split(separator: ";").map(trimmed).filter { !$0.isEmpty && !$0.hasPrefix(sessionCookie + "=") }
-    }
-
-    private static func trimmed(_ text: Substring) -> Substring {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
-        var text = text.drop(while: isSpace)
-        while let last = text.last, isSpace(last) { text.removeLast() }
-        return text
+        var cookies: [Substring] = []
+        CookieField.forEachPair(in: value) { pair in
+            if !pair.isNamed(sessionCookie) { cookies.append(pair.text) }
+            return true
+        }
+        return cookies
     }
 
     /// The fields that tell the app about the client, handed to `add` in order: one client

@@ -1,0 +1,40 @@
+import Testing
+
+@testable import EnvHubServer
+
+/// How a Cookie field is read where the hub looks for its session cookie: to find the session,
+/// and to leave it out of what an app is sent.
+@Suite struct CookieFieldTests {
+    static func pairs(_ field: String) -> [String] {
+        var pairs: [String] = []
+        CookieField.forEachPair(in: field) { pair in
+            pairs.append("\(pair.name)|\(pair.value)|\(pair.text)")
+            return true
+        }
+        return pairs
+    }
+
+    @Test func pairsAreReadWithoutTheSpacesAroundThem() {
+        #expect(Self.pairs("a=1; b=2;c=3 ;  ;\td = 4\t; flag; v=a=b==; e=; =f; caf\u{e9}=\u{1F600}") == [
+            "a|1|a=1", "b|2|b=2", "c|3|c=3", "d|4|d = 4", "|flag|flag", "v|a=b==|v=a=b==", "e||e=", "|f|=f",
+            "caf\u{e9}|\u{1F600}|caf\u{e9}=\u{1F600}",
+        ])
+        #expect(Self.pairs("") == [])
+        #expect(Self.pairs(" ; ;") == [])
+    }
+
+    @Test func theFirstPairOfTheNameGivesTheValue() {
+        #expect(CookieField.value(named: "envhub_session", in: "x=1; envhub_session=s3; envhub_session=s4") == "s3")
+        #expect(CookieField.value(named: "envhub_session", in: "envhub_session_old=s1; xenvhub_session=s2") == nil)
+        #expect(CookieField.value(named: "envhub_session", in: "envhub_session") == nil)  // a value without a name
+        #expect(AuthenticationMiddleware.token(authorization: nil, cookies: ["a=1", "b=2; envhub_session = s5 "]) == "s5")
+    }
+
+    /// Whatever spelling signs a request in never reaches the app.
+    @Test(arguments: ["envhub_session=s", " envhub_session=s ", "envhub_session =s", "\tenvhub_session\t=\ts"])
+    func aSessionCookieThatSignsInIsNeverPassedOn(_ spelling: String) {
+        let field = "a=1;\(spelling); b=2"
+        #expect(AuthenticationMiddleware.token(authorization: nil, cookies: [field]) == "s")
+        #expect(ForwardedHeaders.appCookies(field, sessionCookie: AuthenticationMiddleware.cookieName) == ["a=1", "b=2"])
+    }
+}
