@@ -70,11 +70,13 @@ wait_http() {
 
 # Run wrk against URL and append one result line per run to $BENCH_RESULTS:
 #   label \t run \t requests/s \t p99 ms \t non-2xx \t socket errors \t url
-# measure LABEL URL HEADER
+# measure LABEL URL HEADER...
 # With BENCH_WRK_SCRIPT set, the recorded runs use that wrk Lua script (the warm-up does not).
 # With BENCH_RUN=N set, one recorded run numbered N (for callers that interleave targets).
 measure() {
-    local label=$1 url=$2 header=$3 run out script=() runs
+    local label=$1 url=$2 run out script=() runs headers=() header
+    shift 2
+    for header in "$@"; do headers+=(-H "$header"); done
     runs=$(seq "$BENCH_RUNS")
     if [ -n "${BENCH_RUN:-}" ]; then runs=$BENCH_RUN; fi
     if [ -n "${BENCH_WRK_SCRIPT:-}" ]; then script=(-s "$BENCH_WRK_SCRIPT"); fi
@@ -83,12 +85,12 @@ measure() {
     # Short unrecorded run first: warms caches, connection pools, JITs.
     log "$label: warm-up ($BENCH_WARMUP)"
     wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d"$BENCH_WARMUP" --timeout 5s \
-        -H "$header" "$url" >/dev/null 2>&1 || true
+        "${headers[@]}" "$url" >/dev/null 2>&1 || true
     for run in $runs; do
         out="$BENCH_WORK/wrk/$(echo "$label" | tr -c 'A-Za-z0-9\n' '_')-$run.txt"
         log "$label: wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS -d$BENCH_DURATION (run $run/$BENCH_RUNS)"
         wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d"$BENCH_DURATION" --timeout 5s --latency "${script[@]}" \
-            -H "$header" "$url" >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed"; }
+            "${headers[@]}" "$url" >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed"; }
         python3 "$BENCH_API_DIR/parse_wrk.py" "$label" "$run" "$url" <"$out" >>"$BENCH_RESULTS" \
             || { cat "$out" >&2; die "could not parse wrk output"; }
         tail -n 1 "$BENCH_RESULTS" | awk -F'\t' '{printf "    %s req/s, p99 %s ms, non-2xx %s, socket errors %s\n", $3, $4, $5, $6}' >&2

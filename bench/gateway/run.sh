@@ -50,6 +50,9 @@
 #                            CHP serves on the machines this was measured on)
 #   BENCH_MEASURE=wrk,wrk1,paced,download,ws,hold measurements (add count for the uprobe counts)
 #   BENCH_COUNT_CALLERS=0    with count: print this many (call, caller) lines per request
+#   BENCH_CLIENT=api         the requests' fields: api (the token in Authorization) or browser
+#                            (a page request's fields as Chromium sends them, the session cookie
+#                            with an app's cookie)
 #   BENCH_REBUILD=1          rebuild .build/release/envhub even if it exists
 #   BENCH_ENVHUB_BIN=path    benchmark this envhub binary instead (no build)
 #   BENCH_START_TIMEOUT=90   seconds a server or environment gets to become ready
@@ -350,8 +353,27 @@ done
 address() {  # address TARGET UPSTREAM: host:port/prefix without a trailing slash
     if [ "$1" = direct ]; then echo "127.0.0.1:${port[$2]}"; else echo "${base[$1]}/$2"; fi
 }
-# Every target gets the same request bytes; only envhub looks at the token.
-header="Authorization: Bearer $token"
+# Every target gets the same request bytes; only envhub looks at the token. An API client
+# sends it alone; a browser sends it as the session cookie, with a cookie of the app's and the
+# fields Chromium sends with a page request.
+case "${BENCH_CLIENT:-api}" in
+    api) request_headers=("Authorization: Bearer $token") ;;
+    browser) request_headers=(
+        "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+        "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+        "Accept-Encoding: gzip, deflate, br"
+        "Accept-Language: en-US,en;q=0.9"
+        "Referer: http://127.0.0.1/u/admin/hello/"
+        "Sec-Fetch-Dest: document"
+        "Sec-Fetch-Mode: navigate"
+        "Sec-Fetch-Site: same-origin"
+        "Cookie: envhub_session=$token; app_theme=dark") ;;
+    *) die "BENCH_CLIENT must be api or browser" ;;
+esac
+header_options=()  # for curl and wrk
+for field in "${request_headers[@]}"; do header_options+=(-H "$field"); done
+ws_header_options=()
+for field in "${request_headers[@]}"; do ws_header_options+=(--header "$field"); done
 
 if [ -n "${BENCH_ENVHUB_BIN:-}" ]; then
     versions="envhub $bin"
@@ -371,7 +393,7 @@ printf '%s\n' "$versions" >"$BENCH_WORK/versions.txt"
 
 # Check once that every target answers what we think it answers.
 for t in "${targets[@]}"; do
-    curl -sf --noproxy '*' -H "$header" "http://$(address "$t" hello)/" | python3 -c '
+    curl -sf --noproxy '*' "${header_options[@]}" "http://$(address "$t" hello)/" | python3 -c '
 import json, sys
 doc = json.load(sys.stdin)
 assert "message" in doc, doc
@@ -403,7 +425,7 @@ if measures wrk; then
     for run in $(seq "$BENCH_RUNS"); do
         for t in "${targets[@]}"; do
             cpu_before=$(cpu_seconds "${pids[$t]:-}") began=$(date +%s.%N) machine_before=$(machine_ticks)
-            BENCH_RUN=$run measure "$t" "http://$(address "$t" hello)/" "$header"
+            BENCH_RUN=$run measure "$t" "http://$(address "$t" hello)/" "${request_headers[@]}"
             # The proxy's CPU over the warm-up and the run (in seconds, with the wall time they
             # took), and the share of the machine's CPU time nobody used meanwhile.
             printf '%s\t%s\t%s\t%s\n' "$t" "$(elapsed "$cpu_before" "$(cpu_seconds "${pids[$t]:-}")")" \
@@ -417,7 +439,7 @@ fi
 if measures wrk1; then
     for t in "${targets[@]}"; do
         BENCH_THREADS=1 BENCH_CONNECTIONS=1 BENCH_RUNS=1 BENCH_DURATION=$BENCH_WRK1_DURATION \
-            BENCH_RESULTS="$BENCH_WORK/wrk1.tsv" measure "$t-c1" "http://$(address "$t" hello)/" "$header"
+            BENCH_RESULTS="$BENCH_WORK/wrk1.tsv" measure "$t-c1" "http://$(address "$t" hello)/" "${request_headers[@]}"
     done
 fi
 
@@ -426,7 +448,7 @@ if measures paced; then
     for run in $(seq "$BENCH_RUNS"); do
         for t in "${targets[@]}"; do
             BENCH_RUN=$run BENCH_WRK_SCRIPT="$BENCH_GATEWAY_DIR/paced.lua" BENCH_RESULTS="$BENCH_WORK/paced.tsv" \
-                measure "$t-paced" "http://$(address "$t" hello)/" "$header"
+                measure "$t-paced" "http://$(address "$t" hello)/" "${request_headers[@]}"
         done
     done
 fi
@@ -438,7 +460,7 @@ if measures download; then
             [ "$t" = floor ] && continue  # small GETs only
             url="http://$(address "$t" stream)/bytes?n=$BENCH_DOWNLOAD_BYTES"
             cpu_before=$(cpu_seconds "${pids[$t]:-}")
-            read -r code size speed < <(curl -s --noproxy '*' --max-time 600 -H "$header" -o /dev/null \
+            read -r code size speed < <(curl -s --noproxy '*' --max-time 600 "${header_options[@]}" -o /dev/null \
                 -w '%{http_code} %{size_download} %{speed_download}\n' "$url" || echo "000 0 0")
             ok=1
             [ "$code" = 200 ] && [ "$size" = "$BENCH_DOWNLOAD_BYTES" ] || ok=0
@@ -455,7 +477,7 @@ if measures ws; then
         [ "$t" = floor ] && continue
         log "$t: $BENCH_WS_ROUNDTRIPS WebSocket echo round trips"
         "$python" "$BENCH_GATEWAY_DIR/ws_bench.py" latency "$t" "ws://$(address "$t" echo)/" \
-            --count "$BENCH_WS_ROUNDTRIPS" --header "$header" >>"$BENCH_WORK/ws.tsv" \
+            --count "$BENCH_WS_ROUNDTRIPS" "${ws_header_options[@]}" >>"$BENCH_WORK/ws.tsv" \
             || printf '%s\tFAILED\n' "$t" >>"$BENCH_WORK/ws.tsv"
         tail -n 1 "$BENCH_WORK/ws.tsv" | awk -F'\t' '$2 != "FAILED" {printf "    p50 %s ms, p99 %s ms\n", $2, $3}' >&2
     done
@@ -468,7 +490,7 @@ if measures hold; then
         log "$t: $BENCH_WS_CONNECTIONS WebSockets held ${BENCH_WS_HOLD}s"
         "$python" "$BENCH_GATEWAY_DIR/ws_bench.py" hold "$t" "ws://$(address "$t" echo)/" \
             --connections "$BENCH_WS_CONNECTIONS" --seconds "$BENCH_WS_HOLD" --pids "${pids[$t]:-}" \
-            --header "$header" >>"$BENCH_WORK/hold.tsv" \
+            "${ws_header_options[@]}" >>"$BENCH_WORK/hold.tsv" \
             || printf '%s\t%s\t%s\tFAILED\n' "$t" "$BENCH_WS_CONNECTIONS" "$BENCH_WS_HOLD" >>"$BENCH_WORK/hold.tsv"
         tail -n 1 "$BENCH_WORK/hold.tsv" | awk -F'\t' '{printf "    errors %s\n", $4}' >&2
     done
@@ -488,7 +510,7 @@ if measures count && wants envhub; then
         && perf probe -q -x "$bin" -a "envhub_count:request=$per_request" 2>/dev/null \
         || die "count: perf probe failed (root, and a kernel with uprobes, are needed)"
     log "envhub: counting mallocs, retains and releases per request (uprobes, 10 s of wrk)"
-    wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d14s -H "$header" "http://$(address envhub hello)/" >/dev/null 2>&1 &
+    wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d14s "${header_options[@]}" "http://$(address envhub hello)/" >/dev/null 2>&1 &
     wrk_pid=$!
     sleep 2  # connections open and pooled: the counted requests are the steady state
     perf stat -x, -e envhub_count:malloc,envhub_count:retain,envhub_count:release,envhub_count:request \
@@ -496,7 +518,7 @@ if measures count && wants envhub; then
     wait "$wrk_pid" || true
     if [ "${BENCH_COUNT_CALLERS:-0}" -gt 0 ]; then
         log "envhub: recording the callers of those calls (3 s of wrk, perf record --call-graph dwarf)"
-        wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d6s -H "$header" "http://$(address envhub hello)/" >/dev/null 2>&1 &
+        wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d6s "${header_options[@]}" "http://$(address envhub hello)/" >/dev/null 2>&1 &
         wrk_pid=$!
         sleep 2
         perf record -q --call-graph dwarf,16384 -o "$BENCH_WORK/callers.data" \
