@@ -98,6 +98,32 @@ import Testing
             + "X-Forwarded-Prefix: /u/alice/web\r\nContent-Length: 3\r\n\r\n")
     }
 
+    /// The forwarding rules read names as a head's bytes, in any case, the same as `String`s.
+    @Test func fieldNamesMeetTheSameRulesAsBytesAsAsStrings() {
+        let cases: [(String, Bool, ForwardedHeaders.RequestFieldFate)] = [
+            ("Accept", false, .forward), ("AUTHORIZATION", false, .drop), ("X-Forwarded-Host", false, .drop),
+            ("x-forwarded", false, .forward), ("X-Forwarded-", false, .drop), ("Connection", false, .drop),
+            ("Connection", true, .forward), ("Upgrade", true, .forward), ("Keep-Alive", true, .drop),
+            ("X-Private", false, .drop), ("X-Privat", false, .forward), ("Cookie", false, .cookie), ("TE", false, .drop),
+        ]
+        for (name, keepUpgrade, fate) in cases {
+            let asBytes = name.utf8.withContiguousStorageIfAvailable {
+                ForwardedHeaders.fate(ofRequestField: UnsafeRawBufferPointer($0), connectionOptions: ["x-private"], keepUpgrade: keepUpgrade)
+            }
+            let asString = ForwardedHeaders.fate(ofRequestField: name.lowercased(), connectionOptions: ["x-private"], keepUpgrade: keepUpgrade)
+            #expect(asBytes == fate && asString == fate, "\(name), keepUpgrade \(keepUpgrade)")
+        }
+    }
+
+    @Test func anAcceptFieldAsksForHTMLWhereverTextHTMLStands() {
+        for accept in ["text/html", "text/html,application/xhtml+xml", "application/json, text/html;q=0.9", "ttext/html"] {
+            #expect(Gateway.wantsHTML(accept: accept), "\(accept)")
+        }
+        for accept in ["", "*/*", "text/htm", "application/json", "text/plain, html", "image/avif,image/webp,*/*;q=0.8"] {
+            #expect(!Gateway.wantsHTML(accept: accept), "\(accept)")
+        }
+    }
+
     // MARK: the app's responses
 
     static let target = ProxyTarget(

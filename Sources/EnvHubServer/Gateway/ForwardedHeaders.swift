@@ -47,13 +47,31 @@ enum ForwardedHeaders {
         case cookie
     }
 
-    /// `name` lower-cased; `connectionOptions` as `tokens` reads them from the Connection field.
+    /// `connectionOptions` as `tokens` reads them from the Connection field.
     static func fate(ofRequestField name: String, connectionOptions: Set<String>, keepUpgrade: Bool) -> RequestFieldFate {
-        if name == "authorization" || name.hasPrefix("x-forwarded-") { return .drop }
-        if hopByHop.contains(name) || (!connectionOptions.isEmpty && connectionOptions.contains(name)) {
-            return keepUpgrade && (name == "connection" || name == "upgrade") ? .forward : .drop
+        var name = name
+        return name.withUTF8 {
+            fate(ofRequestField: UnsafeRawBufferPointer($0), connectionOptions: connectionOptions, keepUpgrade: keepUpgrade)
         }
-        return name == "cookie" ? .cookie : .forward
+    }
+
+    /// The same for a name as the bytes of a head (any case). Names are compared as bytes: a
+    /// browser's request has a dozen fields, and making each name a lower-cased `String` first
+    /// cost more than the rest of the head's rewriting.
+    static func fate(ofRequestField name: UnsafeRawBufferPointer, connectionOptions: Set<String>, keepUpgrade: Bool) -> RequestFieldFate {
+        let whole = 0..<name.count
+        func `is`(_ lowercased: StaticString) -> Bool { HeadBytes.equals(name, whole, lowercased) }
+        let forwardedPrefix: StaticString = "x-forwarded-"
+        if `is`("authorization")
+            || (name.count >= forwardedPrefix.utf8CodeUnitCount
+                && HeadBytes.equals(name, 0..<forwardedPrefix.utf8CodeUnitCount, forwardedPrefix)) {
+            return .drop
+        }
+        if hopByHop.contains(where: { HeadBytes.equals(name, whole, $0) })
+            || connectionOptions.contains(where: { HeadBytes.equals(name, whole, $0) }) {
+            return keepUpgrade && (`is`("connection") || `is`("upgrade")) ? .forward : .drop
+        }
+        return `is`("cookie") ? .cookie : .forward
     }
 
     /// The cookies of a Cookie field but the hub's session cookie, as `CookieField` reads them.

@@ -186,7 +186,16 @@ struct Gateway: Sendable {
     }
 
     /// Whether one Accept field asks for HTML.
-    static func wantsHTML(accept: String) -> Bool { accept.contains("text/html") }
+    static func wantsHTML(accept: String) -> Bool {
+        var accept = accept
+        return accept.withUTF8 { wantsHTML(accept: UnsafeRawBufferPointer($0), 0..<$0.count) }
+    }
+
+    /// Whether the Accept field value at `range` of `bytes` asks for HTML. (By bytes: with
+    /// Foundation imported, `String.contains` is NSString's.)
+    static func wantsHTML(accept bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {
+        HeadBytes.contains(bytes, range, "text/html")
+    }
 }
 
 extension Gateway.Request {

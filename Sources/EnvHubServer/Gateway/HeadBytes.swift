@@ -91,6 +91,23 @@ enum HeadBytes {
         }
     }
 
+    /// Whether the bytes in `range` contain `text`, byte for byte.
+    static func contains(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ text: StaticString) -> Bool {
+        let length = text.utf8CodeUnitCount
+        guard length > 0 else { return true }
+        guard let base = bytes.baseAddress, range.count >= length else { return false }
+        // Each place the first byte occurs (memchr), compared whole (memcmp).
+        var index = range.lowerBound
+        let lastStart = range.upperBound - length
+        while index <= lastStart {
+            guard let found = memchr(base + index, Int32(text.utf8Start.pointee), lastStart - index + 1) else { return false }
+            index = UnsafeRawPointer(found) - base
+            if memcmp(base + index, text.utf8Start, length) == 0 { return true }
+            index += 1
+        }
+        return false
+    }
+
     /// Whether `bytes` has `expected` at `index`, byte for byte (only its first `length`
     /// bytes, when given).
     static func has(_ bytes: UnsafeRawBufferPointer, _ expected: StaticString, at index: Int, length: Int? = nil) -> Bool {

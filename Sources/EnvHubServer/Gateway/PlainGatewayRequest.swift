@@ -98,7 +98,7 @@ struct PlainGatewayRequest {
             case UInt8(ascii: "a") where HeadBytes.equals(bytes, field.name, "authorization"):
                 if authorization == nil { authorization = HeadBytes.string(bytes, field.value) }
             case UInt8(ascii: "a") where HeadBytes.equals(bytes, field.name, "accept"):
-                if Gateway.wantsHTML(accept: HeadBytes.string(bytes, field.value)) { wantsHTML = true }
+                if Gateway.wantsHTML(accept: bytes, field.value) { wantsHTML = true }
             case UInt8(ascii: "x") where HeadBytes.equals(bytes, field.name, "x-forwarded-proto"):
                 if forwardedProto == nil { forwardedProto = HeadBytes.string(bytes, field.value) }
             case UInt8(ascii: "t") where HeadBytes.equals(bytes, field.name, "transfer-encoding"),
@@ -133,7 +133,7 @@ struct PlainGatewayRequest {
         bytes.withUnsafeReadableBytes { bytes in
             for field in fields {
                 if HeadBytes.equals(bytes, field.name, "host") || HeadBytes.equals(bytes, field.name, "content-length") { continue }
-                let name = HeadBytes.string(bytes, field.name).lowercased()
+                let name = UnsafeRawBufferPointer(rebasing: bytes[field.name])
                 switch ForwardedHeaders.fate(ofRequestField: name, connectionOptions: connectionOptions, keepUpgrade: false) {
                 case .forward:
                     head.appendLine(field, of: bytes)
