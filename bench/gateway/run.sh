@@ -363,6 +363,7 @@ case "${BENCH_CLIENT:-api}" in
         "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
         "Accept-Encoding: gzip, deflate, br"
         "Accept-Language: en-US,en;q=0.9"
+        "Connection: keep-alive"
         "Referer: http://127.0.0.1/u/admin/hello/"
         "Sec-Fetch-Dest: document"
         "Sec-Fetch-Mode: navigate"

@@ -1,4 +1,3 @@
-import Foundation
 import HTTPTypes
 
 /// The header rules of the gateway (RFC 9110 §7.6.1 for hop-by-hop fields): what the app
@@ -141,12 +140,21 @@ enum ForwardedHeaders {
         }.joined(separator: ";")
     }
 
-    private static func connectionOptions(_ fields: HTTPFields) -> Set<String> { tokens(fields[values: .connection]) }
+    private static func connectionOptions(_ fields: HTTPFields) -> Set<String> {
+        var options: Set<String> = []
+        for value in fields[values: .connection] { addConnectionOptions(of: value, to: &options) }
+        return options
+    }
+
+    /// Adds the options a Connection field names to `options`, lower-cased, but for those that
+    /// name a hop-by-hop field (`keep-alive`, `upgrade`), which goes anyway: for the Connection
+    /// fields most clients and apps send, the set stays empty and is never allocated.
+    static func addConnectionOptions(of value: String, to options: inout Set<String>) {
+        for option in FieldValue.tokens(CollectionOfOne(value)) where !hopByHop.contains(option) { options.insert(option) }
+    }
 
     /// The comma-separated tokens of a list-valued field such as Connection or Upgrade, lower-cased.
-    static func tokens(_ values: [String]) -> Set<String> {
-        Set(values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
-    }
+    static func tokens(_ values: [String]) -> Set<String> { Set(FieldValue.tokens(values)) }
 }
 
 extension HTTPField.Name {

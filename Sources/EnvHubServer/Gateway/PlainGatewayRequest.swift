@@ -17,7 +17,7 @@ struct PlainGatewayRequest {
     let contentLength: Int?
     /// The client sent `Connection: close`.
     let closeAfter: Bool
-    /// The options the Connection field names, lower-cased.
+    /// The options the Connection field names, lower-cased (`ForwardedHeaders.addConnectionOptions`).
     let connectionOptions: Set<String>
     /// The first X-Forwarded-Proto says https.
     let forwardedHTTPS: Bool
@@ -94,7 +94,7 @@ struct PlainGatewayRequest {
             case UInt8(ascii: "c") where HeadBytes.equals(bytes, field.name, "cookie"):
                 cookies.append(HeadBytes.string(bytes, field.value))
             case UInt8(ascii: "c") where HeadBytes.equals(bytes, field.name, "connection"):
-                connectionOptions.formUnion(ForwardedHeaders.tokens([HeadBytes.string(bytes, field.value)]))
+                ForwardedHeaders.addConnectionOptions(of: HeadBytes.string(bytes, field.value), to: &connectionOptions)
             case UInt8(ascii: "a") where HeadBytes.equals(bytes, field.name, "authorization"):
                 if authorization == nil { authorization = HeadBytes.string(bytes, field.value) }
             case UInt8(ascii: "a") where HeadBytes.equals(bytes, field.name, "accept"):

@@ -80,13 +80,13 @@ struct UpstreamResponseHead {
         var transferEncoding: String?
         for line in lines {
             if HeadBytes.equals(bytes, line.name, "connection") {
-                connectionOptions.formUnion(ForwardedHeaders.tokens([HeadBytes.string(bytes, line.value)]))
+                ForwardedHeaders.addConnectionOptions(of: HeadBytes.string(bytes, line.value), to: &connectionOptions)
             } else if HeadBytes.equals(bytes, line.name, "content-length") {
                 guard contentLength == nil, let length = HeadBytes.decimal(bytes, line.value) else { return nil }
                 contentLength = length
             } else if HeadBytes.equals(bytes, line.name, "transfer-encoding") {
                 guard transferEncoding == nil else { return nil }
-                transferEncoding = HeadBytes.string(bytes, line.value).lowercased()
+                transferEncoding = HeadBytes.string(bytes, line.value)
             }
         }
         let framing: Framing
@@ -94,8 +94,7 @@ struct UpstreamResponseHead {
             framing = .noBody
         } else if let transferEncoding {
             guard contentLength == nil else { return nil }  // both: a message to refuse, not to guess at
-            let codings = transferEncoding.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            framing = codings.last == "chunked" ? .chunked : .untilClose
+            framing = FieldValue.tokens([transferEncoding]).last == "chunked" ? .chunked : .untilClose
         } else if let contentLength {
             framing = .length(contentLength)
         } else {

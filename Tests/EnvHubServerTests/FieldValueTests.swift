@@ -2,9 +2,27 @@ import Testing
 
 @testable import EnvHubServer
 
-/// How a Cookie field is read where the hub looks for its session cookie: to find the session,
-/// and to leave it out of what an app is sent.
-@Suite struct CookieFieldTests {
+/// How the parts of field values are read: lists (Connection, Upgrade, Transfer-Encoding), and
+/// Cookie pairs where the hub looks for its session cookie, to find the session and to leave it
+/// out of what an app is sent.
+@Suite struct FieldValueTests {
+    @Test func listsAreReadAsLowerCasedTokensWithoutTheSpacesAroundThem() {
+        #expect(FieldValue.tokens(["keep-alive, Close", " , X-Private ,\tUpgrade\t", ""]) == [
+            "keep-alive", "close", "x-private", "upgrade",
+        ])
+        #expect(ForwardedHeaders.tokens(["Upgrade", "upgrade, HTTP2-Settings"]) == ["upgrade", "http2-settings"])
+        #expect(FieldValue.tokens(["gzip, CHUNKED"]).last == "chunked")
+    }
+
+    /// Connection options that name hop-by-hop fields add nothing: those fields go anyway.
+    @Test func connectionOptionsKeepWhatNamesMoreThanTheHopByHopFields() {
+        var options: Set<String> = []
+        ForwardedHeaders.addConnectionOptions(of: "keep-alive, Upgrade", to: &options)
+        #expect(options.isEmpty)
+        ForwardedHeaders.addConnectionOptions(of: "Keep-Alive, X-Private, close", to: &options)
+        #expect(options == ["x-private", "close"])
+    }
+
     static func pairs(_ field: String) -> [String] {
         var pairs: [String] = []
         CookieField.forEachPair(in: field) { pair in
