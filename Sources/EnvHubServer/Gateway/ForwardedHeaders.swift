@@ -46,7 +46,7 @@ enum ForwardedHeaders {
         case cookie
     }
 
-    /// `connectionOptions` as `tokens` reads them from the Connection field.
+    /// `connectionOptions` as `addConnectionOptions` collects them from the Connection fields.
     static func fate(ofRequestField name: String, connectionOptions: Set<String>, keepUpgrade: Bool) -> RequestFieldFate {
         var name = name
         return name.withUTF8 {
