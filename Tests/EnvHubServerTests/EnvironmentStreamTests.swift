@@ -138,7 +138,7 @@ import Testing
             try await waitFor("the third start to queue behind the second") {
                 seen.withLockedValue { $0.contains("in line") } ? true : nil
             }
-            FileManager.default.createFile(atPath: gate.path, contents: Data())
+            #expect(FileManager.default.createFile(atPath: gate.path, contents: Data()), "the gate opens")
             let thirdText = try await third.value
             #expect(thirdText.contains("queued for a start slot, number 2 in line"))
             #expect(thirdText.contains(#""position":2"#))

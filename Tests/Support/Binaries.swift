@@ -7,7 +7,9 @@ public let envhubBinary: URL = {
     return root.appendingPathComponent(".build/debug/envhub")
 }()
 
-/// Polls `probe` until it returns a value, failing after `timeout`.
+/// Polls `probe` until it returns a value, failing after `timeout`. (Most callers wait for a
+/// condition and want no value: hence discardable.)
+@discardableResult
 public func waitFor<T>(_ what: String, timeout: Duration = .seconds(30), _ probe: () async throws -> T?) async throws -> T {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
