@@ -21,7 +21,8 @@ enum CookieField {
 
     /// Hands each non-empty pair of `field` to `body` in order, until `body` returns false.
     static func forEachPair(in field: String, _ body: (Pair) -> Bool) {
-        FieldValue.withUTF8(field) { bytes in
+        var utf8 = field  // `withUTF8` is mutating: it makes a bridged string native first
+        utf8.withUTF8 { bytes in
             FieldValue.forEachElement(bytes, separator: UInt8(ascii: ";")) { pair in
                 var equals = pair.lowerBound
                 while equals < pair.upperBound, bytes[equals] != UInt8(ascii: "=") { equals += 1 }

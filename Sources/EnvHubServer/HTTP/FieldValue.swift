@@ -3,15 +3,6 @@
 /// (Connection, Cookie, Transfer-Encoding); Foundation's `trimmingCharacters` and stepping
 /// through `String.UTF8View` indices each cost more than the rest of the head's reading.
 enum FieldValue {
-    /// Calls `body` with the UTF-8 of `value`, contiguous (a native copy first for a string
-    /// bridged from elsewhere).
-    static func withUTF8<T>(_ value: String, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
-        if let result = value.utf8.withContiguousStorageIfAvailable(body) { return result }
-        var native = value
-        native.makeContiguousUTF8()
-        return native.utf8.withContiguousStorageIfAvailable(body)!
-    }
-
     /// The offsets of each non-empty element of `bytes` separated by `separator`, without the
     /// spaces and tabs around it, in order, until `body` returns false.
     static func forEachElement(_ bytes: UnsafeBufferPointer<UInt8>, separator: UInt8, _ body: (Range<Int>) -> Bool) {
@@ -46,7 +37,8 @@ enum FieldValue {
     static func tokens(_ values: some Sequence<String>) -> [String] {
         var tokens: [String] = []
         for value in values {
-            withUTF8(value) { bytes in
+            var utf8 = value  // `withUTF8` is mutating: it makes a bridged string native first
+            utf8.withUTF8 { bytes in
                 forEachElement(bytes, separator: UInt8(ascii: ",")) { element in
                     tokens.append(String(part(of: value, element)).lowercased())
                     return true
