@@ -21,6 +21,8 @@ struct PlainGatewayRequest {
     let connectionOptions: Set<String>
     /// The first X-Forwarded-Proto says https.
     let forwardedHTTPS: Bool
+    /// The values of the Cookie fields: read for the session, then passed on without it.
+    let cookies: [String]
 
     var headLength: Int { bytes.readableBytes }
 
@@ -117,7 +119,7 @@ struct PlainGatewayRequest {
         return PlainGatewayRequest(
             request: request, bytes: buffer.getSlice(at: buffer.readerIndex, length: headLength)!, fields: fields,
             contentLength: contentLength, closeAfter: connectionOptions.contains("close"), connectionOptions: connectionOptions,
-            forwardedHTTPS: forwardedProto == "https")
+            forwardedHTTPS: forwardedProto == "https", cookies: cookies)
     }
 
     /// The head the app is sent, by `ForwardedHeaders`' rules for requests, its body framed by
@@ -129,7 +131,7 @@ struct PlainGatewayRequest {
         head.append(target.path)
         head.append(" HTTP/1.1\r\n")
         head.appendHostField(target.upstream)
-        var cookies: [Substring] = []
+        var cookiesGo = false  // the Cookie fields' fate: the app's cookies follow in one field
         bytes.withUnsafeReadableBytes { bytes in
             for field in fields {
                 if HeadBytes.equals(bytes, field.name, "host") || HeadBytes.equals(bytes, field.name, "content-length") { continue }
@@ -140,11 +142,15 @@ struct PlainGatewayRequest {
                 case .drop:
                     continue
                 case .cookie:
-                    cookies += ForwardedHeaders.appCookies(HeadBytes.string(bytes, field.value), sessionCookie: AuthenticationMiddleware.cookieName)
+                    cookiesGo = true
                 }
             }
         }
-        if !cookies.isEmpty { head.appendField("Cookie", cookies.joined(separator: "; ")) }
+        var appCookies: [Substring] = []
+        for field in cookies where cookiesGo {
+            appCookies += ForwardedHeaders.appCookies(field, sessionCookie: AuthenticationMiddleware.cookieName)
+        }
+        if !appCookies.isEmpty { head.appendField("Cookie", appCookies.joined(separator: "; ")) }
         ForwardedHeaders.forwardedFields(
             clientAddress: clientIP, https: forwardedHTTPS, host: request.host, prefix: target.prefix
         ) { name, value in head.appendField(name.rawName, value) }
