@@ -114,8 +114,10 @@ struct UpstreamResponseHead {
                 if framing == .chunked { head.appendLine(line, of: bytes) }  // the body passes on as it came
                 continue
             }
-            if ForwardedHeaders.hopByHop.contains(where: { HeadBytes.equals(bytes, line.name, $0) }) { continue }
-            if !connectionOptions.isEmpty, connectionOptions.contains(HeadBytes.string(bytes, line.name).lowercased()) { continue }
+            if ForwardedHeaders.hopByHop.contains(where: { HeadBytes.equals(bytes, line.name, $0) })
+                || connectionOptions.contains(where: { HeadBytes.equals(bytes, line.name, $0) }) {
+                continue
+            }
             if HeadBytes.equals(bytes, line.name, "location") {
                 head.appendField("Location", ForwardedHeaders.location(
                     HeadBytes.string(bytes, line.value), prefix: target.prefix, upstream: target.upstreamURL,
