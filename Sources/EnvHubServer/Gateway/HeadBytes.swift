@@ -71,24 +71,24 @@ enum HeadBytes {
 
     /// Whether the bytes in `range` equal `lowercased` (ASCII, case-insensitively).
     static func equals(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ lowercased: StaticString) -> Bool {
-        guard range.count == lowercased.utf8CodeUnitCount else { return false }
-        let expected = lowercased.utf8Start
-        for offset in 0..<range.count where bytes[range.lowerBound + offset] | 0x20 != expected[offset] | 0x20 {
-            return false
-        }
-        return true
+        equals(bytes, range, UnsafeBufferPointer(start: lowercased.utf8Start, count: lowercased.utf8CodeUnitCount))
     }
 
     /// Whether the bytes in `range` equal `lowercased` (ASCII, case-insensitively).
     static func equals(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ lowercased: String) -> Bool {
         guard range.count == lowercased.utf8.count else { return false }
         var lowercased = lowercased
-        return lowercased.withUTF8 { expected in
-            for offset in 0..<range.count where bytes[range.lowerBound + offset] | 0x20 != expected[offset] | 0x20 {
-                return false
-            }
-            return true
+        return lowercased.withUTF8 { equals(bytes, range, $0) }
+    }
+
+    /// Only A–Z are folded: setting bit 0x20 of any byte would also make `^` equal `~`.
+    private static func equals(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ lowercased: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard range.count == lowercased.count else { return false }
+        for offset in 0..<range.count {
+            let byte = bytes[range.lowerBound + offset]
+            if (byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte) != lowercased[offset] { return false }
         }
+        return true
     }
 
     /// Whether the bytes in `range` contain `text`, byte for byte.
