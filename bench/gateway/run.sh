@@ -371,10 +371,8 @@ case "${BENCH_CLIENT:-api}" in
         "Cookie: envhub_session=$token; app_theme=dark") ;;
     *) die "BENCH_CLIENT must be api or browser" ;;
 esac
-header_options=()  # for curl and wrk
-for field in "${request_headers[@]}"; do header_options+=(-H "$field"); done
-ws_header_options=()
-for field in "${request_headers[@]}"; do ws_header_options+=(--header "$field"); done
+header_options=() ws_header_options=()  # -H for curl and wrk, --header for ws_bench.py
+for field in "${request_headers[@]}"; do header_options+=(-H "$field"); ws_header_options+=(--header "$field"); done
 
 if [ -n "${BENCH_ENVHUB_BIN:-}" ]; then
     versions="envhub $bin"

@@ -278,7 +278,6 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         if request.closeAfter { closeAfterAnswer = true }
         requestStarted = .now
         requestMethod = request.request.method
-        let remoteAddress = remoteAddress
         if let answer = gateway.cachedAnswer(request.request, remoteAddress: remoteAddress) { return act(on: answer, for: request) }
         reading = .deciding
         decideFromStore(request.request, remoteAddress: remoteAddress) { answer in self.act(on: answer, for: request) }
