@@ -22,6 +22,29 @@ import Testing
         return bodies
     }
 
+    /// What a connection carries before the request a test is about, to put it on each path
+    /// the gateway's requests take.
+    enum Opening: String, CaseIterable, CustomTestStringConvertible {
+        /// Nothing: the byte path.
+        case none
+        /// A hub request the byte path lends NIO's parser; the connection then comes back.
+        case hubRequest
+        /// A hub request after which NIO's parser keeps the connection for good (a head longer
+        /// than the byte path reads, as a browser with large cookies sends): the gateway's
+        /// requests that follow go to `GatewayProxyHandler`.
+        case parserForGood
+
+        var text: String {
+            switch self {
+            case .none: ""
+            case .hubRequest: "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            case .parserForGood: "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: \(String(repeating: "p", count: 17 * 1024))\r\n\r\n"
+            }
+        }
+
+        var testDescription: String { rawValue }
+    }
+
     /// Requests for the app and for the hub's API, sent back to back on one connection
     /// before any answer, are answered in the order they were sent.
     @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
@@ -63,13 +86,15 @@ import Testing
     }
 
     /// A client connection that keeps the hub waiting longer than the client idle timeout is
-    /// closed: kept alive after an answer (on the byte path, and after the hand-over to NIO's
-    /// parser), stopped in the middle of a head, or never used.
+    /// closed: kept alive after an answer (on the byte path, after a request lent to NIO's
+    /// parser, and on a connection the parser keeps), stopped in the middle of a head, or
+    /// never used.
     @Test func idleClientConnectionsAreClosed() async throws {
         try await Self.withActiveProjectClosingIdleClients { token, port in
             let openings = [
                 "GET /u/admin/web/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n",
-                "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                Opening.hubRequest.text,
+                Opening.parserForGood.text,
                 "GET /u/admin/web/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n",
                 "",
             ]
@@ -95,16 +120,16 @@ import Testing
     }
 
     /// Waiting for the app is not the client's idleness: answers slower than the client idle
-    /// timeout arrive, on the byte path and after the hand-over, and a quiet chat socket stays open.
+    /// timeout arrive, on every path, and a quiet chat socket stays open.
     @Test func slowAnswersAndQuietSocketsOutliveTheClientIdleTimeout() async throws {
         try await Self.withActiveProjectClosingIdleClients { token, port in
             // All at once, so that nothing the test process does (or waits for) can make the
-            // client late: a slow answer on the byte path, then the same after the hand-over.
+            // client late: a slow answer after each opening, on one connection.
             let socket = try RawSocket(port: port)
             let slow = "GET /u/admin/web/slow?s=2 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n"
-            socket.send(slow + "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + slow)
-            let bodies = Self.bodies(try await socket.receive { Self.bodies($0).count >= 3 })
-            #expect(bodies.count == 3 && bodies[0] == "slow" && bodies[2] == "slow", "\(bodies)")
+            socket.send(Opening.allCases.map { $0.text + slow }.joined())
+            let bodies = Self.bodies(try await socket.receive { Self.bodies($0).count >= 5 })
+            #expect(bodies.count == 5 && bodies[0] == "slow" && bodies[2] == "slow" && bodies[4] == "slow", "\(bodies)")
             #expect(!socket.closedByPeer)
 
             let chat = try RawSocket(port: port)
@@ -119,14 +144,13 @@ import Testing
     }
 
     /// An upload the app stops reading for longer than the client idle timeout is not the
-    /// client's idleness: held back, it waits and then goes through, on the byte path and on
-    /// a connection handed over to NIO's parser.
+    /// client's idleness: held back, it waits and then goes through, on every path.
     @Test func uploadsHeldBackByTheAppOutliveTheClientIdleTimeout() async throws {
         try await Self.withActiveProjectClosingIdleClients { token, port in
             let size = 64 << 20  // more than the kernel's buffers on the way hold
             let head = "POST /u/admin/web/upload?pause=3 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
                 + "Content-Length: \(size)\r\n\r\n"
-            for upload in try await Self.uploadOnBothPaths(head, bodySize: size, port: port) {
+            for upload in try await Self.uploadOnEveryPath(head, bodySize: size, port: port) {
                 #expect(upload.sent.written == upload.length, """
                     \(upload.opening): \(upload.sent.written) of \(upload.length) bytes sent (\(upload.sent.error ?? "")) after \
                     \(upload.took), closed by the hub: \(upload.closedByPeer): \(upload.answer)
@@ -138,7 +162,7 @@ import Testing
 
     /// An upload the app reads slowly for longer than the gateway's idle timeout, answering
     /// only once it has all of it, goes through: an app taking the request is not an idle app
-    /// (nginx's send timeout), on the byte path and on a connection handed over to NIO's parser.
+    /// (nginx's send timeout), on every path.
     @Test func uploadsTheAppReadsSlowlyOutliveTheGatewayIdleTimeout() async throws {
         try await GatewayTests.withActiveProject("probe", configure: { $0.gatewayIdleTimeout = .seconds(3) }) { _, token, port in
             // Read 1 MiB every 50 ms, so about 5 s in all; what the kernel's buffers on the way
@@ -146,7 +170,7 @@ import Testing
             let size = 96 << 20
             let head = "POST /u/admin/web/upload?every=0.05 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
                 + "Content-Length: \(size)\r\n\r\n"
-            for upload in try await Self.uploadOnBothPaths(head, bodySize: size, port: port, timeoutSeconds: 30) {
+            for upload in try await Self.uploadOnEveryPath(head, bodySize: size, port: port, timeoutSeconds: 30) {
                 #expect(upload.sent.written == upload.length, "\(upload.opening): \(upload.sent.written) of \(upload.length) bytes sent")
                 #expect(upload.answer.contains(#"{"received": \#(size)}"#), "\(upload.opening) after \(upload.took): \(upload.answer)")
                 #expect(upload.took > .seconds(3), "the app read for longer than the idle timeout")
@@ -154,10 +178,9 @@ import Testing
         }
     }
 
-    /// One upload of `uploadOnBothPaths`: what was sent, what came back, how long it took.
+    /// One upload of `uploadOnEveryPath`: what was sent, what came back, how long it took.
     struct Upload {
-        /// The start of what the connection sent, to tell the two apart in messages.
-        let opening: Substring
+        let opening: Opening
         let sent: (written: Int, error: String?)
         /// All the bytes the connection had to send.
         let length: Int
@@ -166,23 +189,21 @@ import Testing
         let closedByPeer: Bool
     }
 
-    /// Sends `head` and a body of `bodySize` bytes at the same time on two connections: one
-    /// that starts with it (the byte path) and one that starts with a hub request (handed over
-    /// to NIO's parser); returns each once its answer (the app's, or the gateway's 504) is in.
-    static func uploadOnBothPaths(_ head: String, bodySize: Int, port: Int, timeoutSeconds: Int = 10) async throws -> [Upload] {
-        let handOver = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-        return try await withThrowingTaskGroup(of: Upload.self) { group in
-            for opening in [head, handOver + head] {
+    /// Sends `head` and a body of `bodySize` bytes at the same time on a connection after each
+    /// opening; returns each once its answer (the app's, or the gateway's 504) is in.
+    static func uploadOnEveryPath(_ head: String, bodySize: Int, port: Int, timeoutSeconds: Int = 10) async throws -> [Upload] {
+        try await withThrowingTaskGroup(of: Upload.self) { group in
+            for opening in Opening.allCases {
                 group.addTask {
                     // Made before connecting: on a loaded machine making it can take longer than a
                     // client idle timeout, which the hub would rightly take for an idle client.
-                    let bytes = Array(opening.utf8) + [UInt8](repeating: 0x78, count: bodySize)
+                    let bytes = Array((opening.text + head).utf8) + [UInt8](repeating: 0x78, count: bodySize)
                     let socket = try RawSocket(port: port, timeoutSeconds: timeoutSeconds)
                     let started = ContinuousClock.now
                     let sent = try await offThePool { socket.sendAll(bytes) }
                     let answer = try await socket.receive { $0.contains(#""received""#) || $0.contains("gateway_timeout") }
                     return Upload(
-                        opening: opening.prefix(20), sent: sent, length: bytes.count, answer: answer,
+                        opening: opening, sent: sent, length: bytes.count, answer: answer,
                         took: ContinuousClock.now - started, closedByPeer: socket.closedByPeer)
                 }
             }
@@ -192,8 +213,8 @@ import Testing
 
     /// A client that asks `Expect: 100-continue` (curl does for bodies over 1 KiB) gets one
     /// 100 Continue before it sends the body, then the answer: the app's on the gateway (on the
-    /// byte path's connection and on one handed over to NIO's parser), the hub's own on its
-    /// routes. The body is not held back waiting for a 100 that never comes.
+    /// byte path, after a hub request and on a connection NIO's parser keeps), the hub's own
+    /// on its routes. The body is not held back waiting for a 100 that never comes.
     @Test func anExpectContinueUploadGetsOneContinue() async throws {
         try await GatewayTests.withActiveProject("probe") { _, token, port in
             let body = String(repeating: "z", count: 100_000)
@@ -206,7 +227,8 @@ import Testing
                 + "Expect: 100-continue\r\nContent-Length: \(login.utf8.count)\r\n\r\n"
             let cases = [
                 (name: "gateway", opening: "", head: upload, body: body, answered: appAnswered),
-                (name: "gateway, handed over", opening: "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", head: upload, body: body,
+                (name: "gateway, after a hub request", opening: Opening.hubRequest.text, head: upload, body: body, answered: appAnswered),
+                (name: "gateway, the parser's connection", opening: Opening.parserForGood.text, head: upload, body: body,
                  answered: appAnswered),
                 (name: "hub route", opening: "", head: hubRoute, body: login, answered: #""token""#),
             ]
@@ -383,11 +405,11 @@ import Testing
     /// A client that goes away while the app works on its request ends the exchange, on both
     /// paths, as nginx, Envoy and Go's reverse proxy do: the environment no longer counts as
     /// in use because of it, and the app's connection is closed rather than left to answer.
-    @Test(arguments: [false, true]) func aClientThatGoesAwayEndsItsExchange(afterAHubRequest: Bool) async throws {
+    @Test(arguments: Opening.allCases) func aClientThatGoesAwayEndsItsExchange(after opening: Opening) async throws {
         try await GatewayTests.withActiveProject("probe") { hub, token, port in
             let socket = try RawSocket(port: port)
-            if afterAHubRequest {  // NIO's parser serves the rest of such a connection
-                socket.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            if opening != .none {
+                socket.send(opening.text)
                 _ = try await socket.receive { Self.bodies($0).count == 1 }
             }
             socket.send("GET /u/admin/web/slow?s=60 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n")
@@ -478,12 +500,18 @@ import Testing
                 "Transfer-Encoding: chunked, identity\r\nContent-Length: 5",
                 "Transfer-Encoding:\tchunked\r\nX-Fold: a\r\n b",
             ]
+            // For the app and for the hub, at a connection's start and after a request lent to the parser.
             for framing in framings {
-                let socket = try RawSocket(port: port)
-                socket.send("POST /u/admin/web/echo/first HTTP/1.1\r\n\(fields)\(framing)\r\n\r\n0\r\n\r\n\(hidden)")
-                let text = try await socket.receive { _ in false }  // until the hub closes
-                #expect(!text.contains("smuggled"), "\(framing.debugDescription): \(text)")
-                #expect(!text.isEmpty, "\(framing.debugDescription): no answer at all")
+                for (opening, path) in [("", "/u/admin/web/echo/first"), (Opening.hubRequest.text, "/u/admin/web/echo/first"),
+                                        ("", "/api/auth/login"), (Opening.hubRequest.text, "/api/auth/login")] {
+                    let socket = try RawSocket(port: port)
+                    socket.send("\(opening)POST \(path) HTTP/1.1\r\n\(fields)\(framing)\r\n\r\n0\r\n\r\n\(hidden)")
+                    let text = try await socket.receive { _ in false }  // until the hub closes
+                    let label = "\(opening.isEmpty ? "" : "after a hub request, ")\(path) \(framing.debugDescription)"
+                    #expect(!text.contains("smuggled"), "\(label): \(text)")
+                    let answers = text.components(separatedBy: "HTTP/1.1 ").count - 1
+                    #expect(answers > (opening.isEmpty ? 0 : 1), "\(label): no answer at all: \(text)")
+                }
             }
         }
     }

@@ -40,6 +40,8 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def read_body(self, every=None):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            return self.read_chunked_body()
         length = int(self.headers.get("Content-Length") or 0)
         received = 0
         while received < length:
@@ -50,6 +52,17 @@ class Handler(BaseHTTPRequestHandler):
             if every is not None:
                 time.sleep(every)
         return received
+
+    def read_chunked_body(self):
+        received = 0
+        while True:
+            size = int(self.rfile.readline().split(b";")[0], 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b""):  # trailer lines, then the empty line
+                    pass
+                return received
+            received += len(self.rfile.read(size))
+            self.rfile.readline()
 
     def handle_any(self):
         url = urlsplit(self.path)

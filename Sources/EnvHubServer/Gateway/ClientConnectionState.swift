@@ -9,6 +9,9 @@ import NIOHTTPTypes
 /// stops reading because the app it goes to cannot take more is waiting for the app, as an
 /// answer being worked on is; Hummingbird's handler counted that as idleness and closed
 /// uploads that a slow app held back.
+///
+/// While the byte path serves the connection between the requests it lends the parser
+/// (`GatewayByteProxy.Turn`), its own idle clock times the client, and this one waits.
 final class ClientConnectionState: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -23,6 +26,8 @@ final class ClientConnectionState: ChannelDuplexHandler, RemovableChannelHandler
     /// Restarted when the client starts to owe the bytes it owes now.
     private var idleClock: IdleClock?
     private var closeAfterAnswer = false
+    /// The byte path in front serves the connection for now.
+    private var bytePathServes = false
 
     /// `idleTimeout`: nil, never.
     init(idleTimeout: TimeAmount?) {
@@ -86,6 +91,11 @@ final class ClientConnectionState: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let turn = event as? GatewayByteProxy.Turn {
+            bytePathServes = turn == .bytePath
+            idleClock?.restart()
+            return
+        }
         guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
         if requestsInProgress > 0 {
             closeAfterAnswer = true
@@ -96,9 +106,10 @@ final class ClientConnectionState: ChannelDuplexHandler, RemovableChannelHandler
 
     // MARK: idleness
 
-    /// The client owes bytes: a read is out, and no request is in progress or one is being read.
+    /// The client owes bytes: a read is out, and no request is in progress or one is being read
+    /// (unless the byte path serves the connection).
     private var waitsForClient: Bool {
-        readOutstanding && (requestsInProgress == 0 || isRequestBeingRead)
+        !bytePathServes && readOutstanding && (requestsInProgress == 0 || isRequestBeingRead)
     }
 
     private func startIdleClock(_ context: ChannelHandlerContext) {

@@ -1,6 +1,7 @@
 import EnvHubCore
 import HTTPTypes
 import NIOCore
+import NIOHTTP1
 
 /// The gateway's byte path: serves the plain gateway requests a connection starts with
 /// (`PlainGatewayRequest`) as bytes, at the very front of the connection's pipeline, before
@@ -9,12 +10,18 @@ import NIOCore
 /// a dedicated proxy: the full codec and the HTTPTypes conversions on both sides cost more
 /// than everything else a forwarded request needs.
 ///
-/// The first request that is not plain (a WebSocket upgrade, anything for the hub's own
-/// pages and API, a chunked upload, HTTP/1.0, a head the strict rules refuse) ends the byte
-/// path for the connection: once the answer in progress is written, this handler leaves the
-/// pipeline and hands what it has read to NIO's parser, so the rest of the connection is
-/// served as before (gateway requests by `GatewayProxyHandler`). The hand-over happens at a
-/// request boundary, so the parser sees a connection that starts with that request.
+/// A request that is not plain (anything for the hub's own pages and API, a chunked upload)
+/// goes to NIO's parser and the handlers behind it (gateway requests to `GatewayProxyHandler`),
+/// which join the pipeline the first time: this handler gives the parser that request's bytes
+/// alone and takes the connection back once it has been answered (`ParserTurn`, which says
+/// how the two parsers are kept from reading the stream differently). A browser reaches the
+/// hub's pages and the apps over the same few connections, so its app requests stay on the
+/// byte path after a dashboard call. A request whose end the byte path does not find as
+/// strictly (a WebSocket upgrade, HTTP/1.0, `Connection: close`, ambiguous framing, a head
+/// over 16 KiB) ends the byte path for the connection: this handler leaves the pipeline and
+/// hands what it has read to NIO's parser, which serves the rest of the connection. Both
+/// happen at a request boundary, once the answer in progress is written, so the parser always
+/// sees a request from its start.
 ///
 /// Decisions are `Gateway`'s, the same as on the other path; the header rules are
 /// `ForwardedHeaders`'. Back-pressure: the client is read only while the app can take more,
@@ -22,9 +29,9 @@ import NIOCore
 ///
 /// Idle clients: while the byte path waits for the client (for the next request, or for the
 /// rest of one), a client that sends nothing for `clientIdleTimeout` is disconnected, as
-/// `ClientConnectionState` does on the other path (that handler joins the pipeline at the
-/// hand-over: before it, it would see none of these requests and close busy connections).
-/// Waiting for the app is not the client's idleness: the gateway's own idle timeout covers that.
+/// `ClientConnectionState` does while the parser serves the connection (each is told when the
+/// other serves it: `Turn`). Waiting for the app is not the client's idleness: the gateway's
+/// own idle timeout covers that.
 final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -41,12 +48,29 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         case forwarding(ByteExchange)
         /// The rest of a body of a request already answered, dropped.
         case discarding(remaining: Int)
+        /// A request lent to NIO's parser (`parserTurn`).
+        case lent
+    }
+
+    /// Told along the pipeline (an inbound user event) when the connection changes hands
+    /// between the byte path and NIO's parser.
+    enum Turn {
+        case bytePath
+        case parser
     }
 
     let gateway: Gateway
     private let clientIdleTimeout: TimeAmount?
-    /// Adds, right behind this handler, what serves the connection after the hand-over.
-    private let joinAtHandOver: (ChannelPipeline.SynchronousOperations, GatewayByteProxy) throws -> Void
+    /// Adds, right behind this handler, NIO's parser and what serves the requests it reads.
+    private let joinParser: (ChannelPipeline.SynchronousOperations, GatewayByteProxy) throws -> Void
+    /// Behind the parser once it has joined; removed with this handler.
+    private var parserWatch: ParserTurnWatch?
+    /// The request lent to the parser, while `reading` is `.lent`; what the parser's side
+    /// reported of it (`ParserTurnWatch`): the request ends read in the bytes lent last, and
+    /// whether the answer has ended.
+    private var parserTurn: ParserTurn?
+    private var parserRequestEnds = 0
+    private var parserAnswerEnded = false
     private var context: ChannelHandlerContext?
     private(set) var pool: UpstreamPool<ByteBuffer, ByteBuffer>?
     private var reading = Reading.head
@@ -70,15 +94,16 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     /// app could take more of a body).
     private var idleClock: IdleClock?
 
-    /// `clientIdleTimeout`: nil, never. `joinAtHandOver`: adds the handlers that serve the
-    /// connection from the hand-over on (they must not see it before).
+    /// `clientIdleTimeout`: nil, never. `joinParser`: adds NIO's HTTP server handlers and the
+    /// ones that serve what it reads, the first time a request goes to them (until then each
+    /// would be one more step for every read of the connection).
     init(
         gateway: Gateway, clientIdleTimeout: TimeAmount?,
-        joinAtHandOver: @escaping (ChannelPipeline.SynchronousOperations, GatewayByteProxy) throws -> Void
+        joinParser: @escaping (ChannelPipeline.SynchronousOperations, GatewayByteProxy) throws -> Void
     ) {
         self.gateway = gateway
         self.clientIdleTimeout = clientIdleTimeout
-        self.joinAtHandOver = joinAtHandOver
+        self.joinParser = joinParser
     }
 
     var clientIsWritable: Bool { context?.channel.isWritable ?? false }
@@ -123,7 +148,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard !handedOver else { return context.fireErrorCaught(error) }
+        guard !handedOver, parserTurn == nil else { return context.fireErrorCaught(error) }
         abandonExchange()
         context.close(promise: nil)
     }
@@ -134,9 +159,15 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     /// ends it: the client has gone (HTTP/1.1 clients do not half-close), so the app's work
     /// would reach no one, and it must not keep the environment in use. (NIO's parser path
     /// ends it too, as nginx, Envoy and Go's reverse proxy do.)
+    ///
+    /// While the parser has a request, they are the parser's side's (which, at a graceful
+    /// shutdown, ends the connection after that answer).
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard !handedOver else { return context.fireUserInboundEventTriggered(event) }
-        if event is ChannelShouldQuiesceEvent {
+        if parserTurn != nil {
+            if event is ChannelShouldQuiesceEvent { closeAfterAnswer = true }
+            context.fireUserInboundEventTriggered(event)
+        } else if event is ChannelShouldQuiesceEvent {
             closeAfterAnswer = true
             if !isAnswering { context.close(promise: nil) }
         } else if (event as? ChannelEvent) == .inputClosed {
@@ -156,10 +187,27 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         if handedOver || wantsClientBytes { context.read() } else { pendingRead = true }
     }
 
-    /// An answer is on its way: being decided, or the app's being relayed.
+    /// What the parser's side reports of the request lent to it (`ParserTurnWatch`).
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard let event = event as? ParserTurnWatch.Event else { return context.triggerUserOutboundEvent(event, promise: promise) }
+        promise?.succeed()
+        switch event {
+        case .requestEnded:
+            parserRequestEnds += 1
+        case .answerEnded:
+            parserAnswerEnded = true
+            // Not from inside the write of the answer's end: the handlers behind are in the
+            // middle of it, and the next request may be the parser's again.
+            if parserTurnIsOver { context.eventLoop.assumeIsolated().execute { self.endParserTurnIfOver() } }
+        }
+    }
+
+    /// An answer is on its way: being decided, the app's being relayed, or the parser's side's.
     private var isAnswering: Bool {
-        if case .deciding = reading { return true }
-        return exchange != nil
+        switch reading {
+        case .deciding, .lent: return true
+        case .head, .forwarding, .discarding: return exchange != nil
+        }
     }
 
     /// The byte path waits for the client's bytes: for a request head, or for more of a body
@@ -168,7 +216,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     private var waitsForClient: Bool {
         switch reading {
         case .head: return exchange == nil
-        case .deciding: return false
+        case .deciding, .lent: return false
         case .forwarding(let exchange): return (inbound?.readableBytes ?? 0) == 0 && exchange.upstream?.isWritable == true
         case .discarding: return true
         }
@@ -218,13 +266,20 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
                 case .incomplete:
                     break loop
                 case .other:
-                    return handOver(context: context)
+                    switch ParserTurn.scan(pending) {
+                    case .incomplete: break loop
+                    case .turn(let turn): startParserTurn(turn, context: context)
+                    case .forGood: return handOver(context: context)
+                    }
                 case .plain(let request):
                     inbound?.moveReaderIndex(forwardBy: request.headLength)
                     begin(request, context: context)
                 }
             case .deciding:
                 break loop
+            case .lent:
+                guard parserTurn?.requestRead == false else { break loop }  // the rest waits for the answer
+                lendMore(context: context)
             case .forwarding(let exchange):
                 guard let upstream = exchange.upstream, upstream.isWritable else { break loop }
                 guard let slice = inbound?.readPrefix(upTo: exchange.bodyRemaining) else { break loop }
@@ -250,22 +305,84 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// The first request the byte path does not serve: the connection goes to NIO's parser
-    /// and the handlers behind it, starting with that request's bytes.
+    // MARK: the parser's turns
+
+    /// NIO's parser and the handlers behind it join the pipeline, the first time; false if
+    /// they could not (the connection is then closed).
+    private func parserJoined(context: ChannelHandlerContext) -> Bool {
+        guard parserWatch == nil else { return true }
+        do {
+            let pipeline = context.pipeline.syncOperations
+            try joinParser(pipeline, self)
+            let watch = ParserTurnWatch()
+            try pipeline.addHandler(watch, position: .after(pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)))
+            parserWatch = watch
+            return true
+        } catch {
+            context.close(promise: nil)
+            return false
+        }
+    }
+
+    /// A request for the parser's side: its bytes go to the parser as they come.
+    private func startParserTurn(_ turn: ParserTurn, context: ChannelHandlerContext) {
+        guard parserJoined(context: context) else { return }
+        parserTurn = turn
+        parserAnswerEnded = false
+        reading = .lent
+        context.fireUserInboundEventTriggered(Turn.parser)
+        lendMore(context: context)
+    }
+
+    /// Gives the parser the bytes read that belong to the lent request (see `ParserTurn`).
+    private func lendMore(context: ChannelHandlerContext) {
+        guard var turn = parserTurn, let share = inbound?.withUnsafeReadableBytes({ turn.share(of: $0) }) else { return }
+        let lent = turn.lend(share) { count in
+            parserRequestEnds = 0
+            // The share counts bytes of `inbound`: they are there.
+            if let bytes = inbound?.readSlice(length: count) { context.fireChannelRead(wrapInboundOut(bytes)) }
+            return parserRequestEnds
+        }
+        parserTurn = turn
+        guard lent != .readDifferently else { return handOver(context: context) }
+        context.fireChannelReadComplete()
+        if parserTurnIsOver { endParserTurn(context: context) }
+    }
+
+    private var parserTurnIsOver: Bool { parserTurn?.requestRead == true && parserAnswerEnded }
+
+    /// The lent request has been read and answered: the byte path serves the connection again.
+    private func endParserTurn(context: ChannelHandlerContext) {
+        parserTurn = nil
+        reading = .head
+        gateway.metrics?.recordParserHandover(connectionReturned: true)
+        context.fireUserInboundEventTriggered(Turn.bytePath)
+        idleClock?.restart()
+    }
+
+    private func endParserTurnIfOver() {
+        guard let context, !handedOver, parserTurnIsOver else { return }
+        endParserTurn(context: context)
+        process()
+    }
+
+    /// A request the byte path does not lend (`ParserTurn.scan`), or one lent that the parser
+    /// read differently: the connection goes to NIO's parser and the handlers behind it for
+    /// good, starting with that request's bytes (or what is left of them).
     private func handOver(context: ChannelHandlerContext) {
         handedOver = true
         idleClock?.stop()
-        do {
-            try joinAtHandOver(context.pipeline.syncOperations, self)
-        } catch {
-            context.close(promise: nil)
-            return
+        gateway.metrics?.recordParserHandover(connectionReturned: false)
+        guard parserJoined(context: context) else { return }
+        parserTurn = nil
+        context.fireUserInboundEventTriggered(Turn.parser)
+        if let parserWatch {
+            self.parserWatch = nil
+            context.pipeline.syncOperations.removeHandler(parserWatch, promise: nil)
         }
-        if let inbound {
-            self.inbound = nil
-            context.fireChannelRead(wrapInboundOut(inbound))
-            context.fireChannelReadComplete()
-        }
+        if let inbound, inbound.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(inbound)) }
+        inbound = nil
+        context.fireChannelReadComplete()
         // A read from the back of the pipeline, as NIO's own after a read: the handlers that
         // serve the connection now see it (back-pressure, the idle clock), whether or not
         // one this handler forwarded earlier is still out.

@@ -32,6 +32,33 @@ enum HeadBytes {
         return nil
     }
 
+    /// An HTTP/1.1 request line, as ranges of the head's bytes.
+    struct RequestLine {
+        var method: Range<Int>
+        var target: Range<Int>
+        /// Just past its CRLF: where the field lines start.
+        var end: Int
+    }
+
+    /// The request line of a head of `headLength` bytes: a method token, one space, a target of
+    /// visible ASCII, one space, `HTTP/1.1` and CRLF; nil for anything else (HTTP/1.0 included).
+    static func requestLine(_ bytes: UnsafeRawBufferPointer, headLength: Int) -> RequestLine? {
+        // No bound checks inside the loops: the head ends with CRLF CRLF, which stops both.
+        var index = 0
+        while isTokenByte(bytes[index]) { index += 1 }
+        let methodEnd = index
+        guard methodEnd > 0, bytes[index] == space else { return nil }
+        index += 1
+        let targetStart = index
+        while bytes[index] > 0x20, bytes[index] < 0x7F { index += 1 }
+        let targetEnd = index
+        let version: StaticString = "HTTP/1.1\r\n"
+        guard targetEnd > targetStart, bytes[index] == space, index + 1 + version.utf8CodeUnitCount <= headLength,
+              has(bytes, version, at: index + 1)
+        else { return nil }
+        return RequestLine(method: 0..<methodEnd, target: targetStart..<targetEnd, end: index + 1 + version.utf8CodeUnitCount)
+    }
+
     /// One field line, as ranges of the head's bytes.
     struct Field {
         var name: Range<Int>

@@ -60,23 +60,10 @@ struct PlainGatewayRequest {
     }
 
     private static func parse(_ buffer: ByteBuffer, _ bytes: UnsafeRawBufferPointer, headLength: Int) -> PlainGatewayRequest? {
-        // Request line: method SP target SP HTTP/1.1 CRLF
-        var index = 0
-        while HeadBytes.isTokenByte(bytes[index]) { index += 1 }
-        let methodEnd = index
-        index += 1
-        let targetStart = index
-        while index < headLength, bytes[index] > 0x20, bytes[index] < 0x7F { index += 1 }
-        let targetEnd = index
-        let version: StaticString = "HTTP/1.1\r\n"
-        guard bytes[index] == HeadBytes.space, index + 1 + version.utf8CodeUnitCount <= headLength,
-              HeadBytes.has(bytes, version, at: index + 1)
-        else { return nil }
-        let method = HeadBytes.string(bytes, 0..<methodEnd)
+        guard let line = HeadBytes.requestLine(bytes, headLength: headLength) else { return nil }
+        let method = HeadBytes.string(bytes, line.method)
         guard method != "CONNECT", let method = HTTPRequest.Method(method) else { return nil }
-
-        guard let fields = HeadBytes.fields(bytes, from: index + 1 + version.utf8CodeUnitCount, to: headLength, allowObsText: false)
-        else { return nil }
+        guard let fields = HeadBytes.fields(bytes, from: line.end, to: headLength, allowObsText: false) else { return nil }
         var host: String?
         var contentLength: Int?
         var authorization: String?
@@ -113,7 +100,7 @@ struct PlainGatewayRequest {
         }
         guard let host else { return nil }
         let request = Gateway.Request(
-            method: method, target: HeadBytes.string(bytes, targetStart..<targetEnd), host: host,
+            method: method, target: HeadBytes.string(bytes, line.target), host: host,
             token: AuthenticationMiddleware.token(authorization: authorization, cookies: cookies), wantsHTML: wantsHTML,
             isWebSocketUpgrade: false)
         return PlainGatewayRequest(

@@ -77,9 +77,9 @@ struct TunnelingHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
                 // Up to 1 MiB of a relayed response may wait for the client before the app is read
                 // less (NIO's default, 64 KiB, paused a fast download after every read).
                 try channel.syncOptions?.setOption(.writeBufferWaterMark, value: .init(low: 512 << 10, high: 1 << 20))
-                // First: plain gateway requests a connection starts with are served as bytes, idle
-                // clients and graceful shutdown handled there. The HTTP handlers join right behind it
-                // when it hands over, not before: until then each would be one more step for every
+                // First: plain gateway requests are served as bytes, idle clients and graceful
+                // shutdown handled there. The HTTP handlers join right behind it when a request
+                // first goes to them, not before: until then each would be one more step for every
                 // read of the connection. The state handler goes in front of the proxy handler, so
                 // that idle timeouts and graceful shutdown see the gateway's requests there too.
                 let bytePath = GatewayByteProxy(gateway: gateway, clientIdleTimeout: configuration.idleTimeout) { pipeline, bytePath in

@@ -37,6 +37,24 @@ final class HubMetrics: Sendable {
         histogram.record(duration)
     }
 
+    /// Requests the gateway's byte path gave NIO's HTTP parser (the hub's pages and API, gateway
+    /// requests it does not read itself), by whether the connection came back to the byte path
+    /// after the answer or stayed with the parser for good.
+    private let parserHandovers: (returned: Counter, kept: Counter)
+
+    init() {
+        let descriptor = MetricNameDescriptor(
+            namespace: "envhub", subsystem: "gateway", metricName: "parser_handovers", unitName: "total",
+            helpText: "Requests the gateway's byte path gave NIO's HTTP parser, by whether the connection came back after the answer.")
+        parserHandovers = (
+            registry.makeCounter(descriptor: descriptor, labels: [("connection", "returned")]),
+            registry.makeCounter(descriptor: descriptor, labels: [("connection", "kept")]))
+    }
+
+    func recordParserHandover(connectionReturned: Bool) {
+        (connectionReturned ? parserHandovers.returned : parserHandovers.kept).increment()
+    }
+
     /// What the replica serving the scrape is doing, read at that moment.
     struct Now {
         /// Gateway requests in progress and WebSocket tunnels open (`ActivityTracker`).
