@@ -508,8 +508,12 @@ if measures count && wants envhub; then
         && perf probe -q -x "$swift_core" -a "envhub_count:release=swift_release" \
         && perf probe -q -x "$bin" -a "envhub_count:request=$per_request" 2>/dev/null \
         || die "count: perf probe failed (root, and a kernel with uprobes, are needed)"
+    # With BENCH_WRK_SCRIPT (mixed.lua, say), the requests it sends; the counts are per
+    # request the byte path answers, so what the others cost is spread over those.
+    count_script=()
+    if [ -n "${BENCH_WRK_SCRIPT:-}" ]; then count_script=(-s "$BENCH_WRK_SCRIPT"); fi
     log "envhub: counting mallocs, retains and releases per request (uprobes, 10 s of wrk)"
-    wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d14s "${header_options[@]}" "http://$(address envhub hello)/" >/dev/null 2>&1 &
+    wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d14s "${header_options[@]}" "${count_script[@]}" "http://$(address envhub hello)/" >/dev/null 2>&1 &
     wrk_pid=$!
     sleep 2  # connections open and pooled: the counted requests are the steady state
     perf stat -x, -e envhub_count:malloc,envhub_count:retain,envhub_count:release,envhub_count:request \
@@ -517,7 +521,7 @@ if measures count && wants envhub; then
     wait "$wrk_pid" || true
     if [ "${BENCH_COUNT_CALLERS:-0}" -gt 0 ]; then
         log "envhub: recording the callers of those calls (3 s of wrk, perf record --call-graph dwarf)"
-        wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d6s "${header_options[@]}" "http://$(address envhub hello)/" >/dev/null 2>&1 &
+        wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d6s "${header_options[@]}" "${count_script[@]}" "http://$(address envhub hello)/" >/dev/null 2>&1 &
         wrk_pid=$!
         sleep 2
         perf record -q --call-graph dwarf,16384 -o "$BENCH_WORK/callers.data" \
