@@ -138,7 +138,8 @@ import Testing
     }
 
     /// SIGTERM while the gateway relays: a connection between requests is closed at once, an
-    /// answer in flight still arrives whole, and then the hub exits.
+    /// answer in flight still arrives whole, and then the hub exits (on connections that
+    /// started with a gateway request and with a hub request alike).
     @Test func aGracefulStopLetsTheGatewaysAnswersInFlightFinish() async throws {
         try await TestDatabase.sqlite.withLocation { location async throws in
             let templates = try TestHub.templateDirectory("probe", GatewayTests.appTemplate)
@@ -157,24 +158,39 @@ import Testing
             #expect(try await api.call("POST", "/api/users/admin/projects/web/activate").status == 202)
             _ = try await waitFor("web to be active") { try await api.state("web") == "active" ? true : nil }
 
+            // On the byte path from the start, and after a request lent to NIO's parser.
             let fields = "Host: 127.0.0.1\r\nAuthorization: Bearer \(api.token)\r\n"
-            let idle = try RawSocket(port: port)
-            idle.send("GET /u/admin/web/echo HTTP/1.1\r\n\(fields)\r\n")
-            #expect(GatewayConnectionTests.bodies(try await idle.receive { GatewayConnectionTests.bodies($0).count == 1 }).count == 1)
-            // An event stream the app holds open until the gate file exists.
+            let openings = [GatewayConnectionTests.Opening.none, .hubRequest]
+            var idle: [RawSocket] = []
+            for opening in openings {
+                let socket = try RawSocket(port: port)
+                socket.send("\(opening.text)GET /u/admin/web/echo HTTP/1.1\r\n\(fields)\r\n")
+                let count = opening == .none ? 1 : 2
+                #expect(GatewayConnectionTests.bodies(try await socket.receive { GatewayConnectionTests.bodies($0).count == count }).count == count)
+                idle.append(socket)
+            }
+            // Event streams the app holds open until the gate file exists.
             let gate = URL(fileURLWithPath: location.dataDirectory).appendingPathComponent("gate").path
-            let busy = try RawSocket(port: port)
-            busy.send("GET /u/admin/web/sse?gate=\(gate) HTTP/1.1\r\n\(fields)\r\n")
-            #expect(try await busy.receive { $0.contains("data: one") }.contains("data: one"))
+            var busy: [RawSocket] = []
+            for opening in openings {
+                let socket = try RawSocket(port: port)
+                socket.send("\(opening.text)GET /u/admin/web/sse?gate=\(gate) HTTP/1.1\r\n\(fields)\r\n")
+                #expect(try await socket.receive { $0.contains("data: one") }.contains("data: one"))
+                busy.append(socket)
+            }
 
             hub.terminate()
             let started = ContinuousClock.now
-            let afterStop = try await idle.receive { _ in false }  // until the hub closes it
-            #expect(ContinuousClock.now - started < .seconds(5), "the idle connection was not closed")
-            #expect(GatewayConnectionTests.bodies(afterStop).count == 1)
+            for (opening, socket) in zip(openings, idle) {
+                _ = try await socket.receive { _ in false }  // until the hub closes it
+                #expect(ContinuousClock.now - started < .seconds(5), "\(opening): the idle connection was not closed")
+                #expect(socket.closedByPeer, "\(opening)")
+            }
             #expect(FileManager.default.createFile(atPath: gate, contents: Data()))
-            let stream = try await busy.receive { _ in false }  // the rest of the stream, until it ends
-            #expect(stream.hasSuffix("data: one\n\ndata: two\n\n"), "\(stream)")
+            for (opening, socket) in zip(openings, busy) {
+                let stream = try await socket.receive { _ in false }  // the rest of the stream, until it ends
+                #expect(stream.hasSuffix("data: one\n\ndata: two\n\n"), "\(opening): \(stream)")
+            }
             #expect(try await hub.waitForExit() == 0)
         }
     }

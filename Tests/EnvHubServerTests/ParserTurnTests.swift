@@ -189,4 +189,22 @@ import Testing
             #expect(after.returned - before.returned == 5)
         }
     }
+
+    /// A WebSocket upgrade after requests lent to the parser and served by the byte path on
+    /// the same connection (a browser opening the chat from a page it loaded there) leaves the
+    /// connection to the parser for good and switches it: the socket works.
+    @Test func aWebSocketOpensOnAConnectionThatWentBackAndForth() async throws {
+        try await GatewayTests.withActiveProject("probe") { _, token, port in
+            let socket = try RawSocket(port: port)
+            socket.send(GatewayConnectionTests.Opening.hubRequest.text
+                + "GET /u/admin/web/echo/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n")
+            let answers = GatewayConnectionTests.bodies(try await socket.receive { GatewayConnectionTests.bodies($0).count == 2 })
+            #expect(answers.count == 2 && answers[1].contains(#""path": "/echo/1""#), "\(answers)")
+            socket.openWebSocket(path: "/api/chat", protocol: "chat", headers: ["Authorization: Bearer \(token)"])
+            socket.sendWebSocketText(#"{"type": "ping", "ref": "after"}"#)
+            let text = try await socket.receive { $0.contains(#""ref":"after""#) }
+            #expect(text.contains("HTTP/1.1 101"), "\(text)")
+            #expect(text.contains(#""type":"pong""#), "\(text)")
+        }
+    }
 }
