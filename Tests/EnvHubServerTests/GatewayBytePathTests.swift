@@ -98,6 +98,17 @@ import Testing
             + "X-Forwarded-Prefix: /u/alice/web\r\nContent-Length: 3\r\n\r\n")
     }
 
+    /// An Upgrade to another protocol than WebSocket (curl `--http2`) is ignored: the request
+    /// stays on the byte path and the app gets it without Upgrade or what Connection names.
+    @Test func anUpgradeToAnotherProtocolIsIgnored() throws {
+        let request = try #require(Self.plain(
+            "GET /u/alice/web/x HTTP/1.1\r\nHost: hub.example\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+            + "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nX-A: 1\r\n\r\n"))
+        let head = String(buffer: request.forwardedHead(for: Self.target, clientIP: "10.1.2.3"))
+        #expect(head.hasPrefix("GET /x?y=1 HTTP/1.1\r\nHost: 127.0.0.1:9000\r\nX-A: 1\r\nX-Forwarded-For: 10.1.2.3\r\n"), "\(head)")
+        #expect(Self.isOther("GET /u/a/b HTTP/1.1\r\nHost: h\r\nUpgrade: h2c, WebSocket/13\r\nConnection: Upgrade\r\n\r\n"))
+    }
+
     /// The forwarding rules read names as a head's bytes, in any case, the same as `String`s.
     @Test func fieldNamesMeetTheSameRulesAsBytesAsAsStrings() {
         let cases: [(String, Bool, ForwardedHeaders.RequestFieldFate)] = [

@@ -30,7 +30,7 @@ import Testing
     @Test(arguments: [
         "GET /healthz HTTP/1.0\r\nHost: h\r\n\r\n",
         "GET /api/chat HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-        "GET /healthz HTTP/1.1\r\nHost: h\r\nUpgrade: example\r\n\r\n",
+        "GET /api/chat HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: h2c, WebSocket/13\r\n\r\n",
         "GET /healthz HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Close\r\n\r\n",
         "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
         "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
@@ -85,6 +85,19 @@ import Testing
             }
             #expect(ended && counted == request.utf8.count, "split at \(split): \(counted) of \(request.utf8.count)")
         }
+    }
+
+    /// An Upgrade to another protocol than WebSocket (curl `--http2`'s `h2c`) is left out of
+    /// what the parser reads, which would otherwise stop at the end of the request, and the
+    /// request's end is counted in what is left.
+    @Test func anUpgradeToAnotherProtocolIsLeftOutOfWhatTheParserReads() throws {
+        let request = "POST /api/x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c \r\n"
+            + "HTTP2-Settings: AAMA\r\nContent-Length: 3\r\n\r\nabc"
+        var turn = try #require(Self.turn(request + "GET /next HTTP/1.1\r\n\r\n"))
+        let lent = turn.leavingOutIgnoredLines(of: ByteBuffer(string: request + "GET /next HTTP/1.1\r\n\r\n"))
+        let expected = request.replacingOccurrences(of: "Upgrade: h2c \r\n", with: "")
+        #expect(String(buffer: lent) == expected + "GET /next HTTP/1.1\r\n\r\n")
+        #expect(lent.withUnsafeReadableBytes { turn.share(of: $0) } == .last(expected.utf8.count))
     }
 
     @Test func aMalformedChunkedBodyIsTold() throws {
@@ -205,6 +218,26 @@ import Testing
             let text = try await socket.receive { $0.contains(#""ref":"after""#) }
             #expect(text.contains("HTTP/1.1 101"), "\(text)")
             #expect(text.contains(#""type":"pong""#), "\(text)")
+        }
+    }
+
+    /// curl `--http2` asks each request to upgrade to h2c. The hub ignores that, as nginx does,
+    /// and answers in HTTP/1.1 on its own routes and the gateway's alike; the connection goes
+    /// on (NIO's parser, left to read such a request, read nothing more of the connection).
+    @Test func anUpgradeToAnotherProtocolIsIgnoredAndTheConnectionGoesOn() async throws {
+        try await GatewayTests.withActiveProject("probe") { _, token, port in
+            let fields = "Host: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
+                + "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n"
+            let paths = ["/healthz", "/u/admin/web/echo/1", "/healthz", "/u/admin/web/echo/2"]
+            let socket = try RawSocket(port: port)
+            socket.send(paths.map { "GET \($0) HTTP/1.1\r\n\(fields)" }.joined())
+            let text = try await socket.receive { GatewayConnectionTests.bodies($0).count >= paths.count }
+            let bodies = GatewayConnectionTests.bodies(text)
+            #expect(bodies.count == paths.count && !text.contains("HTTP/1.1 101"), "\(text)")
+            for (path, body) in zip(paths, bodies) where path.hasPrefix("/u/") {
+                #expect(body.contains(#""path": "\#(path.dropFirst("/u/admin/web".count))""#), "\(body)")
+                #expect(!body.contains("h2c") && !body.contains("http2-settings"), "the app got the upgrade: \(body)")
+            }
         }
     }
 }

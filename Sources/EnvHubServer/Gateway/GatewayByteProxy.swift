@@ -324,9 +324,11 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// A request for the parser's side: its bytes go to the parser as they come.
+    /// A request for the parser's side: its bytes go to the parser as they come, but for the
+    /// field lines it is not to read.
     private func startParserTurn(_ turn: ParserTurn, context: ChannelHandlerContext) {
         guard parserJoined(context: context) else { return }
+        if let pending = inbound, !turn.ignoredLines.isEmpty { inbound = turn.leavingOutIgnoredLines(of: pending) }
         parserTurn = turn
         parserAnswerEnded = false
         reading = .lent

@@ -22,6 +22,11 @@ struct ParserTurn {
     private var framing: Framing
     /// All of the request went to the parser, which reported its end at its last byte.
     private(set) var requestRead = false
+    /// Field lines (with their CRLF, as ranges of the head) the parser is not to read: Upgrade
+    /// fields asking for another protocol than WebSocket (curl `--http2`'s `h2c`), which the
+    /// hub ignores, as RFC 9110 §7.8 allows. NIO's parser would read the request as a switch
+    /// of protocols and read nothing more of the connection.
+    private(set) var ignoredLines: [Range<Int>] = []
 
     enum Scan {
         /// The head has not arrived whole yet.
@@ -34,20 +39,24 @@ struct ParserTurn {
 
     /// What the request at the start of `buffer` (not a plain gateway request) is.
     ///
-    /// Lent: HTTP/1.1, not CONNECT, without Upgrade or `Connection: close`, strict field
-    /// lines, and a body framed by one Content-Length, by `Transfer-Encoding: chunked` alone,
-    /// or not at all.
+    /// Lent: HTTP/1.1, not CONNECT, without an Upgrade to WebSocket or `Connection: close`,
+    /// strict field lines, and a body framed by one Content-Length, by
+    /// `Transfer-Encoding: chunked` alone, or not at all.
     static func scan(_ buffer: ByteBuffer) -> Scan {
         buffer.withUnsafeReadableBytes { bytes in
             let limit = PlainGatewayRequest.maxHeadLength
             guard let length = HeadBytes.headLength(UnsafeRawBufferPointer(rebasing: bytes.prefix(limit))) else {
                 return bytes.count >= limit ? .forGood : .incomplete
             }
-            return framing(bytes, headLength: length).map { .turn(ParserTurn(headRemaining: length, framing: $0)) } ?? .forGood
+            var ignoredLines: [Range<Int>] = []
+            guard let framing = framing(bytes, headLength: length, ignoring: &ignoredLines) else { return .forGood }
+            var turn = ParserTurn(headRemaining: length - ignoredLines.reduce(0) { $0 + $1.count }, framing: framing)
+            turn.ignoredLines = ignoredLines
+            return .turn(turn)
         }
     }
 
-    private static func framing(_ bytes: UnsafeRawBufferPointer, headLength: Int) -> Framing? {
+    private static func framing(_ bytes: UnsafeRawBufferPointer, headLength: Int, ignoring ignoredLines: inout [Range<Int>]) -> Framing? {
         guard let line = HeadBytes.requestLine(bytes, headLength: headLength),
               !HeadBytes.equals(bytes, line.method, "connect"),
               let fields = HeadBytes.fields(bytes, from: line.end, to: headLength, allowObsText: true)
@@ -65,7 +74,10 @@ struct ParserTurn {
             } else if HeadBytes.equals(bytes, field.name, "connection") {
                 ForwardedHeaders.addConnectionOptions(of: HeadBytes.string(bytes, field.value), to: &connectionOptions)
             } else if HeadBytes.equals(bytes, field.name, "upgrade") {
-                return nil
+                guard !WebSocketTunnel.asksForWebSocket(upgrade: HeadBytes.string(bytes, field.value)) else { return nil }
+                var lineEnd = field.value.upperBound  // past any white space after the value, and the CRLF
+                while bytes[lineEnd] != HeadBytes.cr { lineEnd += 1 }
+                ignoredLines.append(field.name.lowerBound..<lineEnd + 2)
             }
         }
         guard !connectionOptions.contains("close") else { return nil }
@@ -75,6 +87,17 @@ struct ParserTurn {
         case (nil, false): return .length(remaining: 0)
         case (_?, true): return nil
         }
+    }
+
+    /// `buffer`, which starts with the request, without `ignoredLines`.
+    func leavingOutIgnoredLines(of buffer: ByteBuffer) -> ByteBuffer {
+        var kept = ByteBufferAllocator().buffer(capacity: buffer.readableBytes)
+        var start = 0
+        for line in ignoredLines + [buffer.readableBytes..<buffer.readableBytes] {
+            if let part = buffer.getSlice(at: buffer.readerIndex + start, length: line.lowerBound - start) { kept.writeImmutableBuffer(part) }
+            start = line.upperBound
+        }
+        return kept
     }
 
     /// How many of the bytes that follow what has been counted belong to the request.

@@ -2,8 +2,8 @@ import HTTPTypes
 import NIOCore
 
 /// A request the gateway's byte path serves (`GatewayByteProxy`): an HTTP/1.1 request for
-/// `/u/…` with one Host, its body framed by one Content-Length or not at all, and no Upgrade,
-/// Expect or Transfer-Encoding. Everything else (WebSocket upgrades, chunked uploads,
+/// `/u/…` with one Host, its body framed by one Content-Length or not at all, and no Expect,
+/// Transfer-Encoding or Upgrade to WebSocket (an Upgrade to anything else is ignored). Everything else (WebSocket upgrades, chunked uploads,
 /// HTTP/1.0, a head these strict rules refuse, any other path) is left to NIO's full parser
 /// and the router, which answer it as they always have.
 struct PlainGatewayRequest {
@@ -90,8 +90,10 @@ struct PlainGatewayRequest {
                 if Gateway.wantsHTML(accept: bytes, field.value) { wantsHTML = true }
             case UInt8(ascii: "x") where HeadBytes.equals(bytes, field.name, "x-forwarded-proto"):
                 if forwardedProto == nil { forwardedProto = HeadBytes.string(bytes, field.value) }
+            case UInt8(ascii: "u") where HeadBytes.equals(bytes, field.name, "upgrade"):
+                // Another protocol than WebSocket is ignored: the field is not forwarded.
+                if WebSocketTunnel.asksForWebSocket(upgrade: HeadBytes.string(bytes, field.value)) { return nil }
             case UInt8(ascii: "t") where HeadBytes.equals(bytes, field.name, "transfer-encoding"),
-                 UInt8(ascii: "u") where HeadBytes.equals(bytes, field.name, "upgrade"),
                  UInt8(ascii: "e") where HeadBytes.equals(bytes, field.name, "expect"):
                 return nil
             default:

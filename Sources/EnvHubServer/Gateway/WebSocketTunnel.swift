@@ -22,6 +22,13 @@ enum WebSocketTunnel {
             && ForwardedHeaders.tokens(head.headerFields[values: .upgrade]).contains("websocket")
     }
 
+    /// Whether an Upgrade field's value asks for WebSocket, the only protocol the hub switches
+    /// to (with or without a version). An Upgrade asking for anything else (curl `--http2`
+    /// sends `h2c`) is ignored, as RFC 9110 §7.8 allows: the request is answered in HTTP/1.1.
+    static func asksForWebSocket(upgrade value: String) -> Bool {
+        FieldValue.tokens(CollectionOfOne(value)).contains { $0 == "websocket" || $0.hasPrefix("websocket/") }
+    }
+
     /// Tunnels `request` to `target` on behalf of `client` and returns once the tunnel has closed.
     /// A backend that cannot be reached or does not switch protocols is reported to the client
     /// with a JSON error, after which the connection ends (by throwing).
