@@ -3,9 +3,9 @@ import NIOCore
 
 /// A request the gateway's byte path serves (`GatewayByteProxy`): an HTTP/1.1 request for
 /// `/u/…` with one Host, its body framed by one Content-Length or not at all, and no Expect,
-/// Transfer-Encoding or Upgrade to WebSocket (an Upgrade to anything else is ignored). Everything else (WebSocket upgrades, chunked uploads,
-/// HTTP/1.0, a head these strict rules refuse, any other path) is left to NIO's full parser
-/// and the router, which answer it as they always have.
+/// Transfer-Encoding or Upgrade to WebSocket (an Upgrade to anything else is ignored).
+/// Everything else (WebSocket upgrades, chunked uploads, HTTP/1.0, a head these strict rules
+/// refuse, any other path) is left to NIO's full parser and the handlers behind it.
 struct PlainGatewayRequest {
     /// What `Gateway` decides on.
     let request: Gateway.Request
