@@ -430,6 +430,23 @@ import Testing
         return line.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
     }
 
+    /// A WebSocket the hub refuses (an unknown project, the chat without a session) is answered,
+    /// with `Connection: close`, and the connection ends: NIO's parser reads nothing after a
+    /// request to switch protocols, so a request sent after it would wait for the idle timeout.
+    @Test func aRefusedWebSocketEndsItsConnection() async throws {
+        try await GatewayTests.withActiveProject("probe") { _, token, port in
+            for (path, status, headers) in [("/u/admin/nothing/socket", "404", ["Authorization: Bearer \(token)"]), ("/api/chat", "401", [])] {
+                let socket = try RawSocket(port: port)
+                socket.openWebSocket(path: path, protocol: "chat", headers: headers)
+                socket.send(Opening.hubRequest.text)
+                let started = ContinuousClock.now
+                let text = try await socket.receive { _ in false }  // until the hub closes (or 10 s pass)
+                #expect(text.hasPrefix("HTTP/1.1 \(status) ") && text.lowercased().contains("\r\nconnection: close\r\n"), "\(path): \(text)")
+                #expect(socket.closedByPeer && ContinuousClock.now - started < .seconds(5), "\(path): left open")
+            }
+        }
+    }
+
     /// `Connection: close` from the client: the hub answers, then closes the connection.
     @Test func connectionCloseIsHonoured() async throws {
         try await GatewayTests.withActiveProject("probe") { _, token, port in

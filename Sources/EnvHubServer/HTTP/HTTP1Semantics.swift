@@ -21,21 +21,37 @@ import NIOHTTP1
 ///   answers it and its 100 is relayed. Only when no earlier answer on the connection is still
 ///   going out (a 1xx inside another answer would corrupt it); a client that pipelines such
 ///   requests waits out its own timer instead.
+/// - A request asking to switch protocols (`Connection: upgrade` with `Upgrade`, or CONNECT)
+///   that is answered without 101 (a WebSocket the hub refuses: 401, 404, 503) ends the
+///   connection after the answer, which says `Connection: close`: NIO's parser reads nothing
+///   more of a connection after such a request, so a client that sent another on it would
+///   wait for an answer until the idle timeout.
 final class HTTP1Semantics: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    /// For each request whose final answer has not started: whether it came in HTTP/1.0.
-    private var requests = CircularBuffer<Bool>(initialCapacity: 4)
+    /// What the answer to a request depends on: whether it came in HTTP/1.0, and whether NIO's
+    /// parser stopped after it (it asked to switch protocols).
+    private struct Request {
+        var isHTTP10: Bool
+        var stopsParser: Bool
+    }
+
+    /// The requests whose final answer has not started.
+    private var requests = CircularBuffer<Request>(initialCapacity: 4)
     /// Requests whose answer has not ended.
     private var answersOwed = 0
+    /// The answer going out ends the connection (a switch of protocols refused).
+    private var closeAfterAnswer = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(var head) = unwrapInboundIn(data) else { return context.fireChannelRead(data) }
         let isHTTP10 = head.version == .http1_0
-        requests.append(isHTTP10)
+        let stopsParser = head.method == .CONNECT || (!head.headers["upgrade"].isEmpty
+            && head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" })
+        requests.append(Request(isHTTP10: isHTTP10, stopsParser: stopsParser))
         answersOwed += 1
         var changed = false
         if isHTTP10 {
@@ -59,17 +75,24 @@ final class HTTP1Semantics: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .head(var head):
-            guard let isHTTP10 = requests.first else { break }
+            guard let request = requests.first else { break }
             let isFinal = head.status.code >= 200 || head.status == .switchingProtocols
             if isFinal { requests.removeFirst() }
-            guard isHTTP10 else { break }
+            let refusesSwitch = isFinal && request.stopsParser && head.status != .switchingProtocols
+            guard request.isHTTP10 || refusesSwitch else { break }
             guard isFinal else {  // an app's 1xx: never to an HTTP/1.0 client (RFC 9110 §15.2)
                 promise?.succeed()
                 return
             }
-            head.version = .http1_0
+            if request.isHTTP10 { head.version = .http1_0 }
+            if refusesSwitch { closeAfterAnswer = true }
             head.headers.replaceOrAdd(name: "connection", value: "close")
             return context.write(wrapOutboundOut(.head(head)), promise: promise)
+        case .end where closeAfterAnswer:
+            answersOwed = max(0, answersOwed - 1)
+            context.writeAndFlush(data, promise: promise)
+            context.close(promise: nil)
+            return
         case .end:
             answersOwed = max(0, answersOwed - 1)
         case .body:
