@@ -197,7 +197,9 @@ struct WebSocketTunnelTests {
     /// Starts the backend, then the front tunnelling to it, runs `body` against both and stops them.
     func withHarness(_ body: @escaping @Sendable (Harness) async throws -> Void) async throws {
         let probe = Probe()
-        let deadPort = try await Self.unusedPort()
+        let dead = try RefusingPort()
+        defer { dead.close() }
+        let deadPort = dead.port
         try await withTimeout("the tunnel test", .seconds(60)) {
             try await Self.backend(probe).testStoppingGracefully(.live) { backend async throws in
                 let backendPort = try #require(backend.port)
@@ -281,14 +283,37 @@ struct WebSocketTunnelTests {
             configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: onServerRunning,
             logger: quietLogger)
     }
+}
 
-    /// A port that was free a moment ago: bound, then released.
-    static func unusedPort() async throws -> Int {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).get()
-        let port = try #require(channel.localAddress?.port)
-        try await channel.close()
-        return port
+/// A port on 127.0.0.1 that refuses connections for as long as it is held: a socket bound to
+/// it without listening. (A port found free and released could be taken by another test's
+/// server before the test connects.)
+final class RefusingPort: @unchecked Sendable {  // closed once, by its owner
+    let port: Int
+    private var descriptor: Int32
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
+            }
+        }
+        guard descriptor >= 0, bound else {
+            if descriptor >= 0 { Glibc.close(descriptor) }
+            throw TestSetupError("cannot bind a port on 127.0.0.1")
+        }
+        self.descriptor = descriptor
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func close() {
+        if descriptor >= 0 { Glibc.close(descriptor) }
+        descriptor = -1
     }
 }
 
