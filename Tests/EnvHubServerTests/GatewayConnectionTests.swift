@@ -425,9 +425,13 @@ import Testing
 
     /// `envhub_gateway_open_exchanges` from /metrics.
     static func openExchanges(_ hub: TestHub) async throws -> Double? {
-        let text = try await hub.request(.get, "/metrics").text
-        let line = text.split(separator: "\n").first { $0.hasPrefix("envhub_gateway_open_exchanges ") }
-        return line.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
+        metric("envhub_gateway_open_exchanges", in: try await hub.request(.get, "/metrics").text)
+    }
+
+    /// The value of the sample `name` (with its labels, if it has any) in the Prometheus text `text`.
+    static func metric(_ name: String, in text: String) -> Double? {
+        let line = text.split(separator: "\n").first { $0.hasPrefix(name + " ") }
+        return line.flatMap { Double($0.dropFirst(name.count + 1)) }
     }
 
     /// A WebSocket the hub refuses (an unknown project, the chat without a session) is answered,

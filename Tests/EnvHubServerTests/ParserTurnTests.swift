@@ -157,9 +157,7 @@ import Testing
         socket.send("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         let text = try #require(GatewayConnectionTests.bodies(try await socket.receive { GatewayConnectionTests.bodies($0).count == 1 }).first)
         func value(_ connection: String) throws -> Double {
-            let name = "envhub_gateway_parser_handovers_total{connection=\"\(connection)\"} "
-            let line = try #require(text.split(separator: "\n").first { $0.hasPrefix(name) }, "\(text)")
-            return try #require(Double(line.dropFirst(name.count)))
+            try #require(GatewayConnectionTests.metric("envhub_gateway_parser_handovers_total{connection=\"\(connection)\"}", in: text), "\(text)")
         }
         return (try value("returned"), try value("kept"))
     }
