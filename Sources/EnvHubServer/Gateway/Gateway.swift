@@ -10,8 +10,8 @@ import NIOCore
 /// sent to sign in, anonymous API clients get 401, anyone else 404.
 ///
 /// This type decides (`answer`); on the client connection's event loop `GatewayByteProxy`
-/// moves the bytes of the plain requests a connection starts with, `GatewayProxyHandler` those
-/// of other requests NIO's parser has read, and `WebSocketTunnel` those of WebSocket upgrades.
+/// moves the bytes of plain requests, `GatewayProxyHandler` those of other requests NIO's
+/// parser has read, and `WebSocketTunnel` those of WebSocket upgrades.
 struct Gateway: Sendable {
     let routes: RouteTable
     let sessions: SessionAuthority

@@ -5,14 +5,15 @@ import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 
-/// Serves the gateway's HTTP requests that NIO's parser has read (those of connections the
-/// byte path, `GatewayByteProxy`, handed over) on the client connection's own event loop, in
-/// the connection's pipeline just before Hummingbird's request loop: a request for `/u/…` is
-/// decided by `Gateway` (from memory; from the store only on a miss) and then either answered
-/// here or forwarded over a pooled `UpstreamConnection` on the same loop, with request and
-/// response parts passed on as they come. Nothing waits on a task or crosses threads on the
-/// way, which is what makes the gateway as cheap as a dedicated proxy. Every other request
-/// (and WebSocket upgrades, which `WebSocketTunnel` relays) goes on to Hummingbird unchanged.
+/// Serves the gateway's HTTP requests that NIO's parser has read (those the byte path,
+/// `GatewayByteProxy`, lent it, or left to it with the rest of their connection) on the
+/// client connection's own event loop, in the connection's pipeline just before Hummingbird's
+/// request loop: a request for `/u/…` is decided by `Gateway` (from memory; from the store
+/// only on a miss) and then either answered here or forwarded over a pooled
+/// `UpstreamConnection` on the same loop, with request and response parts passed on as they
+/// come. Nothing waits on a task or crosses threads on the way, which is what makes the
+/// gateway as cheap as a dedicated proxy. Every other request (and WebSocket upgrades, which
+/// `WebSocketTunnel` relays) goes on to Hummingbird unchanged.
 ///
 /// Order: HTTP/1.1 answers requests in order, so a request for the gateway waits until
 /// Hummingbird has answered the ones before it, and a request for Hummingbird waits until
