@@ -143,7 +143,7 @@ extension SQLStore: ProjectStore {
                     """, [.date(time), .text(id)])
                 for row in rows { owners.insert(try row.text("owner_id")) }
             }
-            return ((), owners.sorted().map { .projects(ownerID: $0) })
+            return ((), owners.sorted().map { .activity(ownerID: $0) })
         }
     }
 

@@ -37,6 +37,23 @@ import Testing
         }
     }
 
+    /// The gateway's record of use (`last_activity`) is written on one replica and listed on
+    /// the other, whose cached list must drop what it showed before.
+    @Test func useRecordedOnOneReplicaIsListedOnTheOther() async throws {
+        try await Self.withReplicas { first, second in
+            let token = try await first.adminToken()
+            let created = try await first.request(.post, "/api/users/admin/projects", token: token, json: ["name": "web", "template": "hello"])
+            let id = try #require(created.object["id"] as? String)
+            @Sendable func lastUse() async throws -> String? {
+                let listed = try await second.request(.get, "/api/users/admin/projects", token: token)
+                return (listed.object["projects"] as? [[String: Any]])?.first?["lastActivity"] as? String
+            }
+            #expect(try await lastUse() == nil, "never used yet (and now in the second replica's memory)")
+            try await first.hub.store.recordActivity([id: Date()])
+            try await TestHub.eventually("the second replica to list the project's last use") { try await lastUse() != nil }
+        }
+    }
+
     @Test func aSessionRevokedOnOneReplicaIsRejectedOnTheOther() async throws {
         try await Self.withReplicas { first, second in
             let token = try await first.adminToken()

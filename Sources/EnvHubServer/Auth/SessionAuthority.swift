@@ -56,7 +56,7 @@ final class SessionAuthority: Sendable {
                 case .everything:
                     cache.generation += 1
                     cache.entries.removeAll()
-                case .projects, .message: break
+                case .projects, .activity, .message: break
                 }
             }
         }

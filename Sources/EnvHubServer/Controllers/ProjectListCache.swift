@@ -21,7 +21,7 @@ final class ProjectListCache: Sendable {
         feed.subscribe { [state] change in
             state.withLockedValue { state in
                 switch change {
-                case .projects(let ownerID), .user(let ownerID):
+                case .projects(let ownerID), .activity(let ownerID), .user(let ownerID):
                     state.generation += 1
                     state.bodies[ownerID] = nil
                 case .everything:

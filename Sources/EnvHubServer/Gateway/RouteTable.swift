@@ -7,7 +7,8 @@ import NIOConcurrencyHelpers
 /// Where `/u/{user}/{project}/` goes, read from the store and kept in memory until the store
 /// says the owner's projects changed (on any replica, through the change feed). There is no
 /// separate table of routes that could be lost: a restarted hub reads the same store, so its
-/// first request to an active environment already finds it.
+/// first request to an active environment already finds it. Recorded use (`.activity`) does
+/// not count as a change: a route's `project.lastActivity` may be older than the store's.
 final class RouteTable: Sendable {
     /// A class, not a struct: a request's look-up then copies one reference, not every
     /// string of a project and its template.
@@ -46,8 +47,8 @@ final class RouteTable: Sendable {
                 case .everything:
                     state.generation += 1
                     state.routes.removeAll()
-                case .message:
-                    break
+                case .activity, .message:
+                    break  // a route does not depend on when the project was last used
                 }
             }
         }

@@ -5,6 +5,10 @@ import NIOConcurrencyHelpers
 public enum StoreChange: Sendable, Hashable {
     /// A user's projects: created, changed or deleted.
     case projects(ownerID: String)
+    /// When a user's projects were last used (`last_activity`), and nothing else about them:
+    /// caches that show that time drop what they hold, caches that route requests keep it
+    /// (the gateway records use every few seconds while an app is busy).
+    case activity(ownerID: String)
     /// A user: profile, role, password, sessions, or the user deleted.
     case user(id: String)
     /// Anything: a replica lost its connection to the feed and may have missed changes.
@@ -48,10 +52,11 @@ public final class ChangeFeed: Sendable {
 }
 
 extension StoreChange {
-    /// `projects:ID`, `user:ID` or `everything`: the text carried by a notification.
+    /// `projects:ID`, `activity:ID`, `user:ID` or `everything`: the text carried by a notification.
     var wireFormat: String {
         switch self {
         case .projects(let ownerID): "projects:\(ownerID)"
+        case .activity(let ownerID): "activity:\(ownerID)"
         case .user(let id): "user:\(id)"
         case .everything: "everything"
         case .message(let topic, let payload): "message:\(topic):\(payload)"
@@ -68,6 +73,7 @@ extension StoreChange {
         let parts = wireFormat.split(separator: ":", maxSplits: 1)
         switch (parts.first, parts.count) {
         case ("projects", 2): self = .projects(ownerID: String(parts[1]))
+        case ("activity", 2): self = .activity(ownerID: String(parts[1]))
         case ("user", 2): self = .user(id: String(parts[1]))
         case ("everything", 1): self = .everything
         default: return nil
