@@ -2,6 +2,7 @@ import EnvHubCore
 import EnvHubStore
 import EnvHubTestSupport
 import Foundation
+import NIOEmbedded
 import Testing
 
 @testable import EnvHubServer
@@ -39,7 +40,7 @@ import Testing
             #expect(try await Self.lastActivity(of: web, in: store) == nil, "nothing used, nothing written")
 
             let opened = Date()
-            tracker.opened(web.id)
+            tracker.common.opened(web.id)
             #expect(tracker.openExchanges == 1)
             try await tracker.flush(to: store)
             let inUse = try #require(try await Self.lastActivity(of: web, in: store))
@@ -49,7 +50,7 @@ import Testing
 
             try await Self.waitForTheClock(after: inUse)
             let closed = Date()
-            tracker.closed(web.id)
+            tracker.common.closed(web.id)
             #expect(tracker.openExchanges == 0)
             try await tracker.flush(to: store)
             let ended = try #require(try await Self.lastActivity(of: web, in: store))
@@ -62,12 +63,12 @@ import Testing
     @Test func anExchangeLeftOpenIsWrittenAsUseEveryRefresh() async throws {
         try await Self.withProject { store, web in
             let tracker = ActivityTracker(openRefresh: 0)
-            tracker.opened(web.id)
-            tracker.opened(web.id)
+            tracker.common.opened(web.id)
+            tracker.common.opened(web.id)
             try await tracker.flush(to: store)
             let first = try #require(try await Self.lastActivity(of: web, in: store))
             try await Self.waitForTheClock(after: first)
-            tracker.closed(web.id)  // one of the two: still in use
+            tracker.common.closed(web.id)  // one of the two: still in use
             try await tracker.flush(to: store)
             let second = try #require(try await Self.lastActivity(of: web, in: store))
             #expect(second > first)
@@ -75,6 +76,35 @@ import Testing
             try await tracker.flush(to: store)
             #expect(try #require(try await Self.lastActivity(of: web, in: store)) > second)
             #expect(tracker.openExchanges == 1)
+        }
+    }
+
+    /// The gateway records on its event loops' shards: use on any of them counts, and a
+    /// project stays in use while an exchange is open on one, whatever the others do.
+    @Test func everyEventLoopsUseIsWritten() async throws {
+        try await Self.withProject { store, web in
+            let loops = [EmbeddedEventLoop(), EmbeddedEventLoop()]
+            let tracker = ActivityTracker(openRefresh: 3600)
+            let first = tracker.shard(for: loops[0]), second = tracker.shard(for: loops[1])
+            #expect(first !== second)
+            #expect(tracker.shard(for: loops[0]) === first, "one shard per loop")
+
+            first.opened(web.id)
+            second.opened(web.id)
+            #expect(tracker.openExchanges == 2)
+            try await tracker.flush(to: store)
+            let inUse = try #require(try await Self.lastActivity(of: web, in: store))
+
+            try await Self.waitForTheClock(after: inUse)
+            let closed = Date()
+            second.closed(web.id)
+            #expect(tracker.openExchanges == 1, "still open on the first loop")
+            try await tracker.flush(to: store)
+            let ended = try #require(try await Self.lastActivity(of: web, in: store))
+            #expect(ended >= closed.addingTimeInterval(-0.001), "the second loop's exchange ended: use then")
+
+            first.closed(web.id)
+            #expect(tracker.openExchanges == 0)
         }
     }
 }

@@ -167,7 +167,7 @@ import Testing
     @Test(arguments: [5, UpstreamResponseHead.roomForBody + 1])
     func anAnswerReachesTheClientWholeAndASmallOneInOneWrite(bodyLength: Int) throws {
         let exchange = ByteExchange(
-            target: Self.target, head: ByteBuffer(), bodyLength: 0, headRequest: false, activity: ActivityTracker())
+            target: Self.target, head: ByteBuffer(), bodyLength: 0, headRequest: false, activity: ActivityTracker().common)
         let body = String(repeating: "b", count: bodyLength)
         var writes: [String] = []
         let relayed = exchange.relay(

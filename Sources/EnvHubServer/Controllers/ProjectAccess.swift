@@ -26,7 +26,7 @@ struct ProjectAccess {
         guard let name = ProjectName(rawValue: raw), let project = try await store.project(owner: owner.name, name: name) else {
             throw EnvHubError.notFound("no project \(owner.name)/\(raw)")
         }
-        activity.touch(project.id)
+        activity.common.touch(project.id)
         return project
     }
 }

@@ -16,7 +16,7 @@ final class ByteExchange: ForwardedExchange<ByteBuffer, ByteBuffer> {
     private var lengthRemaining = 0
     private var chunks = ChunkedBodyScanner()
 
-    init(target: ProxyTarget, head: ByteBuffer, bodyLength: Int, headRequest: Bool, activity: ActivityTracker) {
+    init(target: ProxyTarget, head: ByteBuffer, bodyLength: Int, headRequest: Bool, activity: ActivityTracker.Shard) {
         self.head = head
         self.bodyRemaining = bodyLength
         self.headRequest = headRequest

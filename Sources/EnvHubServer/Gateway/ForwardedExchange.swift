@@ -4,10 +4,11 @@ import NIOCore
 /// One request the gateway forwards to an app, and the response coming back: what both
 /// gateway handlers (`GatewayByteProxy`, `GatewayProxyHandler`) track of it, each in a
 /// subclass with what its own path needs. The environment counts as in use from the moment
-/// the exchange is made until it is let go (`ActivityTracker.opened`), bytes passing or not.
+/// the exchange is made until it is let go (`ActivityTracker.Shard.opened`), bytes passing or
+/// not; the shard is the one of the event loop serving the client's connection.
 class ForwardedExchange<Request, Response> {
     let target: ProxyTarget
-    private let activity: ActivityTracker
+    private let activity: ActivityTracker.Shard
     var upstream: UpstreamConnection<Request, Response>?
     /// The connection came from the pool (a failure before any answer may be retried).
     var reusedConnection = false
@@ -17,7 +18,7 @@ class ForwardedExchange<Request, Response> {
     /// Something was written to the app since the last flush.
     var unflushed = false
 
-    init(target: ProxyTarget, activity: ActivityTracker) {
+    init(target: ProxyTarget, activity: ActivityTracker.Shard) {
         self.target = target
         self.activity = activity
         activity.opened(target.projectID)

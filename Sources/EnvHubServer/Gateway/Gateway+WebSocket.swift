@@ -9,7 +9,7 @@ extension Gateway {
         guard Self.claims(head), case .forward(let target) = await answer(Request(head), remoteAddress: remoteAddress) else {
             return nil
         }
-        let activity = activity
+        let activity = activity.common
         let projectID = target.projectID
         return TunnelTarget(
             host: target.upstream.host, port: target.upstream.port, head: target.forwardedHead(head),

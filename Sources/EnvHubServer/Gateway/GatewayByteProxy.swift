@@ -73,6 +73,8 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     private var parserAnswerEnded = false
     private var context: ChannelHandlerContext?
     private(set) var pool: UpstreamPool<ByteBuffer, ByteBuffer>?
+    /// Where this connection's exchanges record use: its event loop's shard.
+    private var activity: ActivityTracker.Shard?
     private var reading = Reading.head
     /// Bytes read from the client and not yet handled.
     private var inbound: ByteBuffer?
@@ -113,6 +115,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        activity = gateway.activity.shard(for: context.eventLoop)
         pool = Self.pools.value(on: context.eventLoop) { UpstreamPool { _ in } }  // bytes as they come
         if let clientIdleTimeout {
             idleClock = IdleClock(timeout: clientIdleTimeout)
@@ -411,7 +414,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         case .forward(let target):
             let exchange = ByteExchange(
                 target: target, head: request.forwardedHead(for: target, clientIP: clientIP), bodyLength: bodyLength,
-                headRequest: request.request.method == .head, activity: gateway.activity)
+                headRequest: request.request.method == .head, activity: activity ?? gateway.activity.common)
             self.exchange = exchange
             reading = bodyLength > 0 ? .forwarding(exchange) : .head
             if bodyLength == 0 { exchange.requestSent = true }

@@ -47,7 +47,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let head: HTTPRequest
         var status = 0
 
-        init(target: ProxyTarget, head: HTTPRequest, activity: ActivityTracker) {
+        init(target: ProxyTarget, head: HTTPRequest, activity: ActivityTracker.Shard) {
             self.head = target.forwardedHead(head)
             super.init(target: target, activity: activity)
         }
@@ -56,6 +56,8 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     let gateway: Gateway
     private var context: ChannelHandlerContext?
     private(set) var pool: UpstreamPool<HTTPRequestPart, HTTPResponsePart>?
+    /// Where this connection's exchanges record use: its event loop's shard.
+    private var activity: ActivityTracker.Shard?
     private var reading = Reading.head
     /// Parts read and not yet handled, oldest first.
     private var queue = CircularBuffer<HTTPRequestPart>()
@@ -84,6 +86,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        activity = gateway.activity.shard(for: context.eventLoop)
         pool = Self.pools.value(on: context.eventLoop) {
             UpstreamPool { pipeline in
                 // NIO's `addHTTPClientHandlers` drops the app's 1xx answers; a client that sent
@@ -239,7 +242,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             reading = .discarding
             respond(answer)
         case .forward(let target):
-            let exchange = Exchange(target: target, head: head, activity: gateway.activity)
+            let exchange = Exchange(target: target, head: head, activity: activity ?? gateway.activity.common)
             self.exchange = exchange
             reading = .forwarding(exchange)
             connect(exchange)
