@@ -72,6 +72,33 @@ import Testing
         }
     }
 
+    /// A connection remembers the token and route its last request found (`Gateway.Recall`),
+    /// so its next request need not look them up: a stop and a logout, made on other
+    /// connections, must still reach the very next request on this one.
+    @Test func aKeptConnectionSeesStopsAndLogouts() async throws {
+        try await GatewayTests.withActiveProject("probe") { hub, token, port in
+            let socket = try RawSocket(port: port)
+            var answered = 0
+            func get(_ path: String) async throws -> String {
+                socket.send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n")
+                answered += 1
+                let count = answered
+                return try #require(Self.bodies(try await socket.receive { Self.bodies($0).count >= count }).last)
+            }
+            #expect(try await get("/u/admin/web/echo/1").contains("\"path\": \"/echo/1\""))
+            #expect(try await get("/u/admin/web/echo/2").contains("\"path\": \"/echo/2\""))
+
+            #expect(try await hub.request(.post, "/api/users/admin/projects/web/deactivate", token: token).status == .accepted)
+            try await TestHub.eventually("the project to be inactive") {
+                try await hub.request(.get, "/api/users/admin/projects/web", token: token).object["state"] as? String == "inactive"
+            }
+            #expect(try await get("/u/admin/web/echo/3").contains("environment_not_running"))
+
+            #expect(try await hub.request(.post, "/api/auth/logout", token: token).status == .noContent)
+            #expect(try await get("/u/admin/web/echo/4").contains("unauthenticated"))
+        }
+    }
+
     /// An app may close a kept-alive connection after any response; the next request
     /// through the gateway still succeeds.
     @Test func anAppThatDropsConnectionsNeverCausesA502() async throws {

@@ -19,18 +19,13 @@ final class SessionAuthority: Sendable {
     private let cacheLifetime: TimeInterval
     private let feed: ChangeFeed
     private let keys = JWTKeyCollection()
-    private let cache = NIOLockedValueBox(Cache())
-
-    /// Remembered tokens, and a counter of changes so that a check that raced with a
-    /// change never stores what the change made stale.
-    private struct Cache {
-        var entries: [String: CachedIdentity] = [:]
-        var generation = 0
-    }
+    /// Remembered tokens.
+    private let cache = NIOLockedValueBox([String: CachedIdentity]())
+    private let generation = CacheGeneration()
 
     /// A class, not a struct: a request's look-up then copies one reference, not every
     /// string of a user.
-    private final class CachedIdentity: Sendable {
+    fileprivate final class CachedIdentity: Sendable {
         let identity: Identity
         let expiresAt: Date
         let checkedAt: Date
@@ -47,15 +42,15 @@ final class SessionAuthority: Sendable {
         self.feed = feed
         self.lifetime = Self.seconds(lifetime)
         self.cacheLifetime = Self.seconds(cacheLifetime)
-        feed.subscribe { [cache] change in
-            cache.withLockedValue { cache in
+        feed.subscribe { [cache, generation] change in
+            cache.withLockedValue { entries in
                 switch change {
                 case .user(let id):
-                    cache.generation += 1
-                    cache.entries = cache.entries.filter { $0.value.identity.user.id != id }
+                    generation.advance()
+                    entries = entries.filter { $0.value.identity.user.id != id }
                 case .everything:
-                    cache.generation += 1
-                    cache.entries.removeAll()
+                    generation.advance()
+                    entries.removeAll()
                 case .projects, .activity, .message: break
                 }
             }
@@ -85,22 +80,22 @@ final class SessionAuthority: Sendable {
     /// The identity a token stands for, or nil when it is malformed, forged, expired or revoked.
     func identity(for token: String, now: Date = Date()) async -> Identity? {
         if let identity = cachedIdentity(for: token, now: now) { return identity }
-        let generation = cache.withLockedValue { $0.generation }
+        let generation = self.generation.current
         let live = feed.isLive
         guard let claims = try? await keys.verify(token, as: SessionToken.self),
               let (session, user) = try? await store.session(id: claims.sid),
               session.isValid(at: now), session.userID == claims.sub.value
         else {
-            cache.withLockedValue { _ = $0.entries.removeValue(forKey: token) }
+            cache.withLockedValue { _ = $0.removeValue(forKey: token) }
             return nil
         }
         let identity = Identity(user: user, sessionID: session.id)
         // Remember it only if the feed was live throughout and nothing changed meanwhile.
         if live && feed.isLive {
-            cache.withLockedValue { cache in
-                guard cache.generation == generation else { return }
-                if cache.entries.count >= Self.maxCachedTokens { cache.entries.removeAll(keepingCapacity: true) }
-                cache.entries[token] = CachedIdentity(identity: identity, expiresAt: session.expiresAt, checkedAt: now)
+            cache.withLockedValue { entries in
+                guard self.generation.current == generation else { return }
+                if entries.count >= Self.maxCachedTokens { entries.removeAll(keepingCapacity: true) }
+                entries[token] = CachedIdentity(identity: identity, expiresAt: session.expiresAt, checkedAt: now)
             }
         }
         return identity
@@ -108,8 +103,31 @@ final class SessionAuthority: Sendable {
 
     /// The identity of a token checked recently, or nil when it must be checked (again).
     func cachedIdentity(for token: String, now: Date = Date()) -> Identity? {
-        guard let cached = cache.withLockedValue({ $0.entries[token] }),
-              cached.expiresAt > now, now.timeIntervalSince(cached.checkedAt) < cacheLifetime else { return nil }
+        var recalled: Recalled?
+        return cachedIdentity(for: token, now: now, recalled: &recalled)
+    }
+
+    /// What a connection keeps of its last request's token (`Gateway.Recall`).
+    struct Recalled {
+        fileprivate let token: String
+        fileprivate let cached: CachedIdentity
+        fileprivate let generation: Int
+    }
+
+    /// `cachedIdentity(for:now:)`, taken from `recalled` without the cache's lock when it is
+    /// the same token and nothing changed since; `recalled` is what was found.
+    func cachedIdentity(for token: String, now: Date = Date(), recalled: inout Recalled?) -> Identity? {
+        let cached: CachedIdentity
+        if let known = recalled, known.generation == generation.current, known.token == token {
+            cached = known.cached
+        } else {
+            guard let found = cache.withLockedValue({ entries in entries[token].map { ($0, generation.current) } }) else {
+                return nil
+            }
+            cached = found.0
+            recalled = Recalled(token: token, cached: found.0, generation: found.1)
+        }
+        guard cached.expiresAt > now, now.timeIntervalSince(cached.checkedAt) < cacheLifetime else { return nil }
         return cached.identity
     }
 

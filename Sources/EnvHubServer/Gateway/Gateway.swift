@@ -93,19 +93,35 @@ struct Gateway: Sendable {
         }
     }
 
+    /// What a client connection's last request found in memory (`cachedAnswer`). Its next
+    /// request, most often with the same token to the same project, then takes neither the
+    /// sessions' lock nor the routes' lock, which every connection on both event loops shares.
+    struct Recall {
+        var identity: SessionAuthority.Recalled?
+        var route: RouteTable.Recalled?
+    }
+
     /// The answer from what is in memory, or nil when the session or the route must be read
     /// from the store first (then `answer` does that).
     func cachedAnswer(_ request: Request, remoteAddress: SocketAddress?) -> GatewayAnswer? {
+        var recall = Recall()
+        return cachedAnswer(request, remoteAddress: remoteAddress, recall: &recall)
+    }
+
+    /// `cachedAnswer(_:remoteAddress:)` for a connection that keeps `recall` from one request to the next.
+    func cachedAnswer(_ request: Request, remoteAddress: SocketAddress?, recall: inout Recall) -> GatewayAnswer? {
         guard let address = Address(target: request.target) else { return .respond(Self.noSuchProject) }
         var identity: Identity?
         if let token = request.token {
-            guard let cached = sessions.cachedIdentity(for: token) else { return nil }
+            guard let cached = sessions.cachedIdentity(for: token, recalled: &recall.identity) else { return nil }
             identity = cached
         }
         guard let identity, Self.may(identity.user, see: address) else {
             return answer(request, address: address, identity: identity, route: nil, remoteAddress: remoteAddress)
         }
-        guard let route = routes.cachedRoute(owner: address.owner, name: address.project) else { return nil }
+        guard let route = routes.cachedRoute(owner: address.owner, name: address.project, recalled: &recall.route) else {
+            return nil
+        }
         return answer(request, address: address, identity: identity, route: route, remoteAddress: remoteAddress)
     }
 

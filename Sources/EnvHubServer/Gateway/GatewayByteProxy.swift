@@ -2,11 +2,11 @@ import EnvHubCore
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
+import Prometheus
 
-/// The gateway's byte path: serves the plain gateway requests a connection starts with
-/// (`PlainGatewayRequest`) as bytes, at the very front of the connection's pipeline, before
-/// NIO's HTTP/1 codec. Only the heads are read (strictly) and rewritten; bodies pass on as
-/// they came, chunked or not, in both directions. This is what lets the gateway keep up with
+/// The gateway's byte path: serves plain gateway requests (`PlainGatewayRequest`) as bytes,
+/// at the very front of the connection's pipeline, before NIO's HTTP/1 codec. Only the heads
+/// are read (strictly) and rewritten; bodies pass on as they came, chunked or not, in both directions. This is what lets the gateway keep up with
 /// a dedicated proxy: the full codec and the HTTPTypes conversions on both sides cost more
 /// than everything else a forwarded request needs.
 ///
@@ -75,6 +75,8 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     private(set) var pool: UpstreamPool<ByteBuffer, ByteBuffer>?
     /// Where this connection's exchanges record use: its event loop's shard.
     private var activity: ActivityTracker.Shard?
+    /// What its last request found in the gateway's caches.
+    private var recall = Gateway.Recall()
     private var reading = Reading.head
     /// Bytes read from the client and not yet handled.
     private var inbound: ByteBuffer?
@@ -84,6 +86,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     private var requestStarted = ContinuousClock.now
     private var requestMethod = HTTPRequest.Method.get
     private var closeAfterAnswer = false
+    private var lastHistogram: (method: HTTPRequest.Method, status: Int, histogram: DurationHistogram)?
     /// The client's address, and as text (X-Forwarded-For): the same for every request of the
     /// connection, so read once (the channel's copy costs a few reference counts at every read).
     private lazy var remoteAddress = context?.channel.remoteAddress
@@ -400,7 +403,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         if request.closeAfter { closeAfterAnswer = true }
         requestStarted = .now
         requestMethod = request.request.method
-        if let answer = gateway.cachedAnswer(request.request, remoteAddress: remoteAddress) { return act(on: answer, for: request) }
+        if let answer = gateway.cachedAnswer(request.request, remoteAddress: remoteAddress, recall: &recall) { return act(on: answer, for: request) }
         reading = .deciding
         decideFromStore(request.request, remoteAddress: remoteAddress) { answer in self.act(on: answer, for: request) }
     }
@@ -442,10 +445,20 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         finishAnswer(context: context, status: answer.status.code)
     }
 
+    /// Times the request in the metrics, in the histogram of its method and status; the
+    /// connection keeps the last one, which the next request most often shares.
+    private func recordRequest(status: Int) {
+        guard let metrics = gateway.metrics else { return }
+        if lastHistogram?.method != requestMethod || lastHistogram?.status != status {
+            let histogram = metrics.requestHistogram(route: Gateway.metricsRoute, method: requestMethod.rawValue, status: status)
+            lastHistogram = (requestMethod, status, histogram)
+        }
+        lastHistogram?.histogram.record(.now - requestStarted)
+    }
+
     /// Flushes the end of an answer, then lets the next request go (or closes).
     private func finishAnswer(context: ChannelHandlerContext, status: Int, closing: Bool = false) {
-        gateway.metrics?.recordRequest(
-            route: Gateway.metricsRoute, method: requestMethod.rawValue, status: status, duration: .now - requestStarted)
+        recordRequest(status: status)
         idleClock?.restart()
         guard closeAfterAnswer || closing else {
             context.flush()

@@ -58,6 +58,8 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private(set) var pool: UpstreamPool<HTTPRequestPart, HTTPResponsePart>?
     /// Where this connection's exchanges record use: its event loop's shard.
     private var activity: ActivityTracker.Shard?
+    /// What its last request found in the gateway's caches.
+    private var recall = Gateway.Recall()
     private var reading = Reading.head
     /// Parts read and not yet handled, oldest first.
     private var queue = CircularBuffer<HTTPRequestPart>()
@@ -231,7 +233,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         requestStarted = .now
         requestMethod = head.method
         let request = Gateway.Request(head), remoteAddress = context.channel.remoteAddress
-        if let answer = gateway.cachedAnswer(request, remoteAddress: remoteAddress) { return act(on: answer, for: head) }
+        if let answer = gateway.cachedAnswer(request, remoteAddress: remoteAddress, recall: &recall) { return act(on: answer, for: head) }
         reading = .deciding
         decideFromStore(request, remoteAddress: remoteAddress) { answer in self.act(on: answer, for: head) }
     }

@@ -33,20 +33,21 @@ final class RouteTable: Sendable {
     static let maxEntries = 10_000
     private let store: any HubStore
     private let templates: TemplateCatalog
-    private let state = NIOLockedValueBox<(generation: Int, routes: [String: Route])>((0, [:]))
+    private let routes = NIOLockedValueBox([String: Route]())
+    private let generation = CacheGeneration()
 
     init(store: any HubStore, templates: TemplateCatalog) {
         self.store = store
         self.templates = templates
-        store.changes.subscribe { [state] change in
-            state.withLockedValue { state in
+        store.changes.subscribe { [routes, generation] change in
+            routes.withLockedValue { routes in
                 switch change {
                 case .projects(let ownerID), .user(let ownerID):
-                    state.generation += 1
-                    state.routes = state.routes.filter { $0.value.project.ownerID != ownerID }
+                    generation.advance()
+                    routes = routes.filter { $0.value.project.ownerID != ownerID }
                 case .everything:
-                    state.generation += 1
-                    state.routes.removeAll()
+                    generation.advance()
+                    routes.removeAll()
                 case .activity, .message:
                     break  // a route does not depend on when the project was last used
                 }
@@ -56,8 +57,29 @@ final class RouteTable: Sendable {
 
     /// The route of `owner/name` if it is in memory and the change feed is live (so it is current).
     func cachedRoute(owner: UserName, name: ProjectName) -> Route? {
+        var recalled: Recalled?
+        return cachedRoute(owner: owner, name: name, recalled: &recalled)
+    }
+
+    /// What a connection keeps of its last request's route (`Gateway.Recall`).
+    struct Recalled {
+        fileprivate let owner: UserName
+        fileprivate let name: ProjectName
+        fileprivate let route: Route
+        fileprivate let generation: Int
+    }
+
+    /// `cachedRoute(owner:name:)`, taken from `recalled` without the table's lock when it is
+    /// the same project and nothing changed since; `recalled` is what was found.
+    func cachedRoute(owner: UserName, name: ProjectName, recalled: inout Recalled?) -> Route? {
         guard store.changes.isLive else { return nil }
-        return state.withLockedValue { $0.routes[Self.key(owner, name)] }
+        if let known = recalled, known.generation == generation.current, known.owner == owner, known.name == name {
+            return known.route
+        }
+        let key = Self.key(owner, name)
+        guard let found = routes.withLockedValue({ routes in routes[key].map { ($0, generation.current) } }) else { return nil }
+        recalled = Recalled(owner: owner, name: name, route: found.0, generation: found.1)
+        return found.0
     }
 
     /// The route of `owner/name`, or nil when there is no such project.
@@ -65,18 +87,18 @@ final class RouteTable: Sendable {
         if let cached = cachedRoute(owner: owner, name: name) { return cached }
         let key = Self.key(owner, name)
         let live = store.changes.isLive
-        let generation = state.withLockedValue { $0.generation }
+        let generation = self.generation.current
         guard let project = try await store.project(owner: owner, name: name) else { return nil }
         var upstream: Endpoint?
         if project.state == .active, let json = try await store.runtimeRecord(projectID: project.id) {
             upstream = (try? JSONDecoder().decode(EnvironmentRecord.self, from: Data(json.utf8)))?.exposedEndpoint
         }
         let route = Route(project: project, upstream: upstream, template: templates.template(named: project.template))
-        state.withLockedValue { state in
+        routes.withLockedValue { routes in
             // Only what was read after the last invalidation may be kept.
-            guard live, generation == state.generation else { return }
-            if state.routes.count >= Self.maxEntries { state.routes.removeAll() }
-            state.routes[key] = route
+            guard live, generation == self.generation.current else { return }
+            if routes.count >= Self.maxEntries { routes.removeAll() }
+            routes[key] = route
         }
         return route
     }

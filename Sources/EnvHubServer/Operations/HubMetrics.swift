@@ -26,15 +26,21 @@ final class HubMetrics: Sendable {
     private let requestHistograms = NIOLockedValueBox<[RequestLabels: DurationHistogram]>([:])
 
     func recordRequest(route: String, method: String, status: Int, duration: Duration) {
+        requestHistogram(route: route, method: method, status: status).record(duration)
+    }
+
+    /// The histogram `recordRequest` records in, for callers that keep it: a gateway
+    /// connection keeps its last one, since its requests mostly repeat method and status.
+    func requestHistogram(route: String, method: String, status: Int) -> DurationHistogram {
         let labels = RequestLabels(route: route, method: method, status: status)
-        if let histogram = requestHistograms.withLockedValue({ $0[labels] }) { return histogram.record(duration) }
+        if let histogram = requestHistograms.withLockedValue({ $0[labels] }) { return histogram }
         let histogram = registry.makeDurationHistogram(
             descriptor: .init(namespace: "envhub", subsystem: "http", metricName: "request_duration", unitName: "seconds",
                               helpText: "Time to answer HTTP requests, by route pattern, method and status."),
             labels: [("route", route), ("method", method), ("status", String(status))],
             buckets: Self.buckets)
         requestHistograms.withLockedValue { $0[labels] = histogram }
-        histogram.record(duration)
+        return histogram
     }
 
     /// Requests the gateway's byte path gave NIO's HTTP parser (the hub's pages and API, gateway

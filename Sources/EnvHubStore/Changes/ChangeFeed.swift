@@ -1,5 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
+import Synchronization
 
 /// What a write changed, so that every replica can drop what it cached of it.
 public enum StoreChange: Sendable, Hashable {
@@ -26,13 +27,14 @@ public final class ChangeFeed: Sendable {
     /// Identifies this replica's own notifications when they come back from PostgreSQL.
     public let replicaID = UUID().uuidString.lowercased()
     private let subscribers = NIOLockedValueBox<[@Sendable (StoreChange) -> Void]>([])
-    private let live: NIOLockedValueBox<Bool>
+    /// Read by the gateway for every request: an atomic, not a lock both event loops would take.
+    private let live: Synchronization.Atomic<Bool>
 
     public init(live: Bool) {
-        self.live = NIOLockedValueBox(live)
+        self.live = Synchronization.Atomic(live)
     }
 
-    public var isLive: Bool { live.withLockedValue { $0 } }
+    public var isLive: Bool { live.load(ordering: .acquiring) }
 
     /// Calls `handler` synchronously for every change from now on.
     public func subscribe(_ handler: @escaping @Sendable (StoreChange) -> Void) {
@@ -46,7 +48,7 @@ public final class ChangeFeed: Sendable {
 
     /// Marks whether changes of other replicas are arriving; either way caches start empty.
     func setLive(_ isLive: Bool) {
-        live.withLockedValue { $0 = isLive }
+        live.store(isLive, ordering: .releasing)
         deliver(.everything)
     }
 }
