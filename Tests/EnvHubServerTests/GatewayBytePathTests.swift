@@ -109,6 +109,20 @@ import Testing
         #expect(Self.isOther("GET /u/a/b HTTP/1.1\r\nHost: h\r\nUpgrade: h2c, WebSocket/13\r\nConnection: Upgrade\r\n\r\n"))
     }
 
+    /// The byte path (which leaves WebSocket handshakes to NIO's parser) and the parser's side
+    /// (which tunnels them) agree on what asks for WebSocket, with or without a version.
+    @Test func bothPathsAgreeOnWhatAsksForWebSocket() throws {
+        for (upgrade, isWebSocket) in [("websocket", true), ("WebSocket", true), ("websocket/13", true),
+                                       ("h2c, websocket", true), ("h2c", false), ("websockets", false)] {
+            let text = "GET /u/a/b/ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: \(upgrade)\r\n\r\n"
+            var head = HTTPRequest(method: .get, scheme: nil, authority: "h", path: "/u/a/b/ws")
+            head.headerFields[.connection] = "Upgrade"
+            head.headerFields[.upgrade] = upgrade
+            #expect(WebSocketTunnel.isWebSocketUpgrade(head) == isWebSocket, "\(upgrade)")
+            #expect(Self.isOther(text) == isWebSocket, "\(upgrade)")
+        }
+    }
+
     /// The forwarding rules read names as a head's bytes, in any case, the same as `String`s.
     @Test func fieldNamesMeetTheSameRulesAsBytesAsAsStrings() {
         let cases: [(String, Bool, ForwardedHeaders.RequestFieldFate)] = [

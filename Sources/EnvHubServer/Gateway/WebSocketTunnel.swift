@@ -16,10 +16,12 @@ enum WebSocketTunnel {
     /// How long a connected backend may take to answer the handshake.
     static let handshakeTimeout = TimeAmount.seconds(30)
 
-    /// `Connection: upgrade` with `Upgrade: websocket` (tokens, any case), as browsers send it.
+    /// `Connection: upgrade` with an Upgrade that `asksForWebSocket` (tokens, any case), as
+    /// browsers send it. The byte path's scans ask `asksForWebSocket` of the same field, so
+    /// both paths agree on which requests are WebSocket handshakes.
     static func isWebSocketUpgrade(_ head: HTTPRequest) -> Bool {
         ForwardedHeaders.tokens(head.headerFields[values: .connection]).contains("upgrade")
-            && ForwardedHeaders.tokens(head.headerFields[values: .upgrade]).contains("websocket")
+            && head.headerFields[values: .upgrade].contains(where: asksForWebSocket(upgrade:))
     }
 
     /// Whether an Upgrade field's value asks for WebSocket, the only protocol the hub switches
