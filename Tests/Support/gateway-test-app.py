@@ -13,6 +13,8 @@ POST /upload?pause=S&every=T   reads the body in chunks (after S seconds, defaul
 GET /drop              "dropped", then closes the connection without saying so beforehand
 GET /slow?s=N          answers after N seconds
 GET /peer              JSON: this app's port, and the port of the connection's other end
+HEAD /head-with-body?delay=S   wrong on purpose: the head, then S seconds (default 0.2) later a
+                       body of 5 bytes, which an answer to HEAD must not have
 """
 import json
 import os
@@ -133,6 +135,13 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/peer":
             body = json.dumps({"port": PORT, "peer": self.client_address[1]}).encode()
             return self.reply(200, body, [("Content-Type", "application/json")])
+        if url.path == "/head-with-body":
+            self.send_response(200)
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            time.sleep(float(query.get("delay", ["0.2"])[0]))
+            self.wfile.write(b"stray")
+            return
         if url.path == "/slow":
             time.sleep(float(query["s"][0]))
             return self.reply(200, b"slow")

@@ -6,7 +6,6 @@ import NIOCore
 final class ByteExchange: ForwardedExchange<ByteBuffer, ByteBuffer> {
     /// The head the app is sent.
     let head: ByteBuffer
-    let headRequest: Bool
     /// Request body bytes not yet sent to the app.
     var bodyRemaining: Int
     /// The response's head, once it has arrived whole.
@@ -19,8 +18,7 @@ final class ByteExchange: ForwardedExchange<ByteBuffer, ByteBuffer> {
     init(target: ProxyTarget, head: ByteBuffer, bodyLength: Int, headRequest: Bool, activity: ActivityTracker.Shard) {
         self.head = head
         self.bodyRemaining = bodyLength
-        self.headRequest = headRequest
-        super.init(target: target, activity: activity)
+        super.init(target: target, headRequest: headRequest, activity: activity)
     }
 
     /// What the bytes read from the app amount to.

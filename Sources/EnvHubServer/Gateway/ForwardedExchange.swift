@@ -8,6 +8,8 @@ import NIOCore
 /// not; the shard is the one of the event loop serving the client's connection.
 class ForwardedExchange<Request, Response> {
     let target: ProxyTarget
+    /// The request is HEAD: the app's connection is not reused after it (`releaseUpstream`).
+    let headRequest: Bool
     private let activity: ActivityTracker.Shard
     var upstream: UpstreamConnection<Request, Response>?
     /// The connection came from the pool (a failure before any answer may be retried).
@@ -18,8 +20,9 @@ class ForwardedExchange<Request, Response> {
     /// Something was written to the app since the last flush.
     var unflushed = false
 
-    init(target: ProxyTarget, activity: ActivityTracker.Shard) {
+    init(target: ProxyTarget, headRequest: Bool, activity: ActivityTracker.Shard) {
         self.target = target
+        self.headRequest = headRequest
         self.activity = activity
         activity.opened(target.projectID)
     }
@@ -33,11 +36,13 @@ class ForwardedExchange<Request, Response> {
     }
 
     /// The response is complete: the app's connection goes back to `pool` if the request is
-    /// whole too (else the app would read the rest of it as a new request).
+    /// whole too (else the app would read the rest of it as a new request) and was not HEAD.
+    /// An app that wrongly sends a body with its answer to HEAD may send it a moment after the
+    /// head, when the next request on the connection would read it as the start of its answer.
     func releaseUpstream(to pool: UpstreamPool<Request, Response>?) {
         guard let upstream else { return }
         upstream.owner = nil
-        if requestSent, let pool { pool.put(upstream) } else { upstream.close() }
+        if requestSent, !headRequest, let pool { pool.put(upstream) } else { upstream.close() }
     }
 }
 

@@ -49,7 +49,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
         init(target: ProxyTarget, head: HTTPRequest, activity: ActivityTracker.Shard) {
             self.head = target.forwardedHead(head)
-            super.init(target: target, activity: activity)
+            super.init(target: target, headRequest: head.method == .head, activity: activity)
         }
     }
 
