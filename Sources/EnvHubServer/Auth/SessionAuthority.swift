@@ -115,20 +115,20 @@ final class SessionAuthority: Sendable {
     }
 
     /// `cachedIdentity(for:now:)`, taken from `recalled` without the cache's lock when it is
-    /// the same token and nothing changed since; `recalled` is what was found.
+    /// the same token, still fresh, and nothing changed since; `recalled` is what was found.
     func cachedIdentity(for token: String, now: Date = Date(), recalled: inout Recalled?) -> Identity? {
-        let cached: CachedIdentity
-        if let known = recalled, known.generation == generation.current, known.token == token {
-            cached = known.cached
-        } else {
-            guard let found = cache.withLockedValue({ entries in entries[token].map { ($0, generation.current) } }) else {
-                return nil
-            }
-            cached = found.0
-            recalled = Recalled(token: token, cached: found.0, generation: found.1)
+        if let known = recalled, known.generation == generation.current, known.token == token, isFresh(known.cached, at: now) {
+            return known.cached.identity
         }
-        guard cached.expiresAt > now, now.timeIntervalSince(cached.checkedAt) < cacheLifetime else { return nil }
-        return cached.identity
+        guard let found = cache.withLockedValue({ entries in entries[token].map { ($0, generation.current) } }),
+              isFresh(found.0, at: now) else { return nil }
+        recalled = Recalled(token: token, cached: found.0, generation: found.1)
+        return found.0.identity
+    }
+
+    /// Usable without a check: the session has not expired, and it was checked within `cacheLifetime`.
+    private func isFresh(_ cached: CachedIdentity, at now: Date) -> Bool {
+        cached.expiresAt > now && now.timeIntervalSince(cached.checkedAt) < cacheLifetime
     }
 
     func revoke(sessionID: String, now: Date = Date()) async throws {
