@@ -6,9 +6,10 @@ import Prometheus
 
 /// The gateway's byte path: serves plain gateway requests (`PlainGatewayRequest`) as bytes,
 /// at the very front of the connection's pipeline, before NIO's HTTP/1 codec. Only the heads
-/// are read (strictly) and rewritten; bodies pass on as they came, chunked or not, in both directions. This is what lets the gateway keep up with
-/// a dedicated proxy: the full codec and the HTTPTypes conversions on both sides cost more
-/// than everything else a forwarded request needs.
+/// are read (strictly) and rewritten; bodies pass on as they came, chunked or not, in both
+/// directions. This is what lets the gateway keep up with a dedicated proxy: the full codec
+/// and the HTTPTypes conversions on both sides cost more than everything else a forwarded
+/// request needs.
 ///
 /// A request that is not plain (anything for the hub's own pages and API, a chunked upload)
 /// goes to NIO's parser and the handlers behind it (gateway requests to `GatewayProxyHandler`),
@@ -403,7 +404,9 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         if request.closeAfter { closeAfterAnswer = true }
         requestStarted = .now
         requestMethod = request.request.method
-        if let answer = gateway.cachedAnswer(request.request, remoteAddress: remoteAddress, recall: &recall) { return act(on: answer, for: request) }
+        if let answer = gateway.cachedAnswer(request.request, remoteAddress: remoteAddress, recall: &recall) {
+            return act(on: answer, for: request)
+        }
         reading = .deciding
         decideFromStore(request.request, remoteAddress: remoteAddress) { answer in self.act(on: answer, for: request) }
     }

@@ -233,7 +233,9 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         requestStarted = .now
         requestMethod = head.method
         let request = Gateway.Request(head), remoteAddress = context.channel.remoteAddress
-        if let answer = gateway.cachedAnswer(request, remoteAddress: remoteAddress, recall: &recall) { return act(on: answer, for: head) }
+        if let answer = gateway.cachedAnswer(request, remoteAddress: remoteAddress, recall: &recall) {
+            return act(on: answer, for: head)
+        }
         reading = .deciding
         decideFromStore(request, remoteAddress: remoteAddress) { answer in self.act(on: answer, for: head) }
     }
