@@ -25,7 +25,7 @@ final class SessionAuthority: Sendable {
 
     /// A class, not a struct: a request's look-up then copies one reference, not every
     /// string of a user.
-    fileprivate final class CachedIdentity: Sendable {
+    final class CachedIdentity: Sendable {
         let identity: Identity
         let expiresAt: Date
         let checkedAt: Date
@@ -108,22 +108,14 @@ final class SessionAuthority: Sendable {
     }
 
     /// What a connection keeps of its last request's token (`Gateway.Recall`).
-    struct Recalled {
-        fileprivate let token: String
-        fileprivate let cached: CachedIdentity
-        fileprivate let generation: Int
-    }
+    typealias Recalled = EnvHubServer.Recalled<String, CachedIdentity>
 
     /// `cachedIdentity(for:now:)`, taken from `recalled` without the cache's lock when it is
     /// the same token, still fresh, and nothing changed since; `recalled` is what was found.
     func cachedIdentity(for token: String, now: Date = Date(), recalled: inout Recalled?) -> Identity? {
-        if let known = recalled, known.generation == generation.current, known.token == token, isFresh(known.cached, at: now) {
-            return known.cached.identity
-        }
-        guard let found = cache.withLockedValue({ entries in entries[token].map { ($0, generation.current) } }),
-              isFresh(found.0, at: now) else { return nil }
-        recalled = Recalled(token: token, cached: found.0, generation: found.1)
-        return found.0.identity
+        generation.recall(token, &recalled, usable: { isFresh($0, at: now) }) {
+            cache.withLockedValue { entries in entries[token].map { ($0, generation.current) } }
+        }?.identity
     }
 
     /// Usable without a check: the session has not expired, and it was checked within `cacheLifetime`.

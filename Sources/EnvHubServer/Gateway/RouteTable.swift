@@ -61,25 +61,22 @@ final class RouteTable: Sendable {
         return cachedRoute(owner: owner, name: name, recalled: &recalled)
     }
 
-    /// What a connection keeps of its last request's route (`Gateway.Recall`).
-    struct Recalled {
-        fileprivate let owner: UserName
-        fileprivate let name: ProjectName
-        fileprivate let route: Route
-        fileprivate let generation: Int
+    /// Which project a connection's last request went to.
+    struct ProjectKey: Equatable {
+        let owner: UserName
+        let name: ProjectName
     }
+
+    /// What a connection keeps of its last request's route (`Gateway.Recall`).
+    typealias Recalled = EnvHubServer.Recalled<ProjectKey, Route>
 
     /// `cachedRoute(owner:name:)`, taken from `recalled` without the table's lock when it is
     /// the same project and nothing changed since; `recalled` is what was found.
     func cachedRoute(owner: UserName, name: ProjectName, recalled: inout Recalled?) -> Route? {
         guard store.changes.isLive else { return nil }
-        if let known = recalled, known.generation == generation.current, known.owner == owner, known.name == name {
-            return known.route
+        return generation.recall(ProjectKey(owner: owner, name: name), &recalled) {
+            routes.withLockedValue { routes in routes[Self.key(owner, name)].map { ($0, generation.current) } }
         }
-        let key = Self.key(owner, name)
-        guard let found = routes.withLockedValue({ routes in routes[key].map { ($0, generation.current) } }) else { return nil }
-        recalled = Recalled(owner: owner, name: name, route: found.0, generation: found.1)
-        return found.0
     }
 
     /// The route of `owner/name`, or nil when there is no such project.
