@@ -74,8 +74,8 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     private var parserAnswerEnded = false
     private var context: ChannelHandlerContext?
     private(set) var pool: UpstreamPool<ByteBuffer, ByteBuffer>?
-    /// Where this connection's exchanges record use: its event loop's shard.
-    private var activity: ActivityTracker.Shard?
+    /// Where this connection's exchanges record use: its event loop's shard, once added.
+    private var activity: ActivityTracker.Shard
     /// What its last request found in the gateway's caches.
     private var recall = Gateway.Recall()
     private var reading = Reading.head
@@ -108,6 +108,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         joinParser: @escaping (ChannelPipeline.SynchronousOperations, GatewayByteProxy) throws -> Void
     ) {
         self.gateway = gateway
+        activity = gateway.activity.common
         self.clientIdleTimeout = clientIdleTimeout
         self.joinParser = joinParser
     }
@@ -420,7 +421,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         case .forward(let target):
             let exchange = ByteExchange(
                 target: target, head: request.forwardedHead(for: target, clientIP: clientIP), bodyLength: bodyLength,
-                headRequest: request.request.method == .head, activity: activity ?? gateway.activity.common)
+                headRequest: request.request.method == .head, activity: activity)
             self.exchange = exchange
             reading = bodyLength > 0 ? .forwarding(exchange) : .head
             if bodyLength == 0 { exchange.requestSent = true }

@@ -56,8 +56,8 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     let gateway: Gateway
     private var context: ChannelHandlerContext?
     private(set) var pool: UpstreamPool<HTTPRequestPart, HTTPResponsePart>?
-    /// Where this connection's exchanges record use: its event loop's shard.
-    private var activity: ActivityTracker.Shard?
+    /// Where this connection's exchanges record use: its event loop's shard, once added.
+    private var activity: ActivityTracker.Shard
     /// What its last request found in the gateway's caches.
     private var recall = Gateway.Recall()
     private var reading = Reading.head
@@ -79,6 +79,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     init(gateway: Gateway) {
         self.gateway = gateway
+        activity = gateway.activity.common
     }
 
     var clientIsWritable: Bool { context?.channel.isWritable ?? false }
@@ -246,7 +247,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             reading = .discarding
             respond(answer)
         case .forward(let target):
-            let exchange = Exchange(target: target, head: head, activity: activity ?? gateway.activity.common)
+            let exchange = Exchange(target: target, head: head, activity: activity)
             self.exchange = exchange
             reading = .forwarding(exchange)
             connect(exchange)
