@@ -17,8 +17,9 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "api"))
 from parse_wrk import UNITS_MS  # noqa: E402  (one unit table for every wrk parser)
 
-ORDER = ["direct", "envhub", "nginx", "chp", "floor"]
-NAMES = {"direct": "direct", "envhub": "envhub", "nginx": "nginx", "chp": "CHP", "floor": "floor"}
+ORDER = ["direct", "envhub", "nginx", "chp", "floor", "splice", "copy"]
+NAMES = {"direct": "direct", "envhub": "envhub", "nginx": "nginx", "chp": "CHP", "floor": "floor",
+         "splice": "splice", "copy": "copy"}
 VS_NGINX, VS_CHP, P99_OVERHEAD_MS, STREAMING, ERRORS = 1.0, 3.0, 1.0, 0.80, 0
 
 

@@ -44,7 +44,9 @@
 #   BENCH_ONLY=direct,envhub,nginx,chp            targets (direct is the baseline); add
 #                            floor for bench/gateway/floor, a reference for the small GETs
 #                            only (wrk, wrk1, paced): what a proxy in Swift costs on epoll
-#                            threads of its own
+#                            threads of its own; splice and copy for the relays of
+#                            bench/gateway/splice, references for the download only: a TCP
+#                            relay that moves bytes with splice(2), and the same with read/write
 #   BENCH_WRK1_DURATION=10s  the one-connection wrk run
 #   BENCH_PACED_RATE=5000    requests/s the paced run offers (below what every target but
 #                            CHP serves on the machines this was measured on)
@@ -79,9 +81,9 @@ targets=() measurements=()
 IFS=',' read -r -a wanted <<<"${BENCH_ONLY:-direct,envhub,nginx,chp}"
 for t in "${wanted[@]}"; do
     case "$t" in
-        direct|envhub|nginx|chp|floor) targets+=("$t") ;;
+        direct|envhub|nginx|chp|floor|splice|copy) targets+=("$t") ;;
         "") ;;
-        *) die "unknown BENCH_ONLY entry '$t' (direct, envhub, nginx, chp, floor)" ;;
+        *) die "unknown BENCH_ONLY entry '$t' (direct, envhub, nginx, chp, floor, splice, copy)" ;;
     esac
 done
 IFS=',' read -r -a wanted <<<"${BENCH_MEASURE:-wrk,wrk1,paced,download,ws,hold}"
@@ -95,6 +97,14 @@ done
 if [ ${#targets[@]} -eq 0 ] || [ ${#measurements[@]} -eq 0 ]; then die "BENCH_ONLY or BENCH_MEASURE selects nothing"; fi
 wants() { [[ " ${targets[*]} " == *" $1 "* ]]; }
 measures() { [[ " ${measurements[*]} " == *" $1 "* ]]; }
+# serves TARGET MEASUREMENT: the references take part only in what they were made for.
+serves() {
+    case "$1" in
+        floor) [[ "$2" == wrk || "$2" == wrk1 || "$2" == paced ]] ;;
+        splice|copy) [ "$2" = download ] ;;
+        *) true ;;
+    esac
+}
 
 # --- Setup (each step is skipped when already done) -------------------------------
 apt_updated=0
@@ -143,15 +153,22 @@ if wants floor; then
     log "building bench/gateway/floor (swiftc -O)"
     swiftc -O -import-objc-header "$BENCH_GATEWAY_DIR/floor/epoll.h" "$BENCH_GATEWAY_DIR/floor/main.swift" -o "$floor_bin" >&2
 fi
+relay_bin="$REPO_ROOT/.build/bench-gateway-relay"
+if wants splice || wants copy; then
+    log "building bench/gateway/splice/relay.c (the Swift toolchain's clang -O2)"
+    clang -O2 -Wall -Werror "$BENCH_GATEWAY_DIR/splice/relay.c" -o "$relay_bin" -lpthread >&2
+fi
 
 # --- Work dir, and stopping everything on exit ----------------------------------------
 BENCH_WORK=$(mktemp -d "${TMPDIR:-/tmp}/envhub-bench-gateway.XXXXXX")
 BENCH_RESULTS="$BENCH_WORK/wrk.tsv"   # lib.sh's `measure` appends here
 : >"$BENCH_RESULTS"
-envhub_pid="" nginx_pid="" chp_pid="" floor_pid=""
+envhub_pid="" nginx_pid="" chp_pid="" floor_pid="" splice_pid="" copy_pid=""
 # shellcheck disable=SC2317  # run by the EXIT trap
 cleanup() {
     stop_bg "$floor_pid"
+    stop_bg "$splice_pid"
+    stop_bg "$copy_pid"
     stop_bg "$chp_pid"
     stop_bg "$nginx_pid"
     stop_bg "$envhub_pid"  # --stop-environments-on-exit: stops the upstreams too
@@ -338,6 +355,17 @@ if wants floor; then
     wait_http "$floor_pid" "http://127.0.0.1:$floor_port/u/admin/hello/" 200 "$BENCH_WORK/floor.log" || die "the floor proxy did not start"
 fi
 
+# --- the relays: stream only, bytes relayed over TCP (no HTTP, so no prefix) ------------------
+for relay in splice copy; do
+    wants "$relay" || continue
+    relay_port=$(free_port)
+    log "starting bench/gateway/splice/relay ($relay) on :$relay_port"
+    start_bg "$BENCH_WORK/$relay.log" "$relay_bin" "$relay_port" "${port[stream]}" "$relay"
+    printf -v "${relay}_pid" '%s' "$!"
+    printf -v "${relay}_port" '%s' "$relay_port"
+    wait_http "$!" "http://127.0.0.1:$relay_port/health" 200 "$BENCH_WORK/$relay.log" || die "the $relay relay did not start"
+done
+
 # --- Where each target reaches each upstream ------------------------------------------------
 declare -A base pids
 for t in "${targets[@]}"; do
@@ -348,10 +376,16 @@ for t in "${targets[@]}"; do
                 pids[$t]=$(pgrep -P "$nginx_pid" | tr '\n' ',')$nginx_pid ;;
         chp)    base[$t]="127.0.0.1:$chp_port/u/admin"; pids[$t]=$chp_pid ;;
         floor)  base[$t]="127.0.0.1:$floor_port/u/admin"; pids[$t]=$floor_pid ;;
+        splice) base[$t]="127.0.0.1:$splice_port"; pids[$t]=$splice_pid ;;
+        copy)   base[$t]="127.0.0.1:$copy_port"; pids[$t]=$copy_pid ;;
     esac
 done
 address() {  # address TARGET UPSTREAM: host:port/prefix without a trailing slash
-    if [ "$1" = direct ]; then echo "127.0.0.1:${port[$2]}"; else echo "${base[$1]}/$2"; fi
+    case "$1" in
+        direct) echo "127.0.0.1:${port[$2]}" ;;
+        splice|copy) echo "${base[$1]}" ;;  # stream's port, relayed as it is
+        *) echo "${base[$1]}/$2" ;;
+    esac
 }
 # Every target gets the same request bytes; only envhub looks at the token. An API client
 # sends it alone; a browser sends it as the session cookie, with a cookie of the app's and the
@@ -392,6 +426,7 @@ printf '%s\n' "$versions" >"$BENCH_WORK/versions.txt"
 
 # Check once that every target answers what we think it answers.
 for t in "${targets[@]}"; do
+    serves "$t" wrk || continue
     curl -sf --noproxy '*' "${header_options[@]}" "http://$(address "$t" hello)/" | python3 -c '
 import json, sys
 doc = json.load(sys.stdin)
@@ -423,6 +458,7 @@ if measures wrk; then
     : >"$BENCH_WORK/wrk-cpu.tsv"
     for run in $(seq "$BENCH_RUNS"); do
         for t in "${targets[@]}"; do
+            serves "$t" wrk || continue
             cpu_before=$(cpu_seconds "${pids[$t]:-}") began=$(date +%s.%N) machine_before=$(machine_ticks)
             BENCH_RUN=$run measure "$t" "http://$(address "$t" hello)/" "${request_headers[@]}"
             # The proxy's CPU over the warm-up and the run (in seconds, with the wall time they
@@ -437,6 +473,7 @@ fi
 
 if measures wrk1; then
     for t in "${targets[@]}"; do
+        serves "$t" wrk1 || continue
         BENCH_THREADS=1 BENCH_CONNECTIONS=1 BENCH_RUNS=1 BENCH_DURATION=$BENCH_WRK1_DURATION \
             BENCH_RESULTS="$BENCH_WORK/wrk1.tsv" measure "$t-c1" "http://$(address "$t" hello)/" "${request_headers[@]}"
     done
@@ -446,6 +483,7 @@ if measures paced; then
     export BENCH_CONNECTIONS
     for run in $(seq "$BENCH_RUNS"); do
         for t in "${targets[@]}"; do
+            serves "$t" paced || continue
             BENCH_RUN=$run BENCH_WRK_SCRIPT="$BENCH_GATEWAY_DIR/paced.lua" BENCH_RESULTS="$BENCH_WORK/paced.tsv" \
                 measure "$t-paced" "http://$(address "$t" hello)/" "${request_headers[@]}"
         done
@@ -456,7 +494,7 @@ if measures download; then
     : >"$BENCH_WORK/download.tsv"
     for run in $(seq "$BENCH_DOWNLOAD_RUNS"); do
         for t in "${targets[@]}"; do  # interleaved, so drift hits every target alike
-            [ "$t" = floor ] && continue  # small GETs only
+            serves "$t" download || continue
             url="http://$(address "$t" stream)/bytes?n=$BENCH_DOWNLOAD_BYTES"
             cpu_before=$(cpu_seconds "${pids[$t]:-}")
             read -r code size speed < <(curl -s --noproxy '*' --max-time 600 "${header_options[@]}" -o /dev/null \
@@ -473,7 +511,7 @@ fi
 if measures ws; then
     : >"$BENCH_WORK/ws.tsv"
     for t in "${targets[@]}"; do
-        [ "$t" = floor ] && continue
+        serves "$t" ws || continue
         log "$t: $BENCH_WS_ROUNDTRIPS WebSocket echo round trips"
         "$python" "$BENCH_GATEWAY_DIR/ws_bench.py" latency "$t" "ws://$(address "$t" echo)/" \
             --count "$BENCH_WS_ROUNDTRIPS" "${ws_header_options[@]}" >>"$BENCH_WORK/ws.tsv" \
@@ -485,7 +523,7 @@ fi
 if measures hold; then
     : >"$BENCH_WORK/hold.tsv"
     for t in "${targets[@]}"; do
-        [ "$t" = floor ] && continue
+        serves "$t" hold || continue
         log "$t: $BENCH_WS_CONNECTIONS WebSockets held ${BENCH_WS_HOLD}s"
         "$python" "$BENCH_GATEWAY_DIR/ws_bench.py" hold "$t" "ws://$(address "$t" echo)/" \
             --connections "$BENCH_WS_CONNECTIONS" --seconds "$BENCH_WS_HOLD" --pids "${pids[$t]:-}" \
