@@ -13,17 +13,23 @@ POST /upload?pause=S&every=T   reads the body in chunks (after S seconds, defaul
 GET /drop              "dropped", then closes the connection without saying so beforehand
 GET /slow?s=N          answers after N seconds
 GET /peer              JSON: this app's port, and the port of the connection's other end
+GET /seen?target=T     JSON: how many requests for the target T (path and query) reached this app
+GET /bare-lf           wrong on purpose: an answer whose lines end in LF alone, the connection kept
 HEAD /head-with-body?delay=S   wrong on purpose: the head, then S seconds (default 0.2) later a
                        body of 5 bytes, which an answer to HEAD must not have
 """
 import json
 import os
 import sys
+import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 PORT = int(os.environ["PORT"])
+SEEN = Counter()
+SEEN_LOCK = threading.Lock()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -69,6 +75,12 @@ class Handler(BaseHTTPRequestHandler):
     def handle_any(self):
         url = urlsplit(self.path)
         query = parse_qs(url.query)
+        with SEEN_LOCK:
+            SEEN[self.path] += 1
+            if url.path == "/seen":
+                count = SEEN[query["target"][0]]
+        if url.path == "/seen":
+            return self.reply(200, json.dumps({"count": count}).encode(), [("Content-Type", "application/json")])
         if url.path == "/health":
             return self.reply(200, b'{"status": "healthy"}', [("Content-Type", "application/json")])
         if url.path.startswith("/echo"):
@@ -123,6 +135,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
                 self.wfile.flush()
             self.wfile.write(b"0\r\nX-Trailer: done\r\n\r\n")
+            return
+        if url.path == "/bare-lf":
+            self.wfile.write(b"HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 2\n\nhi")
             return
         if url.path == "/until-close":
             self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it")

@@ -508,8 +508,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         case .ended(let extraBytes):
             responseEnded(exchange, extraBytes: extraBytes, context: context)
         case .malformed:
-            handle(exchange.responseStarted ? .closeClient : .answer(FixedAnswer(EnvHubError(
-                code: "bad_gateway", status: 502, message: "\(exchange.target.label) sent a malformed response"))))
+            handle(UpstreamTrouble.malformed(label: exchange.target.label, responseStarted: exchange.responseStarted))
         }
     }
 

@@ -72,6 +72,9 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var requestMethod = HTTPRequest.Method.get
     /// The client sent `Connection: close`: close once the current answer is written.
     private var closeAfterAnswer = false
+    /// NIO's parser failed in the body of the request being decided, or of one waiting in
+    /// `queue` (`errorCaught`).
+    private var unreadable: HTTPParserError?
     private var pendingRead = false
     private var firedToHummingbird = false
     private var processing = false
@@ -122,13 +125,39 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
+    /// NIO's parser failed in the body of a request: nothing more will be read. A gateway
+    /// request's client learns why (`MalformedRequest`) unless an answer to the request has
+    /// begun, and the connection closes; a request of Hummingbird's gets the error passed on,
+    /// to fail its body. (A failure in a head never reaches here: `HTTP1Semantics` answers it.)
+    /// A request still waiting behind an earlier answer meets the error in its turn.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A parse error in the middle of a forwarded exchange: nothing sensible can follow.
-        guard exchange == nil else {
+        guard let parserError = error as? HTTPParserError else {
+            guard exchange != nil else { return context.fireErrorCaught(error) }
             abandonExchange()
             return context.close(promise: nil)
         }
-        context.fireErrorCaught(error)
+        process()  // what was read before the error first
+        switch reading {
+        case .head where !queue.isEmpty:
+            unreadable = parserError  // `act`, or the end of the queue, meets it
+        case .head, .passing:
+            context.fireErrorCaught(error)
+        case .deciding:
+            unreadable = parserError  // `act` answers with it
+        case .forwarding(let exchange):
+            abandonExchange()
+            guard !exchange.responseStarted else { return context.close(promise: nil) }
+            refuse(parserError)
+        case .discarding:  // the gateway's own answer is out
+            context.close(promise: nil)
+        }
+    }
+
+    /// Answers a request whose body could not be read, and ends the connection.
+    private func refuse(_ error: HTTPParserError) {
+        closeAfterAnswer = true
+        reading = .discarding
+        respond(FixedAnswer(MalformedRequest.error(for: error)))
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -214,6 +243,10 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             exchange.unflushed = false
             exchange.upstream?.flush()
         }
+        if case .passing = reading, queue.isEmpty, let unreadable {  // its body's end will not come
+            self.unreadable = nil
+            context.fireErrorCaught(unreadable)
+        }
         if firedToHummingbird {
             firedToHummingbird = false
             context.fireChannelReadComplete()
@@ -242,6 +275,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func act(on answer: GatewayAnswer, for head: HTTPRequest) {
+        if let unreadable { return refuse(unreadable) }
         switch answer {
         case .respond(let answer):
             reading = .discarding

@@ -14,7 +14,7 @@ import Darwin
 enum HeadBytes {
     /// The length of the head at the start of `bytes` (through its empty line), nil while
     /// the empty line has not arrived.
-    static func headLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
+    private static func headLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
         var index = 0
         let count = bytes.count
         while index + 3 < count {
@@ -30,6 +30,35 @@ enum HeadBytes {
             }
         }
         return nil
+    }
+
+    /// Where a head being read ends, as far as the bytes so far show.
+    enum HeadEnd {
+        /// Its length, through its empty line.
+        case at(Int)
+        /// Not arrived yet.
+        case notYet
+        /// It cannot end where the strict grammar wants it to: no empty line within the
+        /// limit, or a line already ended by a bare LF. Waiting for more would only keep the
+        /// sender waiting for an answer, up to an idle timeout.
+        case never
+    }
+
+    /// Where the head at the start of `bytes` ends, looking at no more than `limit` bytes.
+    static func headEnd(_ bytes: UnsafeRawBufferPointer, limit: Int) -> HeadEnd {
+        let head = UnsafeRawBufferPointer(rebasing: bytes.prefix(limit))
+        if let length = headLength(head) { return .at(length) }
+        return bytes.count >= limit || hasBareLineFeed(head) ? .never : .notYet
+    }
+
+    /// Some LF in `bytes` has no CR before it.
+    static func hasBareLineFeed(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var index = 0
+        while let found = bytes[index...].firstIndex(of: lf) {
+            if found == 0 || bytes[found - 1] != cr { return true }
+            index = found + 1
+        }
+        return false
     }
 
     /// An HTTP/1.1 request line, as ranges of the head's bytes.

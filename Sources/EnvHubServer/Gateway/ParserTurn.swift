@@ -44,9 +44,11 @@ struct ParserTurn {
     /// `Transfer-Encoding: chunked` alone, or not at all.
     static func scan(_ buffer: ByteBuffer) -> Scan {
         buffer.withUnsafeReadableBytes { bytes in
-            let limit = PlainGatewayRequest.maxHeadLength
-            guard let length = HeadBytes.headLength(UnsafeRawBufferPointer(rebasing: bytes.prefix(limit))) else {
-                return bytes.count >= limit ? .forGood : .incomplete
+            let length: Int
+            switch HeadBytes.headEnd(bytes, limit: PlainGatewayRequest.maxHeadLength) {
+            case .notYet: return .incomplete
+            case .never: return .forGood
+            case .at(let end): length = end
             }
             var ignoredLines: [Range<Int>] = []
             guard let framing = framing(bytes, headLength: length, ignoring: &ignoredLines) else { return .forGood }

@@ -42,10 +42,11 @@ struct PlainGatewayRequest {
         buffer.withUnsafeReadableBytes { bytes in
             // "/u/" in the target is all the first line needs to show before the rest arrives.
             guard startsLikeGatewayRequest(bytes) else { return .other }
-            guard let length = HeadBytes.headLength(UnsafeRawBufferPointer(rebasing: bytes.prefix(maxHeadLength))) else {
-                return bytes.count >= maxHeadLength ? .other : .incomplete
+            switch HeadBytes.headEnd(bytes, limit: maxHeadLength) {
+            case .notYet: return .incomplete
+            case .never: return .other
+            case .at(let length): return parse(buffer, bytes, headLength: length).map { .plain($0) } ?? .other
             }
-            return parse(buffer, bytes, headLength: length).map { .plain($0) } ?? .other
         }
     }
 

@@ -47,11 +47,13 @@ struct UpstreamResponseHead {
     /// decide framing and the client's Connection field.
     static func scan(_ buffer: ByteBuffer, for target: ProxyTarget, headRequest: Bool, closeClient: Bool) -> Scan {
         buffer.withUnsafeReadableBytes { bytes in
-            guard let length = HeadBytes.headLength(UnsafeRawBufferPointer(rebasing: bytes.prefix(maxHeadLength))) else {
-                return bytes.count >= maxHeadLength ? .malformed : .incomplete
+            switch HeadBytes.headEnd(bytes, limit: maxHeadLength) {
+            case .notYet: return .incomplete
+            case .never: return .malformed
+            case .at(let length):
+                return parse(bytes, headLength: length, target: target, headRequest: headRequest, closeClient: closeClient)
+                    .map { .head($0) } ?? .malformed
             }
-            return parse(bytes, headLength: length, target: target, headRequest: headRequest, closeClient: closeClient)
-                .map { .head($0) } ?? .malformed
         }
     }
 

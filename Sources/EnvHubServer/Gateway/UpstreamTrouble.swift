@@ -1,4 +1,5 @@
 import EnvHubCore
+import NIOHTTP1
 
 /// What the gateway does when the app's connection fails or falls silent during an exchange:
 /// the same rules on both paths (`GatewayByteProxy`, `GatewayProxyHandler`).
@@ -11,14 +12,23 @@ enum UpstreamTrouble {
     /// Nothing of the answer is out: answer in place of the app.
     case answer(FixedAnswer)
 
-    /// The app could not be reached or dropped the connection.
+    /// The app could not be reached or dropped the connection, or its answer could not be
+    /// read (NIO's parser failed on it: `malformed`).
     static func failed(
         label: String, error: (any Error)?, reusedConnection: Bool, sentBody: Bool, responseStarted: Bool
     ) -> UpstreamTrouble {
+        if error is HTTPParserError { return malformed(label: label, responseStarted: responseStarted) }
         if reusedConnection, !sentBody, !responseStarted { return .retry }
         if responseStarted { return .closeClient }
         let reason = error.map { ": \($0)" } ?? ": it closed the connection"
         return .answer(FixedAnswer(EnvHubError(code: "bad_gateway", status: 502, message: "\(label) did not answer\(reason)")))
+    }
+
+    /// The app answered with something that is not HTTP/1.1. It did get the request, so the
+    /// request is not tried again.
+    static func malformed(label: String, responseStarted: Bool) -> UpstreamTrouble {
+        if responseStarted { return .closeClient }
+        return .answer(FixedAnswer(EnvHubError(code: "bad_gateway", status: 502, message: "\(label) sent a malformed response")))
     }
 
     /// The app neither sent nor took anything for the idle timeout.

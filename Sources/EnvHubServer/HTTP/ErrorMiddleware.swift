@@ -1,6 +1,7 @@
 import EnvHubCore
 import Hummingbird
 import Logging
+import NIOHTTP1
 
 /// Turns every failure into the JSON error body with the right status, so no client ever
 /// sees an empty 500; a path that exists under other methods answers 405 with `Allow`.
@@ -26,6 +27,8 @@ struct ErrorMiddleware: RouterMiddleware {
                 return EnvHubError.notFound("no route for \(request.method.rawValue) \(request.uri.path)").response()
             }
             return Self.translate(error).response(extraHeaders: error.headers)
+        } catch let error as HTTPParserError {  // the body broke HTTP/1.1's syntax (a bad chunk size)
+            return MalformedRequest.error(for: error).response()
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(error)", "http.path": "\(request.uri.path)"])
             return EnvHubError(code: "internal", status: 500, message: "the hub failed to handle this request; see its log").response()

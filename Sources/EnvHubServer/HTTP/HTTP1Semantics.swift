@@ -1,3 +1,4 @@
+import EnvHubCore
 import NIOCore
 import NIOHTTP1
 
@@ -26,6 +27,12 @@ import NIOHTTP1
 ///   connection after the answer, which says `Connection: close`: NIO's parser reads nothing
 ///   more of a connection after such a request, so a client that sent another on it would
 ///   wait for an answer until the idle timeout.
+/// - A request that breaks HTTP/1.1's syntax gets a JSON error, not a bare 400 or a silent
+///   close (`MalformedRequest`): a head that NIO's parser could not read, or one RFC 9112 has
+///   a server refuse that the parser lets through (no Host, two Hosts, a body whose length
+///   cannot be known). It is answered in turn, once every answer before it has ended, and
+///   the connection closes after it; nothing more is read of it. An error inside a body
+///   already passed on goes on to whoever reads the body (`ErrorMiddleware` answers it).
 final class HTTP1Semantics: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -45,9 +52,33 @@ final class HTTP1Semantics: ChannelDuplexHandler, RemovableChannelHandler {
     private var answersOwed = 0
     /// The answer going out ends the connection (a switch of protocols refused).
     private var closeAfterAnswer = false
+    /// A request head went on and its end has not been read yet.
+    private var readingRequest = false
+    /// The answer to a malformed request, sent once no answer is owed; the connection ends with it.
+    private var refusal: EnvHubError?
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard case .head(var head) = unwrapInboundIn(data) else { return context.fireChannelRead(data) }
+        guard refusal == nil else { return }
+        let head: HTTPRequestHead
+        switch unwrapInboundIn(data) {
+        case .head(let read): head = read
+        case .body: return context.fireChannelRead(data)
+        case .end:
+            readingRequest = false
+            return context.fireChannelRead(data)
+        }
+        if let error = MalformedRequest.error(in: head) { return refuse(error, context: context) }
+        readingRequest = true
+        pass(head, data, context: context)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError, !readingRequest else { return context.fireErrorCaught(error) }
+        if refusal == nil { refuse(MalformedRequest.error(for: parserError), context: context) }
+    }
+
+    private func pass(_ head: HTTPRequestHead, _ data: NIOAny, context: ChannelHandlerContext) {
+        var head = head
         let isHTTP10 = head.version == .http1_0
         let stopsParser = head.method == .CONNECT || (!head.headers["upgrade"].isEmpty
             && head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" })
@@ -95,10 +126,33 @@ final class HTTP1Semantics: ChannelDuplexHandler, RemovableChannelHandler {
             return
         case .end:
             answersOwed = max(0, answersOwed - 1)
+            if answersOwed == 0, refusal != nil {
+                context.write(data, promise: promise)
+                return sendRefusal(context: context)
+            }
         case .body:
             break
         }
         context.write(data, promise: promise)
+    }
+
+    /// Answers a malformed request with `error` once no earlier answer is owed, and reads no more.
+    private func refuse(_ error: EnvHubError, context: ChannelHandlerContext) {
+        refusal = error
+        if answersOwed == 0 { sendRefusal(context: context) }
+    }
+
+    private func sendRefusal(context: ChannelHandlerContext) {
+        guard let refusal else { return }
+        let answer = FixedAnswer(refusal)
+        var headers = HTTPHeaders(answer.headers.map { ($0.name.rawName, $0.value) })
+        headers.add(name: "Content-Length", value: String(answer.body.readableBytes))
+        headers.add(name: "Connection", value: "close")
+        let head = HTTPResponseHead(version: .http1_1, status: .init(statusCode: refusal.status), headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(answer.body))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        context.close(promise: nil)
     }
 }
 
