@@ -54,5 +54,13 @@ import Testing
         let field = "a=1;\(spelling); b=2"
         #expect(AuthenticationMiddleware.token(authorization: nil, cookies: [field]) == "s")
         #expect(ForwardedHeaders.appCookies(field, sessionCookie: AuthenticationMiddleware.cookieName) == ["a=1", "b=2"])
+        // Nor may an app set it, in any spelling that names it.
+        #expect(ForwardedHeaders.setsCookie(named: AuthenticationMiddleware.cookieName, "\(spelling); Path=/; HttpOnly"))
+    }
+
+    @Test func anAppsCookieThatOnlyLooksLikeTheSessionIsItsOwn() {
+        for value in ["envhub_session_old=1; Path=/", "xenvhub_session=1", "a=1; envhub_session=2", "envhub_session", "a=envhub_session=1"] {
+            #expect(!ForwardedHeaders.setsCookie(named: AuthenticationMiddleware.cookieName, value), "\(value)")
+        }
     }
 }

@@ -181,7 +181,7 @@ import Testing
     @Test(arguments: [5, UpstreamResponseHead.roomForBody + 1])
     func anAnswerReachesTheClientWholeAndASmallOneInOneWrite(bodyLength: Int) throws {
         let exchange = ByteExchange(
-            target: Self.target, head: ByteBuffer(), bodyLength: 0, headRequest: false, activity: ActivityTracker().common)
+            target: Self.target, head: ByteBuffer(), bodyLength: 0, method: .get, activity: ActivityTracker().common)
         let body = String(repeating: "b", count: bodyLength)
         var writes: [String] = []
         let relayed = exchange.relay(

@@ -99,19 +99,42 @@ import Testing
         }
     }
 
-    /// An app that wrongly sends a body with its answer to HEAD, a moment after the head: the
-    /// next request, on the same client connection, still gets its own answer (its app
-    /// connection is a new one), on both paths.
-    @Test(arguments: [Opening.none, .parserForGood])
-    func aBodyAfterAnAnswerToHeadNeverReachesTheNextRequest(after opening: Opening) async throws {
+    /// An app that wrongly sends a body with an answer that has none (to HEAD; a 204 that
+    /// announces one), a moment after the head: the next request, on the same client
+    /// connection, still gets its own answer (its app connection is a new one), on both paths.
+    @Test(arguments: [Opening.none, .parserForGood], ["HEAD /u/admin/web/head-with-body", "GET /u/admin/web/no-content-with-body"])
+    func aBodyAfterABodilessAnswerNeverReachesTheNextRequest(after opening: Opening, request: String) async throws {
         try await GatewayTests.withActiveProject("probe") { _, token, port in
             let socket = try RawSocket(port: port)
-            socket.send(opening.text + "HEAD /u/admin/web/head-with-body HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n")
-            _ = try await socket.receive { $0.lowercased().contains("content-length: 5\r\n") && $0.hasSuffix("\r\n\r\n") }
+            socket.send(opening.text + "\(request) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n")
+            let heads = opening == .none ? 1 : 2
+            _ = try await socket.receive { $0.components(separatedBy: "HTTP/1.1 ").count - 1 == heads && $0.hasSuffix("\r\n\r\n") }
             socket.send("GET /u/admin/web/echo/next HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n")
             let text = try await socket.receive { $0.contains("\"path\": \"/echo/next\"") || $0.contains("bad_gateway") }
             #expect(text.contains("\"path\": \"/echo/next\""), "\(text)")
             #expect(!text.contains("stray"))
+        }
+    }
+
+    /// A pooled connection to the app that the app closes instead of answering: an idempotent
+    /// request is sent once more, on a new connection (the app may have closed the first as it
+    /// went idle); any other is not, since the app may have acted on it before closing (as
+    /// nginx and Go's proxy do). Either way the client gets a 502 once the app hangs up again.
+    @Test(arguments: [Opening.none, .parserForGood])
+    func onlyIdempotentRequestsAreSentAgain(after opening: Opening) async throws {
+        try await GatewayTests.withActiveProject("probe") { _, token, port in
+            let fields = "Host: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
+            for (method, times) in [("GET", 2), ("POST", 1), ("DELETE", 2), ("PATCH", 1)] {
+                // The first request leaves its app connection in the pool of this client's event loop.
+                let socket = try RawSocket(port: port)
+                socket.send(opening.text + "GET /u/admin/web/health HTTP/1.1\r\n\(fields)\r\n"
+                    + "\(method) /u/admin/web/hang-up?method=\(method) HTTP/1.1\r\n\(fields)Content-Length: 0\r\nConnection: close\r\n\r\n")
+                let text = try await socket.receive { _ in false }  // until the hub closes
+                #expect(text.contains("healthy") && text.contains("HTTP/1.1 502 "), "\(method): \(text)")
+                let seen = try await rawHTTPExchange(
+                    port: port, "GET /u/admin/web/seen?target=/hang-up?method=\(method) HTTP/1.1\r\n\(fields)Connection: close\r\n\r\n")
+                #expect(seen.hasSuffix("{\"count\": \(times)}"), "\(method) reached the app other than \(times) times: \(seen)")
+            }
         }
     }
 

@@ -97,4 +97,39 @@ import Testing
             #expect(seen.hasSuffix("{\"count\": 1}"), "the app got the request more than once: \(seen)")
         }
     }
+
+    /// An answer whose chunked body is malformed: on the byte path, which has the head and
+    /// the body in one read, nothing has gone to the client yet, so it gets a 502 (and keeps
+    /// its connection); on NIO's parser, which hands on the head before it reads the body, the
+    /// client gets the head and then the end of the connection: the answer cut short, never
+    /// nothing at all.
+    @Test(arguments: [GatewayConnectionTests.Opening.none, .parserForGood])
+    func anAnswerWithAMalformedBodyIsA502OrCutShort(after opening: GatewayConnectionTests.Opening) async throws {
+        try await GatewayTests.withActiveProject("probe") { _, token, port in
+            let socket = try RawSocket(port: port)
+            socket.send(opening.text + "GET /u/admin/web/bad-chunk HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n")
+            let text = try await socket.receive { $0.contains("malformed response\"}}") }  // or until the hub closes
+            let answer = text.components(separatedBy: "HTTP/1.1 ").last ?? ""
+            if opening == .none {
+                #expect(answer.hasPrefix("502 ") && answer.contains("admin/web sent a malformed response"), "\(text)")
+            } else {
+                #expect(socket.closedByPeer, "\(text)")
+                #expect(answer.hasPrefix("200 ") && answer.lowercased().contains("transfer-encoding: chunked"), "\(text)")
+                #expect(!answer.contains("hi"), "\(text)")
+            }
+        }
+    }
+
+    /// An app may not set the hub's session cookie: under its prefix it would shadow the
+    /// hub's. Its other cookies pass, on both paths.
+    @Test(arguments: [GatewayConnectionTests.Opening.none, .parserForGood])
+    func anAppCannotSetTheHubsSessionCookie(after opening: GatewayConnectionTests.Opening) async throws {
+        try await GatewayTests.withActiveProject("probe") { _, token, port in
+            let socket = try RawSocket(port: port)
+            socket.send(opening.text + "GET /u/admin/web/cookie HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n")
+            let text = try await socket.receive { GatewayConnectionTests.bodies($0).count == (opening == .none ? 1 : 2) }
+            #expect(text.lowercased().contains("set-cookie: a=1; path=/u/admin/web/\r\n"), "\(text)")
+            #expect(!text.contains("envhub_session"), "\(text)")
+        }
+    }
 }

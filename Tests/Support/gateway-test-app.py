@@ -3,7 +3,7 @@
 GET /health            200
 ANY /echo...           JSON: method, path, headers, length of the body read
 GET /redirect          302 to /target;  /redirect-absolute: to http://127.0.0.1:PORT/target
-GET /cookie            sets a=1; Path=/  and  b=2 (no path)
+GET /cookie            sets a=1; Path=/  and  b=2 (no path), and tries to set the hub's envhub_session
 GET /sse?gate=FILE     event "one" at once, event "two" once FILE exists
 GET /bytes?n=N         N bytes, streamed in 64 KiB chunks
 GET /chunked           "one two three" in three chunks, then the trailer X-Trailer: done
@@ -15,6 +15,11 @@ GET /slow?s=N          answers after N seconds
 GET /peer              JSON: this app's port, and the port of the connection's other end
 GET /seen?target=T     JSON: how many requests for the target T (path and query) reached this app
 GET /bare-lf           wrong on purpose: an answer whose lines end in LF alone, the connection kept
+GET /no-content-with-body?delay=S   wrong on purpose: 204 with Content-Length: 5, then S seconds
+                       (default 0.2) later those 5 bytes, which a 204 must not have
+ANY /hang-up           reads the request, then closes the connection without answering
+GET /bad-chunk         wrong on purpose: a chunked answer whose first chunk size is not hexadecimal,
+                       all of it in one write
 HEAD /head-with-body?delay=S   wrong on purpose: the head, then S seconds (default 0.2) later a
                        body of 5 bytes, which an answer to HEAD must not have
 """
@@ -93,7 +98,8 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/redirect-absolute":
             return self.reply(302, headers=[("Location", f"http://127.0.0.1:{PORT}/target")])
         if url.path == "/cookie":
-            return self.reply(200, b"ok", [("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2")])
+            return self.reply(200, b"ok", [("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2"),
+                                           ("Set-Cookie", "envhub_session=from-the-app; Path=/")])
         if url.path == "/sse":
             gate = query["gate"][0]
             self.send_response(200)
@@ -135,6 +141,22 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
                 self.wfile.flush()
             self.wfile.write(b"0\r\nX-Trailer: done\r\n\r\n")
+            return
+        if url.path == "/no-content-with-body":
+            self.send_response(204)
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(float(query.get("delay", ["0.2"])[0]))
+            self.wfile.write(b"stray")
+            return
+        if url.path == "/bad-chunk":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhi\r\n0\r\n\r\n")
+            self.close_connection = True
+            return
+        if url.path == "/hang-up":
+            self.read_body()
+            self.close_connection = True
             return
         if url.path == "/bare-lf":
             self.wfile.write(b"HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 2\n\nhi")

@@ -1,3 +1,4 @@
+import HTTPTypes
 import NIOCore
 
 /// One request the byte path (`GatewayByteProxy`) forwards, and the app's response read as
@@ -15,10 +16,10 @@ final class ByteExchange: ForwardedExchange<ByteBuffer, ByteBuffer> {
     private var lengthRemaining = 0
     private var chunks = ChunkedBodyScanner()
 
-    init(target: ProxyTarget, head: ByteBuffer, bodyLength: Int, headRequest: Bool, activity: ActivityTracker.Shard) {
+    init(target: ProxyTarget, head: ByteBuffer, bodyLength: Int, method: HTTPRequest.Method, activity: ActivityTracker.Shard) {
         self.head = head
         self.bodyRemaining = bodyLength
-        super.init(target: target, headRequest: headRequest, activity: activity)
+        super.init(target: target, method: method, activity: activity)
     }
 
     /// What the bytes read from the app amount to.
@@ -87,7 +88,9 @@ final class ByteExchange: ForwardedExchange<ByteBuffer, ByteBuffer> {
                 body = bytes.readPrefix(upTo: length)
                 relayed = .ended(extraBytes: bytes.readableBytes > 0)
             case .malformed:
-                if let clientHead { write(clientHead) }
+                // With the head in these same bytes, nothing of the answer has gone out: the
+                // client can still be told (502) instead of losing the connection.
+                if clientHead != nil { responseStarted = false }
                 return .malformed
             }
         case .untilClose:

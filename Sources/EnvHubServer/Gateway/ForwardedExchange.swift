@@ -1,4 +1,5 @@
 import EnvHubCore
+import HTTPTypes
 import NIOCore
 
 /// One request the gateway forwards to an app, and the response coming back: what both
@@ -10,6 +11,9 @@ class ForwardedExchange<Request, Response> {
     let target: ProxyTarget
     /// The request is HEAD: the app's connection is not reused after it (`releaseUpstream`).
     let headRequest: Bool
+    /// The request's method is idempotent (RFC 9110 §9.2.2): it may be sent again when a
+    /// pooled connection turns out closed (`UpstreamTrouble.failed`).
+    let idempotent: Bool
     private let activity: ActivityTracker.Shard
     var upstream: UpstreamConnection<Request, Response>?
     /// The connection came from the pool (a failure before any answer may be retried).
@@ -20,9 +24,13 @@ class ForwardedExchange<Request, Response> {
     /// Something was written to the app since the last flush.
     var unflushed = false
 
-    init(target: ProxyTarget, headRequest: Bool, activity: ActivityTracker.Shard) {
+    init(target: ProxyTarget, method: HTTPRequest.Method, activity: ActivityTracker.Shard) {
         self.target = target
-        self.headRequest = headRequest
+        headRequest = method == .head
+        idempotent = switch method {
+        case .get, .head, .options, .trace, .put, .delete: true
+        default: false
+        }
         self.activity = activity
         activity.opened(target.projectID)
     }
@@ -66,6 +74,8 @@ protocol ExchangeForwarder: UpstreamOwner {
     func process()
     /// Answers in place of the app; `exchange`, let go already, had this answer's request.
     func answerInstead(_ answer: FixedAnswer, of exchange: Exchange)
+    /// Ends the client's connection, once what has been written of the app's answer is
+    /// flushed: the client sees the answer cut short rather than nothing.
     func closeClient()
 }
 
@@ -115,7 +125,7 @@ extension ExchangeForwarder {
         guard self.exchange === exchange else { return }
         handle(UpstreamTrouble.failed(
             label: exchange.target.label, error: error, reusedConnection: exchange.reusedConnection,
-            sentBody: exchange.sentBody, responseStarted: exchange.responseStarted))
+            idempotent: exchange.idempotent, sentBody: exchange.sentBody, responseStarted: exchange.responseStarted))
     }
 
     func handle(_ trouble: UpstreamTrouble) {

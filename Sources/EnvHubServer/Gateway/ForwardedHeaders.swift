@@ -96,9 +96,12 @@ enum ForwardedHeaders {
     }
 
     /// What the client receives of the app's answer: hop-by-hop fields removed, a `Location`
-    /// on the app's own address or root-relative path moved under the prefix, and cookies
-    /// scoped to `/` scoped to the prefix instead (so one app's cookies never reach another).
-    static func response(_ fields: HTTPFields, prefix: String, upstream: String, prefixStripped: Bool) -> HTTPFields {
+    /// on the app's own address or root-relative path moved under the prefix, cookies scoped
+    /// to `/` scoped to the prefix instead (so one app's cookies never reach another), and
+    /// none that would set the hub's session cookie (`setsCookie`).
+    static func response(
+        _ fields: HTTPFields, prefix: String, upstream: String, prefixStripped: Bool, sessionCookie: String
+    ) -> HTTPFields {
         let named = connectionOptions(fields)
         var result = HTTPFields()
         for field in fields {
@@ -107,6 +110,8 @@ enum ForwardedHeaders {
             switch name {
             case "location":
                 result.append(.init(name: .location, value: location(field.value, prefix: prefix, upstream: upstream, prefixStripped: prefixStripped)))
+            case "set-cookie" where setsCookie(named: sessionCookie, field.value):
+                continue
             case "set-cookie" where prefixStripped:
                 result.append(.init(name: .setCookie, value: cookie(field.value, prefix: prefix)))
             default:
@@ -126,6 +131,28 @@ enum ForwardedHeaders {
         }
         guard prefixStripped, !(path == prefix || path.hasPrefix(prefix + "/")) else { return path }
         return prefix + path
+    }
+
+    /// An answer that may not have a body (204) announces one: the app may send it after the
+    /// head, where the next request on the connection would read it as the start of its
+    /// answer, so the connection is not reused. (A 304 may carry the length of what a 200
+    /// would have, so it says nothing.)
+    static func announcesForbiddenBody(status: Int, contentLength: Int?, transferEncoding: Bool) -> Bool {
+        status == 204 && (transferEncoding || (contentLength ?? 0) > 0)
+    }
+
+    /// The Set-Cookie `value` sets the cookie `name`, read as `CookieField` reads a Cookie
+    /// field (its first pair is the cookie; attributes follow). The app is never sent the
+    /// hub's session cookie, and may not set it either: under its prefix it would shadow the
+    /// hub's, signing the browser out of the app, or into another account there. (A page of
+    /// the app can still set it from script, as apps share the hub's origin.)
+    static func setsCookie(named name: String, _ value: String) -> Bool {
+        var sets = false
+        CookieField.forEachPair(in: value) { pair in
+            sets = pair.isNamed(name)
+            return false
+        }
+        return sets
     }
 
     /// `Path=/…` → `Path={prefix}/…`; a cookie without a path keeps the browser's default,

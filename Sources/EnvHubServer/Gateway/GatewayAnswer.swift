@@ -48,7 +48,8 @@ struct ProxyTarget: Sendable {
     func clientResponse(_ response: HTTPResponse) -> HTTPResponse {
         var response = response
         response.headerFields = ForwardedHeaders.response(
-            response.headerFields, prefix: prefix, upstream: upstreamURL, prefixStripped: prefixStripped)
+            response.headerFields, prefix: prefix, upstream: upstreamURL, prefixStripped: prefixStripped,
+            sessionCookie: AuthenticationMiddleware.cookieName)
         return response
     }
 }

@@ -421,7 +421,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         case .forward(let target):
             let exchange = ByteExchange(
                 target: target, head: request.forwardedHead(for: target, clientIP: clientIP), bodyLength: bodyLength,
-                headRequest: request.request.method == .head, activity: activity)
+                method: request.request.method, activity: activity)
             self.exchange = exchange
             reading = bodyLength > 0 ? .forwarding(exchange) : .head
             if bodyLength == 0 { exchange.requestSent = true }
@@ -494,6 +494,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func closeClient() {
+        context?.flush()
         context?.close(promise: nil)
     }
 

@@ -49,7 +49,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
         init(target: ProxyTarget, head: HTTPRequest, activity: ActivityTracker.Shard) {
             self.head = target.forwardedHead(head)
-            super.init(target: target, headRequest: head.method == .head, activity: activity)
+            super.init(target: target, method: head.method, activity: activity)
         }
     }
 
@@ -330,6 +330,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func closeClient() {
+        context?.flush()
         context?.close(promise: nil)
     }
 
@@ -341,8 +342,12 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .head(let response):
             if response.status.kind != .informational {
                 exchange.responseStarted = true
-                // The app closes the connection after this response: it goes back to no pool.
-                if ForwardedHeaders.tokens(response.headerFields[values: .connection]).contains("close") {
+                // The app closes the connection after this response, or may send what follows
+                // it wrongly: it goes back to no pool.
+                if ForwardedHeaders.tokens(response.headerFields[values: .connection]).contains("close")
+                    || ForwardedHeaders.announcesForbiddenBody(
+                        status: response.status.code, contentLength: response.headerFields[.contentLength].flatMap { Int($0) },
+                        transferEncoding: response.headerFields[.transferEncoding] != nil) {
                     exchange.upstream?.reusable = false
                 }
             }

@@ -104,6 +104,8 @@ struct UpstreamResponseHead {
         }
         if status == 101 { return nil }  // the byte path never asks for an upgrade
         let reusable = minor == UInt8(ascii: "1") && !connectionOptions.contains("close") && framing != .untilClose
+            && !ForwardedHeaders.announcesForbiddenBody(
+                status: status, contentLength: contentLength, transferEncoding: transferEncoding != nil)
 
         var head = HeadText(capacity: headLength + 64)
         head.append("HTTP/1.1")
@@ -124,8 +126,10 @@ struct UpstreamResponseHead {
                 head.appendField("Location", ForwardedHeaders.location(
                     HeadBytes.string(bytes, line.value), prefix: target.prefix, upstream: target.upstreamURL,
                     prefixStripped: target.prefixStripped))
-            } else if target.prefixStripped, HeadBytes.equals(bytes, line.name, "set-cookie") {
-                head.appendField("Set-Cookie", ForwardedHeaders.cookie(HeadBytes.string(bytes, line.value), prefix: target.prefix))
+            } else if HeadBytes.equals(bytes, line.name, "set-cookie") {
+                let value = HeadBytes.string(bytes, line.value)
+                if ForwardedHeaders.setsCookie(named: AuthenticationMiddleware.cookieName, value) { continue }
+                head.appendField("Set-Cookie", target.prefixStripped ? ForwardedHeaders.cookie(value, prefix: target.prefix) : value)
             } else {
                 head.appendLine(line, of: bytes)
             }

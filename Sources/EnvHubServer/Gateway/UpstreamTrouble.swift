@@ -5,7 +5,9 @@ import NIOHTTP1
 /// the same rules on both paths (`GatewayByteProxy`, `GatewayProxyHandler`).
 enum UpstreamTrouble {
     /// One more try, on a new connection: a pooled one turned out closed and nothing but the
-    /// head had gone (the app may close idle connections at any moment).
+    /// head of an idempotent request had gone (the app may close idle connections at any
+    /// moment). Others are not sent twice, as nginx and Go's proxy do not: the app may have
+    /// acted on them before it closed.
     case retry
     /// Part of the answer is out: the client cannot be told otherwise than by closing.
     case closeClient
@@ -15,10 +17,10 @@ enum UpstreamTrouble {
     /// The app could not be reached or dropped the connection, or its answer could not be
     /// read (NIO's parser failed on it: `malformed`).
     static func failed(
-        label: String, error: (any Error)?, reusedConnection: Bool, sentBody: Bool, responseStarted: Bool
+        label: String, error: (any Error)?, reusedConnection: Bool, idempotent: Bool, sentBody: Bool, responseStarted: Bool
     ) -> UpstreamTrouble {
         if error is HTTPParserError { return malformed(label: label, responseStarted: responseStarted) }
-        if reusedConnection, !sentBody, !responseStarted { return .retry }
+        if reusedConnection, idempotent, !sentBody, !responseStarted { return .retry }
         if responseStarted { return .closeClient }
         let reason = error.map { ": \($0)" } ?? ": it closed the connection"
         return .answer(FixedAnswer(EnvHubError(code: "bad_gateway", status: 502, message: "\(label) did not answer\(reason)")))
