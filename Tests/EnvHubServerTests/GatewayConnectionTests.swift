@@ -317,6 +317,22 @@ import Testing
         }
     }
 
+    /// A client that waits for 100 Continue before sending a body larger than any of the
+    /// hub's routes takes (1 MiB) gets 413 at once instead, and is spared the upload; the
+    /// connection then closes, whichever path the connection was on.
+    @Test(arguments: Opening.allCases) func anUploadTooLargeForTheHubIsRefusedBeforeItIsSent(after opening: Opening) async throws {
+        try await TestHub.run(live: true) { hub in
+            let socket = try RawSocket(port: try #require(hub.client.port))
+            socket.send(opening.text + "POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "Expect: 100-continue\r\nContent-Length: \((1 << 20) + 1)\r\n\r\n")
+            let text = try await socket.receive { _ in false }  // until the hub closes
+            #expect(!text.contains("100 Continue"), "\(text)")
+            let answer = text.components(separatedBy: "HTTP/1.1 ").last ?? ""
+            #expect(answer.hasPrefix("413 ") && answer.contains(#""code":"body_too_large""#), "\(text)")
+            #expect(socket.closedByPeer, "\(text)")
+        }
+    }
+
     /// An HTTP/1.0 client (ApacheBench, old scripts) gets its answer in HTTP/1.0, ended by the
     /// end of the connection when it has no length (never chunked), then the connection
     /// closes: such a client reads until it does. For the gateway and the hub's own routes.

@@ -18,7 +18,8 @@ import NIOHTTP1
 ///   `Connection: close`: Hummingbird compares the field with that exact value.
 /// - `Expect: 100-continue` on the hub's own routes is answered at once with 100 Continue, as
 ///   nginx does for what it reads: Hummingbird never sends one, and curl waits a second for it
-///   before sending any body over 1 KiB. Gateway requests (`/u/…`) keep their `Expect`: the app
+///   before sending any body over 1 KiB. A body longer than any route takes is refused instead
+///   (413), before the client sends it. Gateway requests (`/u/…`) keep their `Expect`: the app
 ///   answers it and its 100 is relayed. Only when no earlier answer on the connection is still
 ///   going out (a 1xx inside another answer would corrupt it); a client that pipelines such
 ///   requests waits out its own timer instead.
@@ -67,7 +68,9 @@ final class HTTP1Semantics: ChannelDuplexHandler, RemovableChannelHandler {
             readingRequest = false
             return context.fireChannelRead(data)
         }
-        if let error = MalformedRequest.error(in: head) { return refuse(error, context: context) }
+        if let error = MalformedRequest.error(in: head) ?? Self.refusalInsteadOfContinue(head) {
+            return refuse(error, context: context)
+        }
         readingRequest = true
         pass(head, data, context: context)
     }
@@ -134,6 +137,19 @@ final class HTTP1Semantics: ChannelDuplexHandler, RemovableChannelHandler {
             break
         }
         context.write(data, promise: promise)
+    }
+
+    /// A request for the hub's own routes that waits for 100 Continue before sending a body
+    /// larger than any route takes is answered 413 at once instead, and spared the upload.
+    /// (One that sends its body without waiting has it read up to the limit by its route,
+    /// which then answers 413: refusing before would close the connection on a body still
+    /// arriving, and the client could lose the answer to the reset.)
+    private static func refusalInsteadOfContinue(_ head: HTTPRequestHead) -> EnvHubError? {
+        guard head.version != .http1_0, !Gateway.claims(path: head.uri),
+              let length = head.headers.first(name: "content-length").flatMap({ Int($0) }), length > HubRequestContext.bodyLimit,
+              head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" })
+        else { return nil }
+        return .bodyTooLarge
     }
 
     /// Answers a malformed request with `error` once no earlier answer is owed, and reads no more.

@@ -29,8 +29,10 @@ public struct HubRequestContext: RequestContext, RemoteAddressRequestContext {
         self.remoteAddress = source.channel.remoteAddress
     }
 
-    /// Request bodies above 1 MiB answer 413.
-    public var maxUploadSize: Int { 1 << 20 }
+    /// Request bodies above 1 MiB answer 413 (`EnvHubError.bodyTooLarge`).
+    public static let bodyLimit = 1 << 20
+
+    public var maxUploadSize: Int { Self.bodyLimit }
 
     public var requestDecoder: JSONDecoder { JSON.decoder }
 

@@ -20,7 +20,7 @@ public enum JSON {
         do {
             buffer = try await request.collectBody(upTo: context.maxUploadSize)
         } catch is NIOTooManyBytesError {
-            throw EnvHubError(code: "body_too_large", status: 413, message: "the request body is larger than 1 MiB")
+            throw EnvHubError.bodyTooLarge
         }
         if buffer.readableBytes == 0 { throw EnvHubError.badRequest("the request needs a JSON body") }
         if containsNUL(buffer.readableBytesView) { throw EnvHubError.badRequest(nulMessage) }
@@ -92,4 +92,9 @@ public enum JSON {
         default: type == [String: Any].self ? "an object" : "of type \(type)"
         }
     }
+}
+
+extension EnvHubError {
+    /// A body over `HubRequestContext.bodyLimit`.
+    static let bodyTooLarge = EnvHubError(code: "body_too_large", status: 413, message: "the request body is larger than 1 MiB")
 }
