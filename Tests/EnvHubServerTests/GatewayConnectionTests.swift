@@ -506,6 +506,31 @@ import Testing
     }
 
     /// `envhub_gateway_open_exchanges` from /metrics.
+    /// Gateway requests are timed in `envhub_http_request_duration_seconds` by method and
+    /// status, on both paths, each request once, whether or not the one before it on the
+    /// connection had the same method and status.
+    @Test(arguments: [Opening.none, .parserForGood]) func gatewayRequestsAreTimedByMethodAndStatus(after opening: Opening) async throws {
+        try await GatewayTests.withActiveProject("probe") { hub, token, port in
+            func count(_ method: String, _ status: Int) async throws -> Double {
+                let name = #"envhub_http_request_duration_seconds_count{route="/u/:user/:project/**",method="\#(method)",status="\#(status)"}"#
+                return Self.metric(name, in: try await hub.request(.get, "/metrics").text) ?? 0
+            }
+            let before = (get: try await count("GET", 200), missing: try await count("GET", 404), post: try await count("POST", 200))
+            let fields = "Host: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
+            let socket = try RawSocket(port: port)
+            socket.send(opening.text + ["GET /u/admin/web/health", "GET /u/admin/web/health", "GET /u/admin/web/missing",
+                                        "POST /u/admin/web/upload", "GET /u/admin/web/health"].map {
+                "\($0) HTTP/1.1\r\n\(fields)Content-Length: 0\r\n\r\n"
+            }.joined())
+            let answers = opening == .none ? 5 : 6
+            let text = try await socket.receive { Self.bodies($0).count == answers }
+            #expect(Self.bodies(text).count == answers, "\(text)")
+            #expect(try await count("GET", 200) - before.get == 3)
+            #expect(try await count("GET", 404) - before.missing == 1)
+            #expect(try await count("POST", 200) - before.post == 1)
+        }
+    }
+
     static func openExchanges(_ hub: TestHub) async throws -> Double? {
         metric("envhub_gateway_open_exchanges", in: try await hub.request(.get, "/metrics").text)
     }

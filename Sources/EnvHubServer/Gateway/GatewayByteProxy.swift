@@ -87,7 +87,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
     private var requestStarted = ContinuousClock.now
     private var requestMethod = HTTPRequest.Method.get
     private var closeAfterAnswer = false
-    private var lastHistogram: (method: HTTPRequest.Method, status: Int, histogram: DurationHistogram)?
+    private var timing = GatewayTiming()
     /// The client's address, and as text (X-Forwarded-For): the same for every request of the
     /// connection, so read once (the channel's copy costs a few reference counts at every read).
     private lazy var remoteAddress = context?.channel.remoteAddress
@@ -449,20 +449,9 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         finishAnswer(context: context, status: answer.status.code)
     }
 
-    /// Times the request in the metrics, in the histogram of its method and status; the
-    /// connection keeps the last one, which the next request most often shares.
-    private func recordRequest(status: Int) {
-        guard let metrics = gateway.metrics else { return }
-        if lastHistogram?.method != requestMethod || lastHistogram?.status != status {
-            let histogram = metrics.requestHistogram(route: Gateway.metricsRoute, method: requestMethod.rawValue, status: status)
-            lastHistogram = (requestMethod, status, histogram)
-        }
-        lastHistogram?.histogram.record(.now - requestStarted)
-    }
-
     /// Flushes the end of an answer, then lets the next request go (or closes).
     private func finishAnswer(context: ChannelHandlerContext, status: Int, closing: Bool = false) {
-        recordRequest(status: status)
+        timing.record(.now - requestStarted, method: requestMethod, status: status, in: gateway.metrics)
         idleClock?.restart()
         guard closeAfterAnswer || closing else {
             context.flush()

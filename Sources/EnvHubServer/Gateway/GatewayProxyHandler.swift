@@ -70,6 +70,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// When the gateway's current request arrived, and its method, for the metrics.
     private var requestStarted = ContinuousClock.now
     private var requestMethod = HTTPRequest.Method.get
+    private var timing = GatewayTiming()
     /// The client sent `Connection: close`: close once the current answer is written.
     private var closeAfterAnswer = false
     /// NIO's parser failed in the body of the request being decided, or of one waiting in
@@ -301,8 +302,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Writes the end of the gateway's answer, then lets the next request go (or closes).
     private func finishAnswer(context: ChannelHandlerContext, trailers: HTTPFields?, status: Int) {
-        gateway.metrics?.recordRequest(
-            route: Gateway.metricsRoute, method: requestMethod.rawValue, status: status, duration: .now - requestStarted)
+        timing.record(.now - requestStarted, method: requestMethod, status: status, in: gateway.metrics)
         guard closeAfterAnswer else {
             context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
             return process()

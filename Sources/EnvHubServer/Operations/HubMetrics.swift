@@ -29,8 +29,7 @@ final class HubMetrics: Sendable {
         requestHistogram(route: route, method: method, status: status).record(duration)
     }
 
-    /// The histogram `recordRequest` records in, for callers that keep it: a gateway
-    /// connection keeps its last one, since its requests mostly repeat method and status.
+    /// The histogram `recordRequest` records in, for callers that keep it (`GatewayTiming`).
     func requestHistogram(route: String, method: String, status: Int) -> DurationHistogram {
         let labels = RequestLabels(route: route, method: method, status: status)
         if let histogram = requestHistograms.withLockedValue({ $0[labels] }) { return histogram }
@@ -109,5 +108,21 @@ struct MetricsMiddleware: RouterMiddleware {
         metrics.recordRequest(route: route == "NotFound" ? "unmatched" : route, method: request.method.rawValue,
                               status: response.status.code, duration: ContinuousClock.now - start)
         return response
+    }
+}
+
+/// How a gateway connection times its requests in `envhub_http_request_duration_seconds`:
+/// in the histogram of the request's method and status, keeping the last one, which the
+/// next request on the connection most often shares (that skips the metrics' table and its
+/// lock, shared by every connection). Both gateway handlers keep one.
+struct GatewayTiming {
+    private var last: (method: HTTPRequest.Method, status: Int, histogram: DurationHistogram)?
+
+    mutating func record(_ duration: Duration, method: HTTPRequest.Method, status: Int, in metrics: HubMetrics?) {
+        guard let metrics else { return }
+        if last?.method != method || last?.status != status {
+            last = (method, status, metrics.requestHistogram(route: Gateway.metricsRoute, method: method.rawValue, status: status))
+        }
+        last?.histogram.record(duration)
     }
 }
