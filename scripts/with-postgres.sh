@@ -133,9 +133,12 @@ port=""
 for attempt in 1 2 3 4 5; do
     candidate=$(free_port)
     rm -f "$pglog"   # pg_ctl appends; start each attempt with a fresh log (written by the server user)
-    # Durability settings off: data is thrown away at exit anyway.
+    # Durability settings off: data is thrown away at exit anyway. 500 connections: the
+    # suite runs tests in parallel, each hub with a pool of up to 20 and a LISTEN connection,
+    # and at the default 100 the refused ones ("too many clients") left change feeds waiting
+    # on their back-off past tests' deadlines.
     if as_pg "$pg_bin/pg_ctl" -D "$data" -l "$pglog" -w -t "$timeout_s" \
-            -o "-c listen_addresses=127.0.0.1 -c port=$candidate -c unix_socket_directories=$sock -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+            -o "-c listen_addresses=127.0.0.1 -c port=$candidate -c unix_socket_directories=$sock -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=500" \
             start >"$tmp/pg_ctl.log" 2>&1; then
         port=$candidate
         break
