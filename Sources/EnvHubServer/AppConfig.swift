@@ -52,6 +52,8 @@ public struct AppConfig: Sendable {
     /// keep-alive default; a connection waiting for its answer, or carrying a WebSocket or an
     /// event stream, is never idle in this sense.
     public var clientIdleTimeout: Duration? = .seconds(75)
+    /// Proxies in front of the hub whose X-Forwarded-For goes on to apps (`TrustedProxies`).
+    public var trustedProxies = TrustedProxies.none
     /// The longest a busy hub waits between rounds of writing its chat sockets (see `ChatFlusher`).
     public var chatFlushInterval: Duration = ChatHub.defaultFlushInterval
     /// Stop every environment when the hub shuts down gracefully. Off by default: a restarted

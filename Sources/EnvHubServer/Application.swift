@@ -75,7 +75,7 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     TemplateController(templates: templates).addRoutes(to: routes)
     let gateway = Gateway(
         store: store, templates: templates, sessions: sessions, activity: lifecycle.activity, idleTimeout: config.gatewayIdleTimeout,
-        metrics: metrics)
+        trustedProxies: config.trustedProxies, metrics: metrics)
     gateway.addRoutes(to: router)
     WebController(assets: webAssets).addRoutes(to: router)
     let agentReplies = AgentReplies(store: store, logger: logger)

@@ -37,6 +37,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("client-idle-timeout"), help: "Close a client connection that keeps the hub waiting this long, sending nothing between requests or stalling in one (not one waiting for its answer or for the app to take its upload, nor a WebSocket or event stream): seconds, or with s, m or h; 0 never. Env: ENVHUB_CLIENT_IDLE_TIMEOUT. Default: 75s")
     var clientIdleTimeout: String?
 
+    @Option(name: .customLong("trusted-proxies"), help: "Proxies in front of the hub (a load balancer, an ingress), as comma-separated addresses or CIDR ranges: a request from one keeps the X-Forwarded-For list it came with, the proxy's address added, for the apps to see; from anyone else the list is the client's address alone. Env: ENVHUB_TRUSTED_PROXIES. Default: none")
+    var trustedProxies: String?
+
     @Option(name: .customLong("chat-flush-interval"), help: "Chat sockets are written in rounds, each once per round with every frame that waits; a quiet hub at once, a busy one at most this many milliseconds apart (five times what the last round took). 0: after every turn of the event loop. Env: ENVHUB_CHAT_FLUSH_INTERVAL. Default: 30")
     var chatFlushInterval: Int?
 
@@ -88,6 +91,9 @@ struct Serve: AsyncParsableCommand {
         }
         if let raw = clientIdleTimeout ?? env["ENVHUB_CLIENT_IDLE_TIMEOUT"] {
             config.clientIdleTimeout = try Self.timeout(raw, "client idle timeout")
+        }
+        if let raw = trustedProxies ?? env["ENVHUB_TRUSTED_PROXIES"] {
+            do { config.trustedProxies = try TrustedProxies(raw) } catch { throw ValidationError("trusted proxies: \(error)") }
         }
         if let raw = chatFlushInterval.map(String.init) ?? env["ENVHUB_CHAT_FLUSH_INTERVAL"] {
             guard let milliseconds = Int(raw), (0...1000).contains(milliseconds) else {

@@ -46,13 +46,15 @@ import Testing
     }
 
     /// A bad setting stops `serve` before it opens the store or a port, and says which and why.
-    @Test func serveRefusesBadTimings() async throws {
+    @Test func serveRefusesBadSettings() async throws {
         try await TestDatabase.sqlite.withLocation { location async throws in
             let cases: [(arguments: [String], variable: (String, String)?, says: String)] = [
                 (["serve", "--chat-flush-interval", "5000"], nil, "chat flush interval"),
                 (["serve"], ("ENVHUB_CHAT_FLUSH_INTERVAL", "-3"), "chat flush interval"),
                 (["serve", "--client-idle-timeout", "soon"], nil, "client idle timeout"),
                 (["serve"], ("ENVHUB_CLIENT_IDLE_TIMEOUT", "-1m"), "client idle timeout"),
+                (["serve", "--trusted-proxies", "10.0.0.0/33"], nil, "trusted proxies: '10.0.0.0/33' is not an IP address"),
+                (["serve"], ("ENVHUB_TRUSTED_PROXIES", "10.0.0.1, ingress.local"), "trusted proxies: 'ingress.local'"),
             ]
             for (arguments, variable, says) in cases {
                 var env = Self.environment(location)

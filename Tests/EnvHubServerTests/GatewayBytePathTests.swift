@@ -98,6 +98,18 @@ import Testing
             + "X-Forwarded-Prefix: /u/alice/web\r\nContent-Length: 3\r\n\r\n")
     }
 
+    /// A client that is a trusted proxy has its X-Forwarded-For list kept, all its fields in
+    /// order, its own address added at the end; anyone else's list is dropped.
+    @Test func aTrustedProxysForwardedForGoesOnWithItsAddressAdded() throws {
+        let request = try #require(Self.plain(
+            "GET /u/alice/web/x HTTP/1.1\r\nHost: hub.example\r\nX-Forwarded-For: 203.0.113.7, 198.51.100.2\r\n"
+            + "X-Forwarded-For: 192.0.2.1\r\n\r\n"))
+        let trusted = String(buffer: request.forwardedHead(for: Self.target(fromTrustedProxy: true), clientIP: "10.1.2.3"))
+        #expect(trusted.contains("\r\nX-Forwarded-For: 203.0.113.7, 198.51.100.2, 192.0.2.1, 10.1.2.3\r\n"), "\(trusted)")
+        let untrusted = String(buffer: request.forwardedHead(for: Self.target, clientIP: "10.1.2.3"))
+        #expect(untrusted.contains("\r\nX-Forwarded-For: 10.1.2.3\r\n") && !untrusted.contains("203.0.113.7"), "\(untrusted)")
+    }
+
     /// An Upgrade to another protocol than WebSocket (curl `--http2`) is ignored: the request
     /// stays on the byte path and the app gets it without Upgrade or what Connection names.
     @Test func anUpgradeToAnotherProtocolIsIgnored() throws {
@@ -152,10 +164,14 @@ import Testing
 
     // MARK: the app's responses
 
-    static let target = ProxyTarget(
-        upstream: Endpoint(host: "127.0.0.1", port: 9000), path: "/x?y=1", projectID: "p",
-        prefix: "/u/alice/web", prefixStripped: true, clientHost: "hub.example",
-        clientAddress: try! SocketAddress(ipAddress: "10.1.2.3", port: 5555), keepUpgrade: false)
+    static let target = target(fromTrustedProxy: false)
+
+    static func target(fromTrustedProxy trusted: Bool) -> ProxyTarget {
+        ProxyTarget(
+            upstream: Endpoint(host: "127.0.0.1", port: 9000), path: "/x?y=1", projectID: "p",
+            prefix: "/u/alice/web", prefixStripped: true, clientHost: "hub.example",
+            clientAddress: try! SocketAddress(ipAddress: "10.1.2.3", port: 5555), clientIsTrustedProxy: trusted, keepUpgrade: false)
+    }
 
     static func response(_ text: String, head: Bool = false, closeClient: Bool = false) -> UpstreamResponseHead? {
         if case .head(let response) = UpstreamResponseHead.scan(ByteBuffer(string: text), for: target, headRequest: head, closeClient: closeClient) {

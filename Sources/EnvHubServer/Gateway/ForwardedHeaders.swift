@@ -13,12 +13,13 @@ enum ForwardedHeaders {
 
     /// What the app receives: the client's fields without hop-by-hop ones, the hub's
     /// credentials (Authorization and the session cookie) removed, and X-Forwarded-For,
-    /// -Proto, -Host and -Prefix set. `keepUpgrade` keeps Connection/Upgrade for WebSocket
+    /// -Proto, -Host and -Prefix set (`forwardedFields`; `forwardedFor`: the X-Forwarded-For
+    /// values that go on, those of a trusted proxy). `keepUpgrade` keeps Connection/Upgrade for WebSocket
     /// handshakes, which the tunnel forwards. (The byte path applies the same rules to the
     /// bytes of a head: `PlainGatewayRequest.forwardedHead`.)
     static func request(
-        _ fields: HTTPFields, host: String?, clientAddress: String?, prefix: String, sessionCookie: String,
-        keepUpgrade: Bool = false
+        _ fields: HTTPFields, host: String?, clientAddress: String?, forwardedFor: [String], prefix: String,
+        sessionCookie: String, keepUpgrade: Bool = false
     ) -> HTTPFields {
         let named = connectionOptions(fields)
         var result = HTTPFields()
@@ -33,7 +34,8 @@ enum ForwardedHeaders {
         // One Cookie field, as HTTP/1.1 wants (HTTP/2 clients may send several).
         if !cookies.isEmpty { result.append(.init(name: .cookie, value: cookies.joined(separator: "; "))) }
         forwardedFields(
-            clientAddress: clientAddress, https: fields[values: .xForwardedProto].first == "https", host: host, prefix: prefix
+            clientAddress: clientAddress, forwardedFor: forwardedFor, https: fields[values: .xForwardedProto].first == "https",
+            host: host, prefix: prefix
         ) { name, value in result[name] = value }
         return result
     }
@@ -83,13 +85,17 @@ enum ForwardedHeaders {
         return cookies
     }
 
-    /// The fields that tell the app about the client, handed to `add` in order: one client
-    /// hop, since envhub is the first proxy (a trusted proxy in front is not configurable yet).
+    /// The fields that tell the app about the client, handed to `add` in order. X-Forwarded-For
+    /// is the client's address after `forwardedFor`, the values that go on of the client's own
+    /// X-Forwarded-For fields: none, unless the client is a trusted proxy (`TrustedProxies`).
     /// (Handed over, not returned: an array of them would be allocated for every request.)
     static func forwardedFields(
-        clientAddress: String?, https: Bool, host: String?, prefix: String, _ add: (HTTPField.Name, String) -> Void
+        clientAddress: String?, forwardedFor: [String], https: Bool, host: String?, prefix: String,
+        _ add: (HTTPField.Name, String) -> Void
     ) {
-        if let clientAddress { add(.xForwardedFor, clientAddress) }
+        if let clientAddress {
+            add(.xForwardedFor, forwardedFor.isEmpty ? clientAddress : (forwardedFor + [clientAddress]).joined(separator: ", "))
+        }
         add(.xForwardedProto, https ? "https" : "http")
         if let host { add(.xForwardedHost, host) }
         add(.xForwardedPrefix, prefix)

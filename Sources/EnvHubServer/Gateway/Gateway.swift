@@ -18,16 +18,18 @@ struct Gateway: Sendable {
     let activity: ActivityTracker
     /// How long an app may neither send a byte nor take one of the request before its exchange is abandoned.
     let idleTimeout: Duration
+    let trustedProxies: TrustedProxies
     let metrics: HubMetrics?
 
     init(
         store: any HubStore, templates: TemplateCatalog, sessions: SessionAuthority, activity: ActivityTracker,
-        idleTimeout: Duration, metrics: HubMetrics? = nil
+        idleTimeout: Duration, trustedProxies: TrustedProxies = .none, metrics: HubMetrics? = nil
     ) {
         self.routes = RouteTable(store: store, templates: templates)
         self.sessions = sessions
         self.activity = activity
         self.idleTimeout = idleTimeout
+        self.trustedProxies = trustedProxies
         self.metrics = metrics
     }
 
@@ -180,7 +182,7 @@ struct Gateway: Sendable {
             upstream: upstream, path: (keepPrefix ? address.prefix + address.rest : address.rest) + address.query,
             projectID: route.project.id, prefix: address.prefix,
             prefixStripped: !keepPrefix, clientHost: request.host, clientAddress: remoteAddress,
-            keepUpgrade: request.isWebSocketUpgrade))
+            clientIsTrustedProxy: trustedProxies.contains(remoteAddress), keepUpgrade: request.isWebSocketUpgrade))
     }
 
     /// The few things of a request the gateway's rules read, from NIO's parsed head or from

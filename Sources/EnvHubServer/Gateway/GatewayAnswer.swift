@@ -23,6 +23,8 @@ struct ProxyTarget: Sendable {
     /// The client's Host, for X-Forwarded-Host.
     let clientHost: String?
     let clientAddress: SocketAddress?
+    /// The client is one of the hub's trusted proxies: its X-Forwarded-For goes on (`TrustedProxies`).
+    let clientIsTrustedProxy: Bool
     /// Connection and Upgrade go on (a WebSocket handshake).
     let keepUpgrade: Bool
 
@@ -39,7 +41,8 @@ struct ProxyTarget: Sendable {
         forwarded.path = path
         forwarded.authority = upstream.description
         forwarded.headerFields = ForwardedHeaders.request(
-            head.headerFields, host: clientHost, clientAddress: clientAddress?.ipAddress, prefix: prefix,
+            head.headerFields, host: clientHost, clientAddress: clientAddress?.ipAddress,
+            forwardedFor: clientIsTrustedProxy ? head.headerFields[values: .xForwardedFor] : [], prefix: prefix,
             sessionCookie: AuthenticationMiddleware.cookieName, keepUpgrade: keepUpgrade)
         return forwarded
     }

@@ -21,6 +21,8 @@ struct PlainGatewayRequest {
     let connectionOptions: Set<String>
     /// The first X-Forwarded-Proto says https.
     let forwardedHTTPS: Bool
+    /// The values of the X-Forwarded-For fields, which go on when the client is a trusted proxy.
+    let forwardedFor: [String]
     /// The values of the Cookie fields: read for the session, then passed on without it.
     let cookies: [String]
 
@@ -72,6 +74,7 @@ struct PlainGatewayRequest {
         var wantsHTML = false
         var connectionOptions: Set<String> = []
         var forwardedProto: String?
+        var forwardedFor: [String] = []
         for field in fields {
             // Compared by their first byte before their whole name: most fields are none of these.
             switch bytes[field.name.lowerBound] | 0x20 {
@@ -91,6 +94,8 @@ struct PlainGatewayRequest {
                 if Gateway.wantsHTML(accept: bytes, field.value) { wantsHTML = true }
             case UInt8(ascii: "x") where HeadBytes.equals(bytes, field.name, "x-forwarded-proto"):
                 if forwardedProto == nil { forwardedProto = HeadBytes.string(bytes, field.value) }
+            case UInt8(ascii: "x") where HeadBytes.equals(bytes, field.name, "x-forwarded-for"):
+                forwardedFor.append(HeadBytes.string(bytes, field.value))
             case UInt8(ascii: "u") where HeadBytes.equals(bytes, field.name, "upgrade"):
                 // Another protocol than WebSocket is ignored: the field is not forwarded.
                 if WebSocketTunnel.asksForWebSocket(upgrade: HeadBytes.string(bytes, field.value)) { return nil }
@@ -109,7 +114,7 @@ struct PlainGatewayRequest {
         return PlainGatewayRequest(
             request: request, bytes: buffer.getSlice(at: buffer.readerIndex, length: headLength)!, fields: fields,
             contentLength: contentLength, closeAfter: connectionOptions.contains("close"), connectionOptions: connectionOptions,
-            forwardedHTTPS: forwardedProto == "https", cookies: cookies)
+            forwardedHTTPS: forwardedProto == "https", forwardedFor: forwardedFor, cookies: cookies)
     }
 
     /// The head the app is sent, by `ForwardedHeaders`' rules for requests, its body framed by
@@ -142,7 +147,8 @@ struct PlainGatewayRequest {
         }
         if !appCookies.isEmpty { head.appendField("Cookie", appCookies.joined(separator: "; ")) }
         ForwardedHeaders.forwardedFields(
-            clientAddress: clientIP, https: forwardedHTTPS, host: request.host, prefix: target.prefix
+            clientAddress: clientIP, forwardedFor: target.clientIsTrustedProxy ? forwardedFor : [], https: forwardedHTTPS,
+            host: request.host, prefix: target.prefix
         ) { name, value in head.appendField(name.rawName, value) }
         if let contentLength { head.appendField("Content-Length", String(contentLength)) }
         head.append("\r\n")
