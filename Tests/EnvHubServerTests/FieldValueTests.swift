@@ -46,6 +46,9 @@ import Testing
         #expect(CookieField.value(named: "envhub_session", in: "envhub_session_old=s1; xenvhub_session=s2") == nil)
         #expect(CookieField.value(named: "envhub_session", in: "envhub_session") == nil)  // a value without a name
         #expect(AuthenticationMiddleware.token(authorization: nil, cookies: ["a=1", "b=2; envhub_session = s5 "]) == "s5")
+        for authorization in ["Bearer t6", "bearer t6", "Bearer   t6", "BEARER  t6"] {  // RFC 9110 §11.4: 1*SP after the scheme
+            #expect(AuthenticationMiddleware.token(authorization: authorization, cookies: []) == "t6", "\(authorization)")
+        }
     }
 
     /// Whatever spelling signs a request in never reaches the app.

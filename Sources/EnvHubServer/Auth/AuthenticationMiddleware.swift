@@ -29,11 +29,14 @@ struct AuthenticationMiddleware: RouterMiddleware {
     /// The Bearer token of an Authorization value, or else the session cookie's value in the Cookie fields.
     static func token(authorization: String?, cookies: some Sequence<String>) -> String? {
         if let authorization {
-            // The scheme is case-insensitive (RFC 9110 §11.1); "Bearer " as sent is checked first.
-            // By UTF-8 bytes: dropping Characters would look for grapheme boundaries in every token.
-            if authorization.utf8.starts(with: "Bearer ".utf8) { return String(Substring(authorization.utf8.dropFirst(7))) }
+            // The scheme is case-insensitive (RFC 9110 §11.1), and one or more spaces follow it
+            // (§11.4); "Bearer " as sent is checked first. By UTF-8 bytes: dropping Characters
+            // would look for grapheme boundaries in every token.
+            if authorization.utf8.starts(with: "Bearer ".utf8) {
+                return String(Substring(authorization.utf8.dropFirst(7).drop { $0 == UInt8(ascii: " ") }))
+            }
             let parts = authorization.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]) }
+            if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1].drop { $0 == " " }) }
         }
         for field in cookies {
             if let value = CookieField.value(named: cookieName, in: field) { return String(value) }
