@@ -185,6 +185,39 @@ import Testing
         }
     }
 
+    /// A head must arrive whole within the client idle timeout of its first bytes, as nginx's
+    /// `client_header_timeout` has it: a client that trickles one in (slowloris), a line every
+    /// 0.2 s against a 1 s timeout, is disconnected before its head is done, on every path.
+    @Test func aHeadTrickledInIsCutOffAfterTheIdleTimeout() async throws {
+        try await Self.withActiveProjectClosingIdleClients { token, port in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for opening in Opening.allCases {
+                    group.addTask {
+                        let socket = try RawSocket(port: port)
+                        if opening != .none {
+                            socket.send(opening.text)
+                            _ = try await socket.receive { Self.bodies($0).count == 1 }
+                        }
+                        let lines = ["GET /u/admin/web/health HTTP/1.1\r\n", "Host: 127.0.0.1\r\n", "Authorization: Bearer \(token)\r\n"]
+                            + (0..<40).map { "X-Trickle-\($0): 1\r\n" } + ["\r\n"]  // 8 s in all
+                        let started = ContinuousClock.now
+                        var refused = false
+                        for line in lines {
+                            refused = socket.sendAll(Array(line.utf8)).error != nil
+                            if refused { break }
+                            try await Task.sleep(for: .milliseconds(200))
+                        }
+                        let text = try await socket.receive { _ in false }  // what is left, until the end
+                        #expect(refused, "\(opening): the whole head went in: \(text)")
+                        #expect(ContinuousClock.now - started < .seconds(6), "\(opening)")
+                        #expect(!text.contains("healthy"), "\(opening): \(text)")
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
     /// Waiting for the app is not the client's idleness: answers slower than the client idle
     /// timeout arrive, on every path, and a quiet chat socket stays open.
     @Test func slowAnswersAndQuietSocketsOutliveTheClientIdleTimeout() async throws {

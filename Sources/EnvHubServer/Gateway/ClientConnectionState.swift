@@ -10,6 +10,11 @@ import NIOHTTPTypes
 /// answer being worked on is; Hummingbird's handler counted that as idleness and closed
 /// uploads that a slow app held back.
 ///
+/// A head must arrive whole within the timeout of its first bytes, as nginx's
+/// `client_header_timeout` has it: bytes that make no part yet (a head still coming) do not
+/// restart the clock, so a client that trickles a head in (slowloris) cannot hold the
+/// connection. Bodies restart it with every read, as nginx's `client_body_timeout` does.
+///
 /// While the byte path serves the connection between the requests it lends the parser
 /// (`GatewayByteProxy.Turn`), its own idle clock times the client, and this one waits.
 final class ClientConnectionState: ChannelDuplexHandler, RemovableChannelHandler {
@@ -28,6 +33,10 @@ final class ClientConnectionState: ChannelDuplexHandler, RemovableChannelHandler
     private var closeAfterAnswer = false
     /// The byte path in front serves the connection for now.
     private var bytePathServes = false
+    /// A part was read since the last read completed.
+    private var partRead = false
+    /// Bytes of a head have come and the head has not: the clock runs from its first bytes.
+    private var headComing = false
 
     /// `idleTimeout`: nil, never.
     init(idleTimeout: TimeAmount?) {
@@ -48,8 +57,10 @@ final class ClientConnectionState: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        partRead = true
         switch unwrapInboundIn(data) {
         case .head:
+            headComing = false
             isRequestBeingRead = true
             requestsInProgress += 1
         case .body:
@@ -60,19 +71,24 @@ final class ClientConnectionState: ChannelDuplexHandler, RemovableChannelHandler
         context.fireChannelRead(data)
     }
 
-    /// Bytes came (whether or not they made a whole part).
+    /// Bytes came: parts (a head, or a body going on), or the first bytes of a head, restart
+    /// the clock; more bytes of a head still coming do not.
     func channelReadComplete(context: ChannelHandlerContext) {
         readOutstanding = false
-        idleClock?.restart()
+        if partRead || isRequestBeingRead || !headComing {
+            headComing = !partRead && !isRequestBeingRead
+            idleClock?.restart()
+        }
+        partRead = false
         context.fireChannelReadComplete()
     }
 
     /// Reads that the handlers behind hold back (back-pressure) never come this way: the
-    /// client's turn starts when one does.
+    /// client's turn starts when one does (unless a head is still coming: its time runs on).
     func read(context: ChannelHandlerContext) {
         if !readOutstanding {
             readOutstanding = true
-            idleClock?.restart()
+            if !headComing { idleClock?.restart() }
         }
         context.read()
     }

@@ -136,7 +136,7 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !handedOver else { return context.fireChannelRead(data) }
-        idleClock?.restart()
+        if !continuesHead { idleClock?.restart() }
         var bytes = unwrapInboundIn(data)
         if let pending = inbound?.readableBytes, pending > 0 {
             inbound?.writeBuffer(&bytes)
@@ -237,6 +237,15 @@ final class GatewayByteProxy: ChannelDuplexHandler, RemovableChannelHandler {
         guard idleClock?.hasRunOut(counting: waiting, on: context.eventLoop, checkIdleClient) == true else { return }
         abandonExchange()
         context.close(promise: nil)
+    }
+
+    /// Bytes read now continue a head whose first bytes came earlier. A head must arrive whole
+    /// within the client idle timeout of its first bytes (nginx's `client_header_timeout`), so
+    /// these do not restart the clock: a client that trickles a head in (slowloris) cannot
+    /// hold the connection. Bodies restart it with every read, as nginx's `client_body_timeout`.
+    private var continuesHead: Bool {
+        guard case .head = reading, exchange == nil else { return false }
+        return (inbound?.readableBytes ?? 0) > 0
     }
 
     /// Reading on helps: nothing read is waiting, or a head is still incomplete.
