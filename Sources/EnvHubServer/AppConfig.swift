@@ -48,7 +48,8 @@ public struct AppConfig: Sendable {
     /// of the request for this long (nginx's proxy read and send timeouts in one).
     public var gatewayIdleTimeout: Duration = .seconds(3600)
     /// A client connection that keeps the hub waiting this long (sending nothing between
-    /// requests, or stalling in the middle of one) is closed; nil never closes one. nginx's
+    /// requests, stalling in the middle of one, or taking longer over a request's head from
+    /// its first bytes) is closed; nil never closes one. nginx's
     /// keep-alive default; a connection waiting for its answer, or carrying a WebSocket or an
     /// event stream, is never idle in this sense.
     public var clientIdleTimeout: Duration? = .seconds(75)

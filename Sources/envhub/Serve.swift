@@ -34,7 +34,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("gateway-idle-timeout"), help: "The gateway gives up on an app that neither sends nor takes a byte for this long: seconds, or with s, m or h. Env: ENVHUB_GATEWAY_IDLE_TIMEOUT. Default: 1h")
     var gatewayIdleTimeout: String?
 
-    @Option(name: .customLong("client-idle-timeout"), help: "Close a client connection that keeps the hub waiting this long, sending nothing between requests or stalling in one (not one waiting for its answer or for the app to take its upload, nor a WebSocket or event stream): seconds, or with s, m or h; 0 never. Env: ENVHUB_CLIENT_IDLE_TIMEOUT. Default: 75s")
+    @Option(name: .customLong("client-idle-timeout"), help: "Close a client connection that keeps the hub waiting this long, sending nothing between requests, stalling in one, or taking longer over a request's head (not one waiting for its answer or for the app to take its upload, nor a WebSocket or event stream): seconds, or with s, m or h; 0 never. Env: ENVHUB_CLIENT_IDLE_TIMEOUT. Default: 75s")
     var clientIdleTimeout: String?
 
     @Option(name: .customLong("trusted-proxies"), help: "Proxies in front of the hub (a load balancer, an ingress), as comma-separated addresses or CIDR ranges: a request from one keeps the X-Forwarded-For list it came with, the proxy's address added, for the apps to see; from anyone else the list is the client's address alone. Env: ENVHUB_TRUSTED_PROXIES. Default: none")
