@@ -13,10 +13,10 @@ enum ForwardedHeaders {
 
     /// What the app receives: the client's fields without hop-by-hop ones, the hub's
     /// credentials (Authorization and the session cookie) removed, and X-Forwarded-For,
-    /// -Proto, -Host and -Prefix set (`forwardedFields`; `forwardedFor`: the X-Forwarded-For
-    /// values that go on, those of a trusted proxy). `keepUpgrade` keeps Connection/Upgrade for WebSocket
-    /// handshakes, which the tunnel forwards. (The byte path applies the same rules to the
-    /// bytes of a head: `PlainGatewayRequest.forwardedHead`.)
+    /// -Proto, -Host and -Prefix set (`forwardedFields`; `forwardedFor`: the client's
+    /// X-Forwarded-For values that go on, a trusted proxy's). `keepUpgrade` keeps
+    /// Connection/Upgrade for WebSocket handshakes, which the tunnel forwards. (The byte path
+    /// applies the same rules to the bytes of a head: `PlainGatewayRequest.forwardedHead`.)
     static func request(
         _ fields: HTTPFields, host: String?, clientAddress: String?, forwardedFor: [String], prefix: String,
         sessionCookie: String, keepUpgrade: Bool = false
