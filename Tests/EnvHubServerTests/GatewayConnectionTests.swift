@@ -591,6 +591,23 @@ import Testing
         }
     }
 
+    /// An app that answers a WebSocket handshake without switching protocols has its answer
+    /// passed on as any other (its status, fields by the gateway's rules, body), with
+    /// `Connection: close`, and the connection ends.
+    @Test func anAppsAnswerInsteadOfA101IsPassedOn() async throws {
+        try await GatewayTests.withActiveProject("probe") { _, token, port in
+            for (path, expected) in [("/u/admin/web/echo/socket", #""path": "/echo/socket""#), ("/u/admin/web/redirect", "\r\nLocation: /u/admin/web/target\r\n")] {
+                let socket = try RawSocket(port: port)
+                socket.openWebSocket(path: path, protocol: "chat", headers: ["Authorization: Bearer \(token)"])
+                let text = try await socket.receive { _ in false }  // until the hub closes
+                let status = path.hasSuffix("redirect") ? "302" : "200"
+                #expect(text.hasPrefix("HTTP/1.1 \(status) ") && text.lowercased().contains("\r\nconnection: close\r\n"), "\(path): \(text)")
+                #expect(text.contains(expected), "\(path): \(text)")
+                #expect(socket.closedByPeer, "\(path): left open")
+            }
+        }
+    }
+
     /// `Connection: close` from the client: the hub answers, then closes the connection.
     @Test func connectionCloseIsHonoured() async throws {
         try await GatewayTests.withActiveProject("probe") { _, token, port in

@@ -13,6 +13,7 @@ extension Gateway {
         let projectID = target.projectID
         return TunnelTarget(
             host: target.upstream.host, port: target.upstream.port, head: target.forwardedHead(head),
+            answer: { target.clientResponse($0) },
             opened: { activity.opened(projectID) }, closed: { activity.closed(projectID) })
     }
 }

@@ -13,6 +13,8 @@ struct TunnelTarget: Sendable {
     var host: String
     var port: Int
     var head: HTTPRequest   // HTTPTypes
+    /// A refusal's head as the client is sent it (the gateway's rules for answers).
+    var answer: @Sendable (HTTPResponse) -> HTTPResponse = { $0 }
     /// Called once the tunnel is open, and `closed` once it has closed (for idle tracking: an
     /// open tunnel is use even when quiet, like an idle noVNC or terminal tab).
     var opened: @Sendable () -> Void

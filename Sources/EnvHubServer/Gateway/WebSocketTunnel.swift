@@ -13,8 +13,10 @@ import NIOPosix
 /// into a raw byte tunnel, so frames, pings, close codes and extensions pass untouched.
 enum WebSocketTunnel {
     static let connectTimeout = TimeAmount.seconds(5)
-    /// How long a connected backend may take to answer the handshake.
+    /// How long a connected backend may take to answer the handshake (a refusal: with its body).
     static let handshakeTimeout = TimeAmount.seconds(30)
+    /// The most of a refusal's body passed on.
+    static let maxRefusal = 64 * 1024
 
     /// `Connection: upgrade` with an Upgrade that `asksForWebSocket` (tokens, any case), as
     /// browsers send it. The byte path's scans ask `asksForWebSocket` of the same field, so
@@ -32,23 +34,37 @@ enum WebSocketTunnel {
     }
 
     /// Tunnels `request` to `target` on behalf of `client` and returns once the tunnel has closed.
-    /// A backend that cannot be reached or does not switch protocols is reported to the client
-    /// with a JSON error, after which the connection ends (by throwing).
+    /// A backend that does not switch protocols has its answer passed on, as any proxy would
+    /// (a 401 with its challenge, a 426 with the versions it speaks, a redirect), with the
+    /// gateway's rules for answers (`TunnelTarget.answer`); one that cannot be reached, or
+    /// answers with more than `maxRefusal` bytes, is reported with a JSON error. Either way the
+    /// connection then ends (by throwing).
     static func run(
         _ request: HTTPRequest, to target: TunnelTarget, client: any Channel, writer: consuming ResponseWriter
     ) async throws {
         let backend: any Channel
         let answer: HTTPResponseHead
+        let refusalBody: EventLoopFuture<ByteBuffer>
         do {
-            (backend, answer) = try await handshake(backendHead(client: request, rewritten: target.head), target, on: client.eventLoop)
+            (backend, answer, refusalBody) = try await handshake(
+                backendHead(client: request, rewritten: target.head), target, on: client.eventLoop)
         } catch {
             throw try await refuse(502, "the app did not take the WebSocket connection: \(error)", writer)
         }
         guard answer.status.code == 101 else {
-            backend.close(promise: nil)
-            // Pass on the app's refusal; a 2xx or 3xx without its body would mean nothing to the client.
-            let status = answer.status.code >= 400 ? Int(answer.status.code) : 502
-            throw try await refuse(status, "the app answered the WebSocket handshake with \(answer.status.code)", writer)
+            defer { backend.close(promise: nil) }
+            let body: ByteBuffer, response: HTTPResponse
+            do {
+                body = try await refusalBody.get()
+                response = try HTTPResponse(answer)
+            } catch {
+                throw try await refuse(502, "the app answered the WebSocket handshake with \(answer.status.code): \(error)", writer)
+            }
+            var head = target.answer(response)
+            head.headerFields[.connection] = "close"
+            head.headerFields[.contentLength] = String(body.readableBytes)
+            try await writer.write(response: head, body: .init(byteBuffer: body))
+            throw TunnelError.refused
         }
         // The 101 goes out as raw bytes in `splice`, not through Hummingbird's writer: after it,
         // nothing on this connection is HTTP any more.
@@ -80,12 +96,14 @@ enum WebSocketTunnel {
     }
 
     /// Connects to the backend on the client's event loop (the glue needs both on one loop),
-    /// sends `head` and waits for the response head.
+    /// sends `head` and waits for the response head; a refusal's body follows in the future
+    /// returned with it (within the same deadline).
     private static func handshake(
         _ head: HTTPRequest, _ target: TunnelTarget, on eventLoop: any EventLoop
-    ) async throws -> (any Channel, HTTPResponseHead) {
+    ) async throws -> (any Channel, HTTPResponseHead, EventLoopFuture<ByteBuffer>) {
         let request = try HTTPRequestHead(head)
         let answer = eventLoop.makePromise(of: HTTPResponseHead.self)
+        let refusalBody = eventLoop.makePromise(of: ByteBuffer.self)
         let backend: any Channel
         do {
             backend = try await ClientBootstrap(group: eventLoop)
@@ -97,19 +115,23 @@ enum WebSocketTunnel {
                             HTTPRequestEncoder(),
                             // keeps bytes the backend sends right after its 101 for the glue
                             ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)),
-                            BackendHandshake(request: request, answer: answer),
+                            BackendHandshake(request: request, answer: answer, refusalBody: refusalBody),
                         ])
                     }
                 }
                 .connect(host: target.host, port: target.port).get()
         } catch {
             answer.fail(error)
+            refusalBody.fail(error)
             throw error
         }
-        let timeout = eventLoop.scheduleTask(in: handshakeTimeout) { answer.fail(TunnelError.noAnswer) }
-        defer { timeout.cancel() }
+        let timeout = eventLoop.scheduleTask(in: handshakeTimeout) {
+            answer.fail(TunnelError.noAnswer)
+            refusalBody.fail(TunnelError.noAnswer)
+        }
+        refusalBody.futureResult.whenComplete { _ in timeout.cancel() }
         do {
-            return (backend, try await answer.futureResult.get())
+            return (backend, try await answer.futureResult.get(), refusalBody.futureResult)
         } catch {
             backend.close(promise: nil)
             throw error
@@ -183,28 +205,35 @@ enum TunnelError: Error, CustomStringConvertible {
     case noAnswer
     /// The backend closed the connection before answering.
     case closedBeforeAnswer
+    /// The backend's refusal has a body longer than `WebSocketTunnel.maxRefusal`.
+    case refusalTooLarge
 
     var description: String {
         switch self {
         case .refused: "the tunnel was refused"
         case .noAnswer: "no answer to the handshake within \(WebSocketTunnel.handshakeTimeout)"
         case .closedBeforeAnswer: "the connection closed before an answer"
+        case .refusalTooLarge: "its answer is longer than \(WebSocketTunnel.maxRefusal >> 10) KiB"
         }
     }
 }
 
 /// The backend side of the handshake: sends the request head once connected and reports the
-/// response head. Anything after the head stays in the decoder for the glue.
+/// response head. After a 101, anything after the head stays in the decoder for the glue; after
+/// anything else (a refusal), the body is collected and reported at its end.
 private final class BackendHandshake: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
 
     private let request: HTTPRequestHead
     private let answer: EventLoopPromise<HTTPResponseHead>
+    private let refusalBody: EventLoopPromise<ByteBuffer>
+    private var collected = ByteBuffer()
 
-    init(request: HTTPRequestHead, answer: EventLoopPromise<HTTPResponseHead>) {
+    init(request: HTTPRequestHead, answer: EventLoopPromise<HTTPResponseHead>, refusalBody: EventLoopPromise<ByteBuffer>) {
         self.request = request
         self.answer = answer
+        self.refusalBody = refusalBody
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -214,16 +243,30 @@ private final class BackendHandshake: ChannelInboundHandler, RemovableChannelHan
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head(let head) = unwrapInboundIn(data) { answer.succeed(head) }
+        switch unwrapInboundIn(data) {
+        case .head(let head):  // (the decoder drops other 1xx answers)
+            answer.succeed(head)
+            if head.status == .switchingProtocols { refusalBody.succeed(ByteBuffer()) }  // no refusal
+        case .body(var bytes):
+            guard collected.readableBytes + bytes.readableBytes <= WebSocketTunnel.maxRefusal else {
+                refusalBody.fail(TunnelError.refusalTooLarge)
+                return context.close(promise: nil)
+            }
+            collected.writeBuffer(&bytes)
+        case .end:
+            refusalBody.succeed(collected)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         answer.fail(TunnelError.closedBeforeAnswer)  // no-op once answered
+        refusalBody.fail(TunnelError.closedBeforeAnswer)
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         answer.fail(error)
+        refusalBody.fail(error)
         context.close(promise: nil)
     }
 }
