@@ -16,19 +16,19 @@ import Darwin
 /// `--proxy-trusted-origins` and nginx's `set_real_ip_from` decide). None by default: envhub
 /// on one machine is the first hop.
 public struct TrustedProxies: Sendable, Equatable {
-    /// One address range: its first bytes (4 for IPv4, 16 for IPv6) and how many bits count.
+    /// One address range, every address as 128 bits: IPv6 as it is, IPv4 mapped into IPv6
+    /// (`::ffff:a.b.c.d`, as a dual-stack listener reports it), so one comparison serves both
+    /// and asking costs no allocation (it is asked for every gateway request).
     struct Range: Sendable, Equatable {
-        let bytes: [UInt8]
-        let prefixLength: Int
+        let network: UInt128
+        let mask: UInt128
 
-        func contains(_ address: [UInt8]) -> Bool {
-            guard address.count == bytes.count else { return false }
-            let whole = prefixLength / 8, rest = prefixLength % 8
-            guard address[..<whole] == bytes[..<whole] else { return false }
-            guard rest > 0 else { return true }
-            let mask = UInt8(0xFF) << (8 - rest)
-            return address[whole] & mask == bytes[whole] & mask
+        init(_ address: UInt128, prefixLength: Int) {
+            mask = prefixLength == 0 ? 0 : ~UInt128(0) << (128 - prefixLength)
+            network = address & mask
         }
+
+        func contains(_ address: UInt128) -> Bool { address & mask == network }
     }
 
     let ranges: [Range]
@@ -48,40 +48,40 @@ public struct TrustedProxies: Sendable, Equatable {
         let entries = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         ranges = try entries.map { entry in
             let parts = entry.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let bytes = Self.bytes(ofAddress: String(parts[0])) else { throw Invalid(entry: entry) }
-            let bits = bytes.count * 8
-            guard parts.count == 2 else { return Range(bytes: bytes, prefixLength: bits) }
+            guard let (address, bits) = Self.address(String(parts[0])) else { throw Invalid(entry: entry) }
+            guard parts.count == 2 else { return Range(address, prefixLength: 128) }
             guard let length = Int(parts[1]), (0...bits).contains(length) else { throw Invalid(entry: entry) }
-            return Range(bytes: bytes, prefixLength: length)
+            return Range(address, prefixLength: 128 - bits + length)
         }
     }
 
     /// Whether `address` is one of the trusted proxies.
     func contains(_ address: SocketAddress?) -> Bool {
-        guard !ranges.isEmpty, let bytes = address.flatMap(Self.bytes(of:)) else { return false }
-        return ranges.contains { $0.contains(bytes) }
+        guard !ranges.isEmpty, let address = address.flatMap(Self.address(of:)) else { return false }
+        return ranges.contains { $0.contains(address) }
     }
 
-    /// The address's bytes; an IPv4 address that arrived mapped into IPv6 (`::ffff:a.b.c.d`,
-    /// on a dual-stack listener) as its 4 IPv4 bytes, so that IPv4 ranges match it.
-    private static func bytes(of address: SocketAddress) -> [UInt8]? {
-        switch address {
-        case .v4(let v4):
-            return withUnsafeBytes(of: v4.address.sin_addr) { Array($0) }
-        case .v6(let v6):
-            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
-            let mapped = bytes[..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF
-            return mapped ? Array(bytes[12...]) : bytes
-        case .unixDomainSocket:
-            return nil
+    private static func address(of socketAddress: SocketAddress) -> UInt128? {
+        switch socketAddress {
+        case .v4(let v4): return mapped(UInt32(bigEndian: v4.address.sin_addr.s_addr))
+        case .v6(let v6): return withUnsafeBytes(of: v6.address.sin6_addr) { number($0) }
+        case .unixDomainSocket: return nil
         }
     }
 
-    private static func bytes(ofAddress text: String) -> [UInt8]? {
+    /// The address `text` names, and how many bits it has as written (32 or 128).
+    private static func address(_ text: String) -> (UInt128, Int)? {
         var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: v4) { Array($0) } }
+        if inet_pton(AF_INET, text, &v4) == 1 { return (mapped(UInt32(bigEndian: v4.s_addr)), 32) }
         var v6 = in6_addr()
-        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: v6) { Array($0) } }
+        if inet_pton(AF_INET6, text, &v6) == 1 { return (withUnsafeBytes(of: v6) { number($0) }, 128) }
         return nil
+    }
+
+    private static func mapped(_ v4: UInt32) -> UInt128 { UInt128(0xFFFF) << 32 | UInt128(v4) }
+
+    /// Network-order bytes as a number.
+    private static func number(_ bytes: UnsafeRawBufferPointer) -> UInt128 {
+        bytes.reduce(0) { $0 << 8 | UInt128($1) }
     }
 }
