@@ -591,6 +591,22 @@ import Testing
         }
     }
 
+    /// A WebSocket handshake with a body is refused at once (400), without asking the app: the
+    /// tunnel sends the app the head alone, and an app that read the announced body would wait.
+    @Test func aWebSocketHandshakeWithABodyIsRefused() async throws {
+        try await GatewayTests.withActiveProject("probe") { _, token, port in
+            for framing in ["Content-Length: 5", "Transfer-Encoding: chunked"] {
+                let socket = try RawSocket(port: port)
+                socket.openWebSocket(path: "/u/admin/web/echo", protocol: "chat", headers: ["Authorization: Bearer \(token)", framing])
+                socket.send(framing.hasPrefix("Content") ? "hello" : "5\r\nhello\r\n0\r\n\r\n")
+                let started = ContinuousClock.now
+                let text = try await socket.receive { _ in false }  // until the hub closes
+                #expect(text.hasPrefix("HTTP/1.1 400 ") && text.contains(#""code":"bad_request""#), "\(framing): \(text)")
+                #expect(socket.closedByPeer && ContinuousClock.now - started < .seconds(5), "\(framing): left open")
+            }
+        }
+    }
+
     /// An app that answers a WebSocket handshake without switching protocols has its answer
     /// passed on as any other (its status, fields by the gateway's rules, body), with
     /// `Connection: close`, and the connection ends.

@@ -38,10 +38,15 @@ enum WebSocketTunnel {
     /// (a 401 with its challenge, a 426 with the versions it speaks, a redirect), with the
     /// gateway's rules for answers (`TunnelTarget.answer`); one that cannot be reached, or
     /// answers with more than `maxRefusal` bytes, is reported with a JSON error. Either way the
-    /// connection then ends (by throwing).
+    /// connection then ends (by throwing). A handshake with a body is refused (400) without
+    /// asking the app: the tunnel sends the app the head alone, and an app that read the body
+    /// its head announced would wait for it until the handshake timed out.
     static func run(
         _ request: HTTPRequest, to target: TunnelTarget, client: any Channel, writer: consuming ResponseWriter
     ) async throws {
+        if request.headerFields[.transferEncoding] != nil || (request.headerFields[.contentLength].flatMap { Int($0) } ?? 0) > 0 {
+            throw try await refuse(400, code: "bad_request", "a WebSocket handshake carries no body", writer)
+        }
         let backend: any Channel
         let answer: HTTPResponseHead
         let refusalBody: EventLoopFuture<ByteBuffer>
@@ -190,8 +195,10 @@ enum WebSocketTunnel {
     /// Answers with `status` and the API's JSON error; the caller then ends the connection by
     /// throwing what this returns, as Hummingbird's own failed upgrade does: its parser has
     /// stopped at the upgrade head.
-    private static func refuse(_ status: Int, _ message: String, _ writer: consuming ResponseWriter) async throws -> TunnelError {
-        let response = EnvHubError(code: "bad_gateway", status: status, message: message)
+    private static func refuse(
+        _ status: Int, code: String = "bad_gateway", _ message: String, _ writer: consuming ResponseWriter
+    ) async throws -> TunnelError {
+        let response = EnvHubError(code: code, status: status, message: message)
             .response(extraHeaders: [.connection: "close"])
         try await writer.write(response: response.head, body: response.body)
         return .refused
