@@ -142,9 +142,11 @@ enum ForwardedHeaders {
     /// An answer that may not have a body (204) announces one: the app may send it after the
     /// head, where the next request on the connection would read it as the start of its
     /// answer, so the connection is not reused. (A 304 may carry the length of what a 200
-    /// would have, so it says nothing.)
-    static func announcesForbiddenBody(status: Int, contentLength: Int?, transferEncoding: Bool) -> Bool {
-        status == 204 && (transferEncoding || (contentLength ?? 0) > 0)
+    /// would have, so it says nothing.) The fields are read only for a 204.
+    static func announcesForbiddenBody(
+        status: Int, contentLength: @autoclosure () -> Int?, transferEncoding: @autoclosure () -> Bool
+    ) -> Bool {
+        status == 204 && (transferEncoding() || (contentLength() ?? 0) > 0)
     }
 
     /// The Set-Cookie `value` sets the cookie `name`, read as `CookieField` reads a Cookie
