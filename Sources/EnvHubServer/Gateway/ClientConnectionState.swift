@@ -75,10 +75,9 @@ final class ClientConnectionState: ChannelDuplexHandler, RemovableChannelHandler
     /// the clock; more bytes of a head still coming do not.
     func channelReadComplete(context: ChannelHandlerContext) {
         readOutstanding = false
-        if partRead || isRequestBeingRead || !headComing {
-            headComing = !partRead && !isRequestBeingRead
-            idleClock?.restart()
-        }
+        let bytesOfAHead = !partRead && !isRequestBeingRead
+        if !(bytesOfAHead && headComing) { idleClock?.restart() }  // not when they continue one
+        headComing = bytesOfAHead
         partRead = false
         context.fireChannelReadComplete()
     }
