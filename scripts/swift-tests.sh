@@ -6,8 +6,9 @@
 # The test binary runs directly rather than under `swift test`, which holds its output back
 # in large blocks: this way every line shows as it happens, and a copy goes to
 # .build/test-output/swift-tests.log. A run that outlives ENVHUB_TEST_DEADLINE seconds
-# (default 1200; a whole run takes a few minutes) is stopped, and the tests that started and
-# never ended are named, so that a hang costs minutes and says where it is.
+# (default 600; a whole run takes a few minutes) is stopped: first its threads' stacks and the
+# test PostgreSQL's busy sessions are printed, then the tests that started and never ended are
+# named, so that a hang costs minutes and says where it is.
 #
 # Everything the tests make goes under one directory of the run's own (TMPDIR: Foundation's
 # temporaryDirectory follows it). Environments run in process groups of their own, out of reach
@@ -17,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-deadline=${ENVHUB_TEST_DEADLINE:-1200}
+deadline=${ENVHUB_TEST_DEADLINE:-600}
 export NO_COLOR=1  # plain lines, for the log and for naming the tests that never ended
 binary="$(swift build --show-bin-path)/envhubPackageTests.xctest"
 [ -x "$binary" ] || { echo "swift-tests: build first (swift build --build-tests)" >&2; exit 2; }
@@ -53,11 +54,59 @@ stop_leftovers() {
 trap stop_leftovers EXIT
 export TMPDIR=$scratch
 
+# What a hung run was doing, printed before it is stopped: every thread's stack (a test
+# awaiting something that never comes shows as idle threads; a blocked one shows where), and
+# what the test PostgreSQL's sessions were doing or waiting for.
+diagnose() {
+    local pid=$1
+    echo "swift-tests: the run outlived $deadline s; its threads:" >&2
+    if command -v gdb >/dev/null 2>&1; then
+        timeout 120 gdb -p "$pid" -batch -nx -ex 'thread apply all bt 25' 2>/dev/null
+    else
+        timeout 120 lldb -p "$pid" --batch -o 'thread backtrace all -c 25' -o detach 2>/dev/null
+    fi | grep -E '^(Thread|#|  [*]? *(thread|frame) )' | cut -c1-300 >&2 || true
+    if [ -n "${ENVHUB_TEST_POSTGRES_ADMIN_URL:-}" ] && command -v psql >/dev/null 2>&1; then
+        echo "swift-tests: the test PostgreSQL's sessions that were not idle, and locks not granted:" >&2
+        timeout 30 psql "$ENVHUB_TEST_POSTGRES_ADMIN_URL" -X -q -P pager=off >&2 <<'SQL' || true
+SELECT pid, datname, state, wait_event_type || ':' || wait_event AS waiting_on,
+       now() - xact_start AS in_transaction_for, left(query, 100) AS query
+FROM pg_stat_activity
+WHERE backend_type = 'client backend' AND state <> 'idle' AND pid <> pg_backend_pid() ORDER BY xact_start;
+SELECT l.pid, l.locktype, l.mode, l.relation::regclass, a.datname FROM pg_locks l
+JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted;
+SQL
+    fi
+}
+
+rm -f "$log.deadline"
 set +e
-timeout --kill-after=10 "$deadline" "$binary" --testing-library swift-testing "$@" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
+"$binary" --testing-library swift-testing "$@" > >(tee "$log") 2>&1 &
+tests=$!
+# The deadline: a watchdog that diagnoses the run, then stops it (TERM, then KILL).
+(
+    end=$((SECONDS + deadline))
+    while kill -0 "$tests" 2>/dev/null; do
+        if [ "$SECONDS" -ge "$end" ]; then
+            touch "$log.deadline"
+            diagnose "$tests"
+            kill -TERM "$tests" 2>/dev/null
+            end=$((SECONDS + 10))
+            while kill -0 "$tests" 2>/dev/null && [ "$SECONDS" -lt "$end" ]; do sleep 0.2; done
+            kill -KILL "$tests" 2>/dev/null
+            exit 0
+        fi
+        sleep 1
+    done
+) &
+watchdog=$!
+wait "$tests"
+status=$?
+kill "$watchdog" 2>/dev/null
+wait
 set -e
-if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+if [ -e "$log.deadline" ]; then
+    rm -f "$log.deadline"
+    [ "$status" -ne 0 ] || status=124
     # "◇ Test NAME started." and "✔ Test NAME [with N test cases] passed after …" (or ✘, failed):
     # parameterized tests' cases are left out, a test counts once.
     sed -n '/^◇ Test case /d; /^◇ Test run started/d; s/^◇ Test \(.*\) started\.$/\1/p' "$log" | sort -u >"$log.started"
