@@ -13,6 +13,7 @@ if [ ${#packages[@]} -eq 0 ]; then
         postgresql                                           # the store tests and the `data` template's database
         xvfb openbox xterm x11vnc websockify novnc xfonts-base  # the `desktop` template
         chromium chromium-driver                             # the browser tests
+        gdb                                                  # the threads of a test run that hangs
     )
 fi
 
