@@ -76,11 +76,12 @@ import Testing
     }
 
     /// An app whose answer is not HTTP/1.1 (its lines end in a bare LF, and it keeps the
-    /// connection) gets the client a 502 at once, on both gateway paths; and the request is
-    /// not sent to the app a second time, even over a pooled connection, since the app did
-    /// get it.
-    @Test(arguments: [GatewayConnectionTests.Opening.none, .parserForGood])
-    func anAppsMalformedAnswerIsA502AndNeverARetry(after opening: GatewayConnectionTests.Opening) async throws {
+    /// connection), or is in a transfer coding no client asked for (gzip, not chunked: the
+    /// client could not undo it), gets the client a 502 at once, on both gateway paths, as
+    /// nginx does; and the request is not sent to the app a second time, even over a pooled
+    /// connection, since the app did get it.
+    @Test(arguments: [GatewayConnectionTests.Opening.none, .parserForGood], ["/bare-lf", "/unknown-coding"])
+    func anAppsMalformedAnswerIsA502AndNeverARetry(after opening: GatewayConnectionTests.Opening, path: String) async throws {
         try await GatewayTests.withActiveProject("probe") { _, token, port in
             let fields = "Host: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
             let socket = try RawSocket(port: port)
@@ -88,12 +89,12 @@ import Testing
             socket.send(opening.text + "GET /u/admin/web/health HTTP/1.1\r\n\(fields)\r\n")
             let first = try await socket.receive { GatewayConnectionTests.bodies($0).count == (opening == .none ? 1 : 2) }
             #expect(first.contains("healthy"), "\(first)")
-            socket.send("POST /u/admin/web/bare-lf HTTP/1.1\r\n\(fields)Content-Length: 0\r\n\r\n")
+            socket.send("POST /u/admin/web\(path) HTTP/1.1\r\n\(fields)Content-Length: 0\r\n\r\n")
             let text = try await socket.receive { $0.contains("sent a malformed response") }
             #expect(text.contains("HTTP/1.1 502 "), "\(text)")
             #expect(text.contains("\"message\":\"admin/web sent a malformed response\""), "\(text)")
             let seen = try await rawHTTPExchange(
-                port: port, "GET /u/admin/web/seen?target=/bare-lf HTTP/1.1\r\n\(fields)Connection: close\r\n\r\n")
+                port: port, "GET /u/admin/web/seen?target=\(path) HTTP/1.1\r\n\(fields)Connection: close\r\n\r\n")
             #expect(seen.hasSuffix("{\"count\": 1}"), "the app got the request more than once: \(seen)")
         }
     }

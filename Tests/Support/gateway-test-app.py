@@ -18,6 +18,8 @@ GET /bare-lf           wrong on purpose: an answer whose lines end in LF alone, 
 GET /no-content-with-body?delay=S   wrong on purpose: 204 with Content-Length: 5, then S seconds
                        (default 0.2) later those 5 bytes, which a 204 must not have
 ANY /hang-up           reads the request, then closes the connection without answering
+GET /unknown-coding    wrong on purpose: an answer in a transfer coding other than chunked (gzip),
+                       which no client asked for, until the connection closes
 GET /bad-chunk         wrong on purpose: a chunked answer whose first chunk size is not hexadecimal,
                        all of it in one write
 HEAD /head-with-body?delay=S   wrong on purpose: the head, then S seconds (default 0.2) later a
@@ -156,6 +158,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         if url.path == "/hang-up":
             self.read_body()
+            self.close_connection = True
+            return
+        if url.path == "/unknown-coding":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nnot really gzip")
             self.close_connection = True
             return
         if url.path == "/bare-lf":

@@ -190,6 +190,10 @@ enum ForwardedHeaders {
 
     /// The comma-separated tokens of a list-valued field such as Connection or Upgrade, lower-cased.
     static func tokens(_ values: [String]) -> Set<String> { Set(FieldValue.tokens(values)) }
+
+    /// An answer's Transfer-Encoding values end in chunked: the one coding the gateway can pass
+    /// on, since the field is hop-by-hop and the client asked for no other (RFC 9112 §6.1).
+    static func endsInChunked(_ values: some Sequence<String>) -> Bool { FieldValue.tokens(values).last == "chunked" }
 }
 
 extension HTTPField.Name {

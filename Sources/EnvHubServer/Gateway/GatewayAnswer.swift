@@ -53,6 +53,8 @@ struct ProxyTarget: Sendable {
         response.headerFields = ForwardedHeaders.response(
             response.headerFields, prefix: prefix, upstream: upstreamURL, prefixStripped: prefixStripped,
             sessionCookie: AuthenticationMiddleware.cookieName)
+        // RFC 9110 §8.6: no Content-Length on a 1xx or 204, whatever the app said.
+        if response.status.kind == .informational || response.status == .noContent { response.headerFields[.contentLength] = nil }
         return response
     }
 }

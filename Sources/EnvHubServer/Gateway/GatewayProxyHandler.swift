@@ -340,6 +340,10 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context, let exchange else { return }
         switch part {
         case .head(let response):
+            let codings = response.headerFields[values: .transferEncoding]
+            if !codings.isEmpty, !ForwardedHeaders.endsInChunked(codings) {  // refused, as nginx does
+                return handle(UpstreamTrouble.malformed(label: exchange.target.label, responseStarted: exchange.responseStarted))
+            }
             if response.status.kind != .informational {
                 exchange.responseStarted = true
                 // The app closes the connection after this response, or may send what follows

@@ -96,7 +96,8 @@ struct UpstreamResponseHead {
             framing = .noBody
         } else if let transferEncoding {
             guard contentLength == nil else { return nil }  // both: a message to refuse, not to guess at
-            framing = FieldValue.tokens([transferEncoding]).last == "chunked" ? .chunked : .untilClose
+            guard ForwardedHeaders.endsInChunked([transferEncoding]) else { return nil }  // refused, as nginx does
+            framing = .chunked
         } else if let contentLength {
             framing = .length(contentLength)
         } else {
@@ -118,6 +119,8 @@ struct UpstreamResponseHead {
                 if framing == .chunked { head.appendLine(line, of: bytes) }  // the body passes on as it came
                 continue
             }
+            // RFC 9110 §8.6: no Content-Length on a 1xx or 204, whatever the app said.
+            if status < 200 || status == 204, HeadBytes.equals(bytes, line.name, "content-length") { continue }
             if ForwardedHeaders.hopByHop.contains(where: { HeadBytes.equals(bytes, line.name, $0) })
                 || connectionOptions.contains(where: { HeadBytes.equals(bytes, line.name, $0) }) {
                 continue
