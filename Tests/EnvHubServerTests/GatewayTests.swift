@@ -283,18 +283,22 @@ import Testing
         }
     }
 
+    /// The idle timeout of the culler tests. The culler goes by the clock: a test process that
+    /// stalls for longer than this on a loaded machine stops using its environment, which is
+    /// then rightly stopped. 4 s was too short on 2 shared cores under the whole suite.
+    static let cullerTimeout: Duration = .seconds(8)
+
     /// Traffic through the gateway is use: the culler leaves the environment alone while it
-    /// lasts (two and a half idle timeouts here; a timeout long enough for a loaded machine
-    /// to answer a request well within it), and stops it once it ends.
+    /// lasts (two and a half idle timeouts here), and stops it once it ends.
     @Test func gatewayTrafficKeepsTheIdleCullerAway() async throws {
         try await TestHub.run(configure: {
-            $0.idleTimeout = .seconds(4)
+            $0.idleTimeout = Self.cullerTimeout
             $0.healthCheckInterval = .milliseconds(100)
         }, live: true) { hub in
             let token = try await hub.adminToken()
             try await hub.startProject("web", template: "hello", token: token)
             let project = try #require(try await hub.adminProject("web"))
-            let busyUntil = ContinuousClock.now + .seconds(10)
+            let busyUntil = ContinuousClock.now + Self.cullerTimeout * 2.5
             while ContinuousClock.now < busyUntil {
                 #expect(try await hub.request(.get, "/u/admin/web/", token: token).status == .ok)
                 #expect(try await hub.hub.store.project(id: project.id)?.state == .active)
@@ -310,7 +314,7 @@ import Testing
     /// An open WebSocket is use even when nothing passes, like a noVNC tab left open.
     @Test func anOpenWebSocketKeepsTheIdleCullerAway() async throws {
         try await TestHub.run(configure: {
-            $0.idleTimeout = .seconds(4)
+            $0.idleTimeout = Self.cullerTimeout
             $0.healthCheckInterval = .milliseconds(100)
         }, live: true) { hub in
             let token = try await hub.adminToken()
@@ -320,7 +324,7 @@ import Testing
             socket.openWebSocket(path: "/u/admin/desk/websockify", protocol: "binary", headers: ["Authorization: Bearer \(token)"])
             #expect(try await socket.receive { $0.contains("RFB ") }.contains("RFB 003.008"))
             // Nothing more is sent: x11vnc waits for the client's version.
-            let openUntil = ContinuousClock.now + .seconds(10)
+            let openUntil = ContinuousClock.now + Self.cullerTimeout * 2.5
             while ContinuousClock.now < openUntil {
                 #expect(try await hub.hub.store.project(id: project.id)?.state == .active)
                 try await Task.sleep(for: .milliseconds(200))
