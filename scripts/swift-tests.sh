@@ -6,9 +6,9 @@
 # The test binary runs directly rather than under `swift test`, which holds its output back
 # in large blocks: this way every line shows as it happens, and a copy goes to
 # .build/test-output/swift-tests.log. A run that outlives ENVHUB_TEST_DEADLINE seconds
-# (default 600; a whole run takes a few minutes) is stopped: first its threads' stacks and the
-# test PostgreSQL's busy sessions are printed, then the tests that started and never ended are
-# named, so that a hang costs minutes and says where it is.
+# (default 600; a whole run takes a few minutes) is stopped: first its threads' stacks, the
+# test PostgreSQL's busy sessions and the tests' unfinished steps are printed, then the tests
+# that started and never ended are named, so that a hang costs minutes and says where it is.
 #
 # Everything the tests make goes under one directory of the run's own (TMPDIR: Foundation's
 # temporaryDirectory follows it). Environments run in process groups of their own, out of reach
@@ -55,8 +55,9 @@ trap stop_leftovers EXIT
 export TMPDIR=$scratch
 
 # What a hung run was doing, printed before it is stopped: every thread's stack (a test
-# awaiting something that never comes shows as idle threads; a blocked one shows where), and
-# what the test PostgreSQL's sessions were doing or waiting for.
+# awaiting something that never comes shows as idle threads; a blocked one shows where), what
+# the test PostgreSQL's sessions were doing or waiting for, and what each test hub and test
+# database was doing, by the tests' own account (printed by the run on SIGUSR1).
 diagnose() {
     local pid=$1
     echo "swift-tests: the run outlived $deadline s; its threads:" >&2
@@ -73,6 +74,10 @@ SELECT l.pid, l.locktype, l.mode, l.relation::regclass, a.datname FROM pg_locks 
 JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted;
 SQL
     fi
+    # Last, the tests' own account of their unfinished steps (Tests/Support/TestProgress.swift).
+    kill -USR1 "$pid" 2>/dev/null || return 0
+    local until=$((SECONDS + 5))
+    while ! grep -q '^test progress:' "$log" && [ "$SECONDS" -lt "$until" ]; do sleep 0.2; done
 }
 
 rm -f "$log.deadline"

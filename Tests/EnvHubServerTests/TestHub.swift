@@ -6,6 +6,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import Synchronization
 import Testing
 
 /// A hub on a fresh database, driven through Hummingbird's router test client.
@@ -35,29 +36,40 @@ struct TestHub {
         live: Bool = false,
         _ body: @escaping @Sendable (TestHub) async throws -> Void
     ) async throws {
-        var config = AppConfig()
-        config.databaseURL = location.databaseURL
-        config.dataDirectory = location.dataDirectory
-        config.adminPassword = adminPassword
-        config.bcryptCost = 4
-        config.announce = { _ in }
-        config.envhubBinary = envhubBinary.path
-        config.stopGrace = .seconds(5)
-        if live { config.port = 0 }
-        configure(&config)
-        let hub = try await buildHub(config, logger: quietLogger)
-        try await hub.application.testStoppingGracefully(live ? .live : .router) { client in
-            do {
-                try await body(TestHub(client: client, hub: hub))
-            } catch {
-                try await hub.stopAllEnvironments()
-                throw error
+        let label = "hub #\(hubNumbers.add(1, ordering: .relaxed).newValue) on \(location.databaseURL == nil ? "SQLite" : "PostgreSQL")"
+        try await TestProgress.run(label) {
+            TestProgress.note("being built")
+            var config = AppConfig()
+            config.databaseURL = location.databaseURL
+            config.dataDirectory = location.dataDirectory
+            config.adminPassword = adminPassword
+            config.bcryptCost = 4
+            config.announce = { _ in }
+            config.envhubBinary = envhubBinary.path
+            config.stopGrace = .seconds(5)
+            if live { config.port = 0 }
+            configure(&config)
+            let hub = try await buildHub(config, logger: quietLogger)
+            TestProgress.note("starting")
+            try await hub.application.testStoppingGracefully(live ? .live : .router) { client in
+                TestProgress.note("running the test")
+                do {
+                    try await body(TestHub(client: client, hub: hub))
+                } catch {
+                    TestProgress.note("stopping its environments after an error")
+                    try await hub.stopAllEnvironments()
+                    throw error
+                }
+                // Environments outlive a hub by design; tests leave none behind unless they hand
+                // them to another hub.
+                TestProgress.note("stopping its environments")
+                if !keepEnvironments { try await hub.stopAllEnvironments() }
+                TestProgress.note("stopping its services")
             }
-            // Environments outlive a hub by design; tests leave none behind unless they hand
-            // them to another hub.
-            if !keepEnvironments { try await hub.stopAllEnvironments() }
         }
     }
+
+    private static let hubNumbers = Atomic<Int>(0)
 
     /// A fresh directory holding one template file, for `templatesDirectory`; the caller removes it.
     static func templateDirectory(_ name: String, _ yaml: String) throws -> URL {
@@ -71,6 +83,7 @@ struct TestHub {
     static func eventually(
         _ what: String, timeout: Duration = .seconds(10), _ probe: @Sendable () async throws -> Bool
     ) async throws {
+        TestProgress.note("waiting for \(what)")
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try await probe() { return }
@@ -94,6 +107,8 @@ struct TestHub {
         } else if let rawBody {
             body = ByteBuffer(string: rawBody)
         }
+        TestProgress.note("waiting for the answer to \(method) \(path)")
+        defer { TestProgress.note("answered: \(method) \(path)") }
         return try await client.execute(uri: path, method: method, headers: headers, body: body)
     }
 

@@ -11,6 +11,7 @@ public let envhubBinary: URL = {
 /// condition and want no value: hence discardable.)
 @discardableResult
 public func waitFor<T>(_ what: String, timeout: Duration = .seconds(30), _ probe: () async throws -> T?) async throws -> T {
+    TestProgress.note("waiting for \(what)")
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if let value = try await probe() { return value }

@@ -19,10 +19,14 @@ public enum TestDatabase: String, CaseIterable, Sendable, CustomStringConvertibl
 
     /// Makes a new, empty database and runs `body` with its location; removes SQLite's files afterwards.
     public func withLocation<T: Sendable>(_ body: @Sendable (Location) async throws -> T) async throws -> T {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("envhub-test-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let url: String? = self == .postgres ? try await Self.createPostgresDatabase() : nil
-        return try await body(Location(databaseURL: url, dataDirectory: directory.path))
+        try await TestProgress.run("\(self) database") {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("envhub-test-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            TestProgress.note("being created")
+            let url: String? = self == .postgres ? try await Self.createPostgresDatabase() : nil
+            TestProgress.note("in use")
+            return try await body(Location(databaseURL: url, dataDirectory: directory.path))
+        }
     }
 
     /// Opens a new, empty, migrated store, runs `body` with its connections up, then cleans up.
