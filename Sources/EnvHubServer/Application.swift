@@ -5,6 +5,7 @@ import Hummingbird
 import EnvHubRuntime
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// A built hub: the application to run, and the parts tests look at.
 public struct Hub: Sendable {
@@ -18,7 +19,7 @@ public struct Hub: Sendable {
     public func stopAllEnvironments() async throws { try await lifecycle.stopAll() }
 
     /// Returns once the hub has re-adopted or repaired every environment after starting.
-    public func waitUntilReconciled() async { await lifecycle.reconciled.wait() }
+    public func waitUntilReconciled() async throws { try await lifecycle.reconciled.wait() }
 }
 
 /// Builds the application that `envhub serve` runs and tests drive. The store's connections
@@ -105,10 +106,13 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     // After the store, which must outlive the replies that finish during a graceful shutdown.
     application.addServices(agentReplies)
     application.beforeServerStarts {
-        try await store.migrate()
-        try await sessions.loadSigningKey()
-        try await FirstAdmin.ensure(store: store, hasher: hasher, password: config.adminPassword, announce: config.announce)
-        await lifecycle.storeReady.open()
+        // A stop asked for meanwhile (SIGTERM while the database cannot be reached) ends the wait.
+        try await cancelWhenGracefulShutdown {
+            try await store.migrate()
+            try await sessions.loadSigningKey()
+            try await FirstAdmin.ensure(store: store, hasher: hasher, password: config.adminPassword, announce: config.announce)
+        }
+        lifecycle.storeReady.open()
         logger.info("envhub is ready", metadata: ["store": "\(store.kind.rawValue)", "address": "\(config.host):\(config.port)"])
     }
     return Hub(application: application, routes: catalog, store: store, templates: templates, lifecycle: lifecycle)

@@ -37,6 +37,24 @@ import Testing
         }
     }
 
+    /// A hub whose start fails (its database does not exist) ends with the error: the
+    /// services that wait for the store stop waiting, instead of keeping the hub from stopping.
+    @Test func aHubWhoseStartFailsStopsWithTheError() async throws {
+        try await TestDatabase.postgres.withLocation { location async throws in
+            let existing = try #require(location.databaseURL)
+            var missing = try #require(URLComponents(string: existing))
+            missing.path = "/envhub_missing"
+            let url = missing.string
+            await #expect {
+                try await TestHub.run(at: location, configure: { $0.databaseURL = url }) { _ in
+                    Issue.record("the hub started without its database")
+                }
+            } throws: { error in
+                "\(error)".contains(#"database "envhub_missing" does not exist"#)
+            }
+        }
+    }
+
     @Test func environmentsSurviveAKilledHubAndAreNotDuplicated() async throws {
         try await TestDatabase.sqlite.withLocation { location async throws in
             let marker = "slow-\(UUID().uuidString.prefix(8))"

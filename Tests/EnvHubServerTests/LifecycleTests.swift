@@ -233,7 +233,7 @@ import Testing
             }
             let record = try #require(first.withLockedValue { $0 })
             try await TestHub.run(at: location) { hub in
-                await hub.hub.waitUntilReconciled()
+                try await hub.hub.waitUntilReconciled()
                 let token = try await hub.adminToken()
                 let project = try await hub.request(.get, Self.project, token: token).object
                 #expect(project["state"] as? String == "active")

@@ -185,9 +185,11 @@ final class EnvironmentLifecycle: Service, Sendable {
     // MARK: The service
 
     func run() async throws {
-        await storeReady.wait()
+        // A hub that stops before its store is ready (it cannot reach the database) has
+        // nothing to reconcile or stop.
+        guard (try? await cancelWhenGracefulShutdown({ try await self.storeReady.wait() })) != nil else { return }
         await reconcile(atStartup: true)
-        await reconciled.open()
+        reconciled.open()
         await removeOrphans()
         await withDiscardingTaskGroup { group in
             group.addTask { await self.checkPeriodically() }
