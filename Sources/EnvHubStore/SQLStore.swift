@@ -62,8 +62,13 @@ public final class SQLStore: Sendable {
         return SQLStore(database: try await SQLiteDatabase.open(path: path, logger: logger))
     }
 
+    /// Waits for a PostgreSQL server that is not up yet (`PostgresDatabase.waitUntilReachable`),
+    /// then applies the migrations it lacks.
     @discardableResult
-    public func migrate() async throws -> [Int] { try await Migrations.run(on: database) }
+    public func migrate() async throws -> [Int] {
+        try await (database as? PostgresDatabase)?.waitUntilReachable()
+        return try await Migrations.run(on: database)
+    }
 
     /// Answers when the database does.
     public func ping() async throws { try await database.query("SELECT 1 AS ok") }

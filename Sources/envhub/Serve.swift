@@ -109,6 +109,9 @@ struct Serve: AsyncParsableCommand {
         do {
             let app = try await buildApplication(config, logger: logger)
             try await app.runService()
+        } catch is CancellationError {
+            // SIGTERM or SIGINT while still starting (waiting for the database): a stop, as asked.
+            logger.notice("envhub stopped before it was ready")
         } catch {
             try? await kubernetes?.client.shutdown()
             throw error

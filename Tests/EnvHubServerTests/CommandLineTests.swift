@@ -94,6 +94,33 @@ import Testing
         }
     }
 
+    /// A PostgreSQL server that is down is waited for (a minute), saying so, and a stop asked
+    /// for meanwhile is obeyed at once; what waiting cannot mend (no such database) fails at once.
+    @Test func serveWaitsForADatabaseThatIsDownAndStopsWhenTold() async throws {
+        try await TestDatabase.postgres.withLocation { location async throws in
+            var env = Self.environment(location)
+            env["ENVHUB_DATABASE_URL"] = "postgres://postgres@127.0.0.1:1/envhub?sslmode=disable"
+            let waiting = try EnvHubProcess(["serve", "--port", "0"], env: env)
+            defer { waiting.kill() }
+            try await waiting.waitForOutput("waiting for the database")
+            #expect(waiting.output.contains("the database at 127.0.0.1:1 cannot be reached: "), "\(waiting.output)")
+            #expect(waiting.output.contains("Connection refused"), "\(waiting.output)")
+            waiting.terminate()
+            #expect(try await waiting.waitForExit(timeout: .seconds(15)) == 0, "\(waiting.output)")
+            #expect(waiting.output.contains("envhub stopped before it was ready"), "\(waiting.output)")
+            #expect(!waiting.output.contains("listening on"))
+
+            let url = try #require(location.databaseURL)
+            var missing = try #require(URLComponents(string: url))
+            missing.path = "/envhub_missing"
+            env["ENVHUB_DATABASE_URL"] = try #require(missing.string)
+            let refused = try await EnvHubProcess.run(["serve", "--port", "0"], env: env)
+            #expect(refused.status != 0)
+            #expect(refused.output.contains(#"cannot be reached: database "envhub_missing" does not exist"#), "\(refused.output)")
+            #expect(!refused.output.contains("waiting for the database"), "\(refused.output)")
+        }
+    }
+
     @Test func workloadsRunAsTheirOwnProcesses() async throws {
         let process = try EnvHubProcess(["workload", "hello"], env: ["PORT": "0", "USER_ID": "carol"])
         defer { process.kill() }
@@ -182,6 +209,10 @@ final class EnvHubProcess: Sendable {
             guard let range = self.output.range(of: "listening on 127.0.0.1:") else { return nil }
             return Int(self.output[range.upperBound...].prefix { $0.isNumber })
         }
+    }
+
+    func waitForOutput(_ text: String, timeout: Duration = .seconds(30)) async throws {
+        try await waitFor(timeout: timeout, "'\(text)' in the output") { self.output.contains(text) ? true : nil }
     }
 
     func waitForExit(timeout: Duration = .seconds(60)) async throws -> Int32 {

@@ -1,4 +1,5 @@
 import EnvHubCore
+import EnvHubStore
 import Hummingbird
 import Logging
 import NIOHTTP1
@@ -29,6 +30,9 @@ struct ErrorMiddleware: RouterMiddleware {
             return Self.translate(error).response(extraHeaders: error.headers)
         } catch let error as HTTPParserError {  // the body broke HTTP/1.1's syntax (a bad chunk size)
             return MalformedRequest.error(for: error).response()
+        } catch SQLDriverError.unavailable(let reason) {
+            context.logger.error("request failed", metadata: ["error": "\(reason)", "http.path": "\(request.uri.path)"])
+            return EnvHubError.unavailable("the hub cannot reach its database; try again shortly").response()
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(error)", "http.path": "\(request.uri.path)"])
             return EnvHubError(code: "internal", status: 500, message: "the hub failed to handle this request; see its log").response()

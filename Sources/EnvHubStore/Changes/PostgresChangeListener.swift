@@ -28,7 +28,7 @@ public struct PostgresChangeListener: Service {
                 try await cancelWhenGracefulShutdown { try await listenOnce() }
             } catch {
                 if Task.isCancelled || Task.isShuttingDownGracefully { break }
-                logger.warning("change feed disconnected; retrying", metadata: ["error": "\(error)"])
+                logger.warning("change feed disconnected; retrying", metadata: ["error": "\(PostgresDatabase.connectionFailure(error).reason)"])
             }
             // A feed that was live starts counting again: only failures in a row back off.
             attempt = feed.isLive ? 1 : attempt + 1

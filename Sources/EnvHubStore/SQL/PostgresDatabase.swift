@@ -20,6 +20,38 @@ public final class PostgresDatabase: SQLDatabase {
         self.logger = logger
     }
 
+    /// Connects once outside the pool until the server lets us in, retrying for `patience`
+    /// while it is down or starting: the pool would wait a minute and then fail without saying
+    /// why. What waiting cannot mend (a wrong password, no such database) fails at once.
+    public func waitUntilReachable(patience: Duration = .seconds(60)) async throws {
+        let deadline = ContinuousClock.now + patience
+        var failures = 0
+        while true {
+            do {
+                let connection = try await PostgresConnection.connect(
+                    configuration: address.connectionConfiguration, id: 0, logger: logger)
+                try? await connection.close()
+                return
+            } catch {
+                let (reason, transient) = Self.connectionFailure(error)
+                let message = "the database at \(address.host):\(address.port) cannot be reached: \(reason)"
+                guard transient, ContinuousClock.now < deadline else { throw SQLDriverError.unavailable(message) }
+                if failures % 10 == 0 { logger.warning("waiting for the database", metadata: ["reason": "\(message)"]) }
+                failures += 1
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// Why a connection could not be made, and whether trying again may help.
+    static func connectionFailure(_ error: any Error) -> (reason: String, transient: Bool) {
+        guard let error = error as? PSQLError else { return (String(describing: error), false) }
+        if error.code == .connectionError { return (error.underlying.map { "\($0)" } ?? "no connection", true) }
+        guard let message = error.serverInfo?[.message] else { return (String(reflecting: error), false) }
+        // 57P03: the server is starting or stopping; 53300: it has no connection to spare.
+        return (message, ["57P03", "53300"].contains(error.serverInfo?[.sqlState] ?? ""))
+    }
+
     public func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
         try await Self.translatingErrors {
             try await Self.collect(try await client.query(Self.postgresQuery(sql, binds), logger: logger))
@@ -28,8 +60,10 @@ public final class PostgresDatabase: SQLDatabase {
 
     public func transaction<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
         do {
-            return try await client.withTransaction(logger: logger) { connection in
-                try await body(Executor(connection: connection, logger: logger))
+            return try await Self.translatingErrors {
+                try await client.withTransaction(logger: logger) { connection in
+                    try await body(Executor(connection: connection, logger: logger))
+                }
             }
         } catch let error as PostgresTransactionError {
             // Surface the body's own error (a conflict, a validation error) rather than the wrapper.
@@ -84,6 +118,9 @@ public final class PostgresDatabase: SQLDatabase {
         } catch let error as PSQLError {
             if error.serverInfo?[.sqlState] == "23505" {
                 throw SQLDriverError.uniqueViolation(error.serverInfo?[.message] ?? "duplicate key")
+            }
+            if error.code == .connectionError || error.code == .serverClosedConnection {
+                throw SQLDriverError.unavailable("the database connection failed: \(error.underlying.map { "\($0)" } ?? "closed")")
             }
             throw error
         }

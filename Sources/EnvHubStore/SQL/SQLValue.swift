@@ -78,12 +78,15 @@ public enum SQLDriverError: Error, Sendable, CustomStringConvertible {
     case unexpectedColumn(String, String)
     /// The database URL or file could not be used.
     case configuration(String)
+    /// The database server cannot be reached (down, refusing, or the pool gave up on it): the
+    /// request may succeed later.
+    case unavailable(String)
 
     public var description: String {
         switch self {
         case .uniqueViolation(let detail): "unique constraint violated: \(detail)"
         case .unexpectedColumn(let column, let type): "column \(column) is missing or not \(type)"
-        case .configuration(let message): message
+        case .configuration(let message), .unavailable(let message): message
         }
     }
 }
