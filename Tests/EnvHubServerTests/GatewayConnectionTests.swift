@@ -491,11 +491,12 @@ import Testing
     /// then stops it once it is unused.
     @Test func aSilentRequestInFlightKeepsTheIdleCullerAway() async throws {
         try await GatewayTests.withActiveProject("probe", configure: {
-            $0.idleTimeout = .seconds(4)
+            $0.idleTimeout = GatewayTests.cullerTimeout
             $0.healthCheckInterval = .milliseconds(100)
         }) { hub, token, _ in
             let project = try #require(try await hub.adminProject("web"))
-            let slow = try await hub.request(.get, "/u/admin/web/slow?s=10", token: token)
+            let silence = (GatewayTests.cullerTimeout * 1.5).components.seconds  // the test client gives up after 20 s
+            let slow = try await hub.request(.get, "/u/admin/web/slow?s=\(silence)", token: token)
             #expect(slow.status == .ok && slow.text == "slow", "\(slow.status) \(slow.text)")
             #expect(try await hub.hub.store.project(id: project.id)?.state == .active)
             try await waitFor("the environment to be stopped once unused") {
