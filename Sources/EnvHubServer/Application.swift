@@ -55,7 +55,7 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
 
     AuthController(
         store: store, sessions: sessions, hasher: hasher, throttle: LoginThrottle(store: store),
-        cookie: SessionCookie(secureByConfiguration: config.secureCookies), openSignup: config.openSignup,
+        cookie: SessionCookie(secureByConfiguration: config.secureCookies, trustedProxies: config.trustedProxies), openSignup: config.openSignup,
         decoyHash: decoyHash
     ).addRoutes(to: routes)
     let runtime = config.runtime ?? LocalRuntime(

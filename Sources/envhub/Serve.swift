@@ -19,7 +19,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("open-signup"), help: "Let anyone create an account. Env: ENVHUB_OPEN_SIGNUP=true")
     var openSignup = false
 
-    @Flag(name: .customLong("secure-cookies"), help: "Mark the session cookie Secure (serve behind HTTPS). Env: ENVHUB_SECURE_COOKIES=true")
+    @Flag(name: .customLong("secure-cookies"), help: "Mark the session cookie Secure (serve behind HTTPS; a trusted proxy that says https makes it Secure too). Env: ENVHUB_SECURE_COOKIES=true")
     var secureCookies = false
 
     @Option(name: .customLong("idle-timeout"), help: "Stop environments unused this long: seconds, or with s, m or h; 0 never. Env: ENVHUB_IDLE_TIMEOUT. Default: 1h")
@@ -37,7 +37,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("client-idle-timeout"), help: "Close a client connection that keeps the hub waiting this long, sending nothing between requests, stalling in one, or taking longer over a request's head (not one waiting for its answer or for the app to take its upload, nor a WebSocket or event stream): seconds, or with s, m or h; 0 never. Env: ENVHUB_CLIENT_IDLE_TIMEOUT. Default: 75s")
     var clientIdleTimeout: String?
 
-    @Option(name: .customLong("trusted-proxies"), help: "Proxies in front of the hub (a load balancer, an ingress), as comma-separated addresses or CIDR ranges: a request from one keeps the X-Forwarded-For list it came with, the proxy's address added, for the apps to see; from anyone else the list is the client's address alone. Env: ENVHUB_TRUSTED_PROXIES. Default: none")
+    @Option(name: .customLong("trusted-proxies"), help: "Proxies in front of the hub (a load balancer, an ingress), as comma-separated addresses or CIDR ranges: a request from one keeps the X-Forwarded-For list it came with, the proxy's address added, and its X-Forwarded-Proto and -Host, for the apps to see (and the session cookie is Secure when it says https); from anyone else apps get the client's address alone, http and the Host field. Env: ENVHUB_TRUSTED_PROXIES. Default: none")
     var trustedProxies: String?
 
     @Option(name: .customLong("chat-flush-interval"), help: "Chat sockets are written in rounds, each once per round with every frame that waits; a quiet hub at once, a busy one at most this many milliseconds apart (five times what the last round took). 0: after every turn of the event loop. Env: ENVHUB_CHAT_FLUSH_INTERVAL. Default: 30")

@@ -26,16 +26,24 @@ import Testing
         }
     }
 
+    /// Secure when the hub is told so, or when a trusted proxy says the client came over
+    /// https; a client that says so itself is not believed.
     @Test func cookiesAreSecureWhenToldOrBehindHTTPS() async throws {
         try await TestHub.run(configure: { $0.secureCookies = true }) { hub in
             let response = try await hub.request(.post, "/api/auth/login", json: ["username": "admin", "password": TestHub.adminPassword])
             #expect(response.headers[.setCookie]?.contains("; Secure") == true)
         }
-        try await TestHub.run { hub in
-            let response = try await hub.request(
-                .post, "/api/auth/login", json: ["username": "admin", "password": TestHub.adminPassword],
-                headers: [HTTPField.Name("X-Forwarded-Proto")!: "https"])
-            #expect(response.headers[.setCookie]?.contains("; Secure") == true)
+        for trusted in [true, false] {
+            try await TestHub.run(configure: { $0.trustedProxies = try! TrustedProxies(trusted ? "127.0.0.0/8" : "10.0.0.0/8") }, live: true) { hub in
+                let login = try await hub.request(
+                    .post, "/api/auth/login", json: ["username": "admin", "password": TestHub.adminPassword],
+                    headers: [HTTPField.Name("X-Forwarded-Proto")!: "https"])
+                #expect(login.headers[.setCookie]?.contains("; Secure") == trusted, "trusted: \(trusted)")
+                let token = try #require(login.object["token"] as? String)
+                let logout = try await hub.request(
+                    .post, "/api/auth/logout", token: token, headers: [HTTPField.Name("X-Forwarded-Proto")!: "https"])
+                #expect(logout.headers[.setCookie]?.contains("; Secure") == trusted, "trusted: \(trusted)")
+            }
         }
     }
 

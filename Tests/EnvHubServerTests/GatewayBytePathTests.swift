@@ -91,6 +91,7 @@ import Testing
         let request = try #require(Self.plain(
             "PUT /u/alice/web/x?y=1 HTTP/1.1\r\nHost: hub.example\r\nContent-Length: 3\r\nAuthorization: Bearer t\r\n"
             + "Connection: keep-alive, X-Private\r\nX-Private: p\r\nKeep-Alive: 5\r\nX-Forwarded-For: 6.6.6.6\r\n"
+            + "X-Forwarded-Proto: https\r\nX-Forwarded-Host: elsewhere.example\r\n"
             + "Cookie: a=1; envhub_session=s\r\nCookie: b=2\r\nX-A:  1 \r\n\r\n"))
         let head = request.forwardedHead(for: Self.target, clientIP: "10.1.2.3")
         #expect(String(buffer: head) == "PUT /x?y=1 HTTP/1.1\r\nHost: 127.0.0.1:9000\r\nX-A:  1\r\nCookie: a=1; b=2\r\n"
@@ -99,15 +100,33 @@ import Testing
     }
 
     /// A client that is a trusted proxy has its X-Forwarded-For list kept, all its fields in
-    /// order, its own address added at the end; anyone else's list is dropped.
-    @Test func aTrustedProxysForwardedForGoesOnWithItsAddressAdded() throws {
+    /// order, its own address added at the end, and its X-Forwarded-Proto and -Host believed
+    /// (the last value of each); anyone else's are dropped.
+    @Test func aTrustedProxysForwardedFieldsGoOn() throws {
         let request = try #require(Self.plain(
             "GET /u/alice/web/x HTTP/1.1\r\nHost: hub.example\r\nX-Forwarded-For: 203.0.113.7, 198.51.100.2\r\n"
+            + "X-Forwarded-Proto: http, https\r\nX-Forwarded-Host: client.example, proxy.example\r\n"
             + "X-Forwarded-For: 192.0.2.1\r\n\r\n"))
         let trusted = String(buffer: request.forwardedHead(for: Self.target(fromTrustedProxy: true), clientIP: "10.1.2.3"))
-        #expect(trusted.contains("\r\nX-Forwarded-For: 203.0.113.7, 198.51.100.2, 192.0.2.1, 10.1.2.3\r\n"), "\(trusted)")
+        #expect(trusted.contains(
+            "\r\nX-Forwarded-For: 203.0.113.7, 198.51.100.2, 192.0.2.1, 10.1.2.3\r\nX-Forwarded-Proto: https\r\n"
+                + "X-Forwarded-Host: proxy.example\r\n"), "\(trusted)")
         let untrusted = String(buffer: request.forwardedHead(for: Self.target, clientIP: "10.1.2.3"))
-        #expect(untrusted.contains("\r\nX-Forwarded-For: 10.1.2.3\r\n") && !untrusted.contains("203.0.113.7"), "\(untrusted)")
+        #expect(untrusted.contains("\r\nX-Forwarded-For: 10.1.2.3\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: hub.example\r\n"),
+                "\(untrusted)")
+        #expect(!untrusted.contains("203.0.113.7") && !untrusted.contains("proxy.example"), "\(untrusted)")
+    }
+
+    /// The last value of the lists, over every field, decides; blanks and empty elements do not count.
+    @Test func theLastForwardedValueDecides() {
+        #expect(ForwardedClaims.last(of: ["https, http"]) == "http")
+        #expect(ForwardedClaims.last(of: ["http", " https ,, \t"]) == "https")
+        #expect(ForwardedClaims.last(of: ["http", ""]) == "http")
+        #expect(ForwardedClaims.last(of: [" , "]) == nil)
+        #expect(ForwardedClaims.last(of: []) == nil)
+        var claims = ForwardedClaims()
+        claims.proto = ["HTTPS"]
+        #expect(claims.https && !claims.believed(fromTrustedProxy: false).https)
     }
 
     /// An Upgrade to another protocol than WebSocket (curl `--http2`) is ignored: the request

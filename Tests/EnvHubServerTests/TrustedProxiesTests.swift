@@ -32,7 +32,8 @@ import Testing
     }
 
     /// From a trusted proxy the app gets the X-Forwarded-For list the request came with, the
-    /// proxy's address added, on both gateway paths; from anyone else, the client's address alone.
+    /// proxy's address added, and the scheme and host the proxy names, on both gateway paths;
+    /// from anyone else, the client's address alone, http and the Host field.
     @Test(arguments: [GatewayConnectionTests.Opening.none, .parserForGood], [true, false])
     func theAppSeesTheChainOnlyThroughATrustedProxy(after opening: GatewayConnectionTests.Opening, trusted: Bool) async throws {
         try await GatewayTests.withActiveProject("probe", configure: {
@@ -40,10 +41,14 @@ import Testing
         }) { _, token, port in
             let socket = try RawSocket(port: port)
             socket.send(opening.text + "GET /u/admin/web/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
-                + "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-For: 198.51.100.2\r\n\r\n")
+                + "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-For: 198.51.100.2\r\n"
+                + "X-Forwarded-Proto: https\r\nX-Forwarded-Host: hub.example\r\n\r\n")
             let text = try await socket.receive { GatewayConnectionTests.bodies($0).count == (opening == .none ? 1 : 2) }
-            let expected = trusted ? "203.0.113.7, 198.51.100.2, 127.0.0.1" : "127.0.0.1"
-            #expect(text.contains(#""x-forwarded-for": "\#(expected)""#), "\(text)")
+            let expected = trusted
+                ? ["203.0.113.7, 198.51.100.2, 127.0.0.1", "https", "hub.example"] : ["127.0.0.1", "http", "127.0.0.1"]
+            #expect(text.contains(#""x-forwarded-for": "\#(expected[0])""#), "\(text)")
+            #expect(text.contains(#""x-forwarded-proto": "\#(expected[1])""#), "\(text)")
+            #expect(text.contains(#""x-forwarded-host": "\#(expected[2])""#), "\(text)")
         }
     }
 }

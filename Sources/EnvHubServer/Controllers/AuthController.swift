@@ -49,7 +49,7 @@ struct AuthController {
         let body = try await JSON.decode(Registration.self, from: request, context: context)
         let user = try await AccountFactory(store: store, hasher: hasher).create(
             username: body.username, password: body.password, role: .user, displayName: body.displayName, email: body.email)
-        return try await startSession(for: user, request: request, status: .created)
+        return try await startSession(for: user, request: request, context: context, status: .created)
     }
 
     @Sendable func login(_ request: Request, context: HubRequestContext) async throws -> Response {
@@ -66,13 +66,13 @@ struct AuthController {
             throw EnvHubError.unauthenticated("wrong user name or password")
         }
         try await throttle.recordSuccess(throttleKey)
-        return try await startSession(for: user, request: request, status: .ok)
+        return try await startSession(for: user, request: request, context: context, status: .ok)
     }
 
     @Sendable func logout(_ request: Request, context: HubRequestContext) async throws -> Response {
         let identity = try context.requireIdentity()
         try await sessions.revoke(sessionID: identity.sessionID)
-        return .noContent(headers: cookie.clear(for: request))
+        return .noContent(headers: cookie.clear(for: request, context: context))
     }
 
     @Sendable func me(_ request: Request, context: HubRequestContext) async throws -> Response {
@@ -89,11 +89,11 @@ struct AuthController {
         return try .json(VerifyResponse(valid: true, user: UserJSON(identity.user, showEmail: false)))
     }
 
-    private func startSession(for user: User, request: Request, status: HTTPResponse.Status) async throws -> Response {
+    private func startSession(for user: User, request: Request, context: HubRequestContext, status: HTTPResponse.Status) async throws -> Response {
         let (token, session) = try await sessions.issue(for: user)
         return try .json(
             SessionJSON(token: token, expiresAt: session.expiresAt, user: UserJSON(user, showEmail: true)),
             status: status,
-            headers: cookie.set(token, expiresAt: session.expiresAt, for: request))
+            headers: cookie.set(token, expiresAt: session.expiresAt, for: request, context: context))
     }
 }

@@ -13,12 +13,12 @@ enum ForwardedHeaders {
 
     /// What the app receives: the client's fields without hop-by-hop ones, the hub's
     /// credentials (Authorization and the session cookie) removed, and X-Forwarded-For,
-    /// -Proto, -Host and -Prefix set (`forwardedFields`; `forwardedFor`: the client's
-    /// X-Forwarded-For values that go on, a trusted proxy's). `keepUpgrade` keeps
+    /// -Proto, -Host and -Prefix set (`forwardedFields`; the client's own X-Forwarded fields
+    /// count only when it is a trusted proxy, `fromTrustedProxy`). `keepUpgrade` keeps
     /// Connection/Upgrade for WebSocket handshakes, which the tunnel forwards. (The byte path
     /// applies the same rules to the bytes of a head: `PlainGatewayRequest.forwardedHead`.)
     static func request(
-        _ fields: HTTPFields, host: String?, clientAddress: String?, forwardedFor: [String], prefix: String,
+        _ fields: HTTPFields, host: String?, clientAddress: String?, fromTrustedProxy: Bool, prefix: String,
         sessionCookie: String, keepUpgrade: Bool = false
     ) -> HTTPFields {
         let named = connectionOptions(fields)
@@ -34,7 +34,7 @@ enum ForwardedHeaders {
         // One Cookie field, as HTTP/1.1 wants (HTTP/2 clients may send several).
         if !cookies.isEmpty { result.append(.init(name: .cookie, value: cookies.joined(separator: "; "))) }
         forwardedFields(
-            clientAddress: clientAddress, forwardedFor: forwardedFor, https: fields[values: .xForwardedProto].first == "https",
+            clientAddress: clientAddress, claims: ForwardedClaims(fields).believed(fromTrustedProxy: fromTrustedProxy),
             host: host, prefix: prefix
         ) { name, value in result[name] = value }
         return result
@@ -85,19 +85,23 @@ enum ForwardedHeaders {
         return cookies
     }
 
-    /// The fields that tell the app about the client, handed to `add` in order. X-Forwarded-For
-    /// is the client's address after `forwardedFor`, the values that go on of the client's own
-    /// X-Forwarded-For fields: none, unless the client is a trusted proxy (`TrustedProxies`).
+    /// The fields that tell the app about the client, handed to `add` in order:
+    /// - X-Forwarded-For: the client's address, after the list `claims` bring;
+    /// - X-Forwarded-Proto: https if `claims` say so, else http (the hub does not terminate TLS);
+    /// - X-Forwarded-Host: the host `claims` name, else the client's Host field (`host`);
+    /// - X-Forwarded-Prefix.
+    /// `claims` are what the client's own X-Forwarded fields say, as far as they are believed
+    /// (`ForwardedClaims.believed`): not at all unless it is a trusted proxy.
     /// (Handed over, not returned: an array of them would be allocated for every request.)
     static func forwardedFields(
-        clientAddress: String?, forwardedFor: [String], https: Bool, host: String?, prefix: String,
+        clientAddress: String?, claims: ForwardedClaims, host: String?, prefix: String,
         _ add: (HTTPField.Name, String) -> Void
     ) {
         if let clientAddress {
-            add(.xForwardedFor, forwardedFor.isEmpty ? clientAddress : (forwardedFor + [clientAddress]).joined(separator: ", "))
+            add(.xForwardedFor, claims.forwardedFor.isEmpty ? clientAddress : (claims.forwardedFor + [clientAddress]).joined(separator: ", "))
         }
-        add(.xForwardedProto, https ? "https" : "http")
-        if let host { add(.xForwardedHost, host) }
+        add(.xForwardedProto, claims.https ? "https" : "http")
+        if let host = claims.originalHost ?? host { add(.xForwardedHost, host) }
         add(.xForwardedPrefix, prefix)
     }
 

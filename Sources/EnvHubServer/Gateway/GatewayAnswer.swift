@@ -20,10 +20,11 @@ struct ProxyTarget: Sendable {
     /// `/u/alice/web`
     let prefix: String
     let prefixStripped: Bool
-    /// The client's Host, for X-Forwarded-Host.
+    /// The client's Host, for X-Forwarded-Host (unless a trusted proxy names another).
     let clientHost: String?
     let clientAddress: SocketAddress?
-    /// The client is one of the hub's trusted proxies: its X-Forwarded-For goes on (`TrustedProxies`).
+    /// The client is one of the hub's trusted proxies: its X-Forwarded fields are believed
+    /// (`TrustedProxies`, `ForwardedClaims`).
     let clientIsTrustedProxy: Bool
     /// Connection and Upgrade go on (a WebSocket handshake).
     let keepUpgrade: Bool
@@ -42,7 +43,7 @@ struct ProxyTarget: Sendable {
         forwarded.authority = upstream.description
         forwarded.headerFields = ForwardedHeaders.request(
             head.headerFields, host: clientHost, clientAddress: clientAddress?.ipAddress,
-            forwardedFor: clientIsTrustedProxy ? head.headerFields[values: .xForwardedFor] : [], prefix: prefix,
+            fromTrustedProxy: clientIsTrustedProxy, prefix: prefix,
             sessionCookie: AuthenticationMiddleware.cookieName, keepUpgrade: keepUpgrade)
         return forwarded
     }

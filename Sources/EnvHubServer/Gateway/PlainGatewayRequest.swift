@@ -19,10 +19,8 @@ struct PlainGatewayRequest {
     let closeAfter: Bool
     /// The options the Connection field names, lower-cased (`ForwardedHeaders.addConnectionOptions`).
     let connectionOptions: Set<String>
-    /// The first X-Forwarded-Proto says https.
-    let forwardedHTTPS: Bool
-    /// The values of the X-Forwarded-For fields, which go on when the client is a trusted proxy.
-    let forwardedFor: [String]
+    /// What its X-Forwarded fields say, believed when the client is a trusted proxy.
+    let claims: ForwardedClaims
     /// The values of the Cookie fields: read for the session, then passed on without it.
     let cookies: [String]
 
@@ -73,8 +71,7 @@ struct PlainGatewayRequest {
         var cookies: [String] = []
         var wantsHTML = false
         var connectionOptions: Set<String> = []
-        var forwardedProto: String?
-        var forwardedFor: [String] = []
+        var claims = ForwardedClaims()
         for field in fields {
             // Compared by their first byte before their whole name: most fields are none of these.
             switch bytes[field.name.lowerBound] | 0x20 {
@@ -92,10 +89,12 @@ struct PlainGatewayRequest {
                 if authorization == nil { authorization = HeadBytes.string(bytes, field.value) }
             case UInt8(ascii: "a") where HeadBytes.equals(bytes, field.name, "accept"):
                 if Gateway.wantsHTML(accept: bytes, field.value) { wantsHTML = true }
-            case UInt8(ascii: "x") where HeadBytes.equals(bytes, field.name, "x-forwarded-proto"):
-                if forwardedProto == nil { forwardedProto = HeadBytes.string(bytes, field.value) }
             case UInt8(ascii: "x") where HeadBytes.equals(bytes, field.name, "x-forwarded-for"):
-                forwardedFor.append(HeadBytes.string(bytes, field.value))
+                claims.forwardedFor.append(HeadBytes.string(bytes, field.value))
+            case UInt8(ascii: "x") where HeadBytes.equals(bytes, field.name, "x-forwarded-proto"):
+                claims.proto.append(HeadBytes.string(bytes, field.value))
+            case UInt8(ascii: "x") where HeadBytes.equals(bytes, field.name, "x-forwarded-host"):
+                claims.host.append(HeadBytes.string(bytes, field.value))
             case UInt8(ascii: "u") where HeadBytes.equals(bytes, field.name, "upgrade"):
                 // Another protocol than WebSocket is ignored: the field is not forwarded.
                 if WebSocketTunnel.asksForWebSocket(upgrade: HeadBytes.string(bytes, field.value)) { return nil }
@@ -114,7 +113,7 @@ struct PlainGatewayRequest {
         return PlainGatewayRequest(
             request: request, bytes: buffer.getSlice(at: buffer.readerIndex, length: headLength)!, fields: fields,
             contentLength: contentLength, closeAfter: connectionOptions.contains("close"), connectionOptions: connectionOptions,
-            forwardedHTTPS: forwardedProto == "https", forwardedFor: forwardedFor, cookies: cookies)
+            claims: claims, cookies: cookies)
     }
 
     /// The head the app is sent, by `ForwardedHeaders`' rules for requests, its body framed by
@@ -147,7 +146,7 @@ struct PlainGatewayRequest {
         }
         if !appCookies.isEmpty { head.appendField("Cookie", appCookies.joined(separator: "; ")) }
         ForwardedHeaders.forwardedFields(
-            clientAddress: clientIP, forwardedFor: target.clientIsTrustedProxy ? forwardedFor : [], https: forwardedHTTPS,
+            clientAddress: clientIP, claims: claims.believed(fromTrustedProxy: target.clientIsTrustedProxy),
             host: request.host, prefix: target.prefix
         ) { name, value in head.appendField(name.rawName, value) }
         if let contentLength { head.appendField("Content-Length", String(contentLength)) }

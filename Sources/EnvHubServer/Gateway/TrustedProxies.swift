@@ -7,14 +7,16 @@ import Glibc
 import Darwin
 #endif
 
-/// The proxies in front of the hub whose X-Forwarded-For the gateway passes on to apps
-/// (`ENVHUB_TRUSTED_PROXIES`: addresses and CIDR ranges, IPv4 or IPv6). A request from one of
-/// them keeps the X-Forwarded-For list it came with, the proxy's address added at its end, as
-/// nginx's `$proxy_add_x_forwarded_for` does; behind a load balancer or a Kubernetes ingress
-/// the app then sees where the request came from. From anyone else the list is the client's
-/// address alone, since a client can write anything into it (what Coder's
-/// `--proxy-trusted-origins` and nginx's `set_real_ip_from` decide). None by default: envhub
-/// on one machine is the first hop.
+/// The proxies in front of the hub whose X-Forwarded fields the hub believes
+/// (`ENVHUB_TRUSTED_PROXIES`: addresses and CIDR ranges, IPv4 or IPv6). A gateway request from
+/// one of them keeps the X-Forwarded-For list it came with, the proxy's address added at its
+/// end, as nginx's `$proxy_add_x_forwarded_for` does, and its X-Forwarded-Proto and -Host go
+/// on to the app (`ForwardedClaims`); behind a load balancer or a Kubernetes ingress that
+/// terminates TLS, the app then sees where the request came from and that it came over https,
+/// and the session cookie is Secure. From anyone else the app is told the client's address
+/// alone, http and the Host field, since a client can write anything into those fields (what
+/// Coder's `--proxy-trusted-origins` and nginx's `set_real_ip_from` decide). None by default:
+/// envhub on one machine is the first hop.
 public struct TrustedProxies: Sendable, Equatable {
     /// One address range, every address as 128 bits: IPv6 as it is, IPv4 mapped into IPv6
     /// (`::ffff:a.b.c.d`, as a dual-stack listener reports it), so one comparison serves both

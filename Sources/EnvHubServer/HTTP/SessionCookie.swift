@@ -2,22 +2,24 @@ import Foundation
 import Hummingbird
 
 /// The HttpOnly, SameSite=Lax session cookie. It is Secure when the hub is told so
-/// (`--secure-cookies`) or the request came through a TLS-terminating proxy that says
-/// `X-Forwarded-Proto: https`.
+/// (`--secure-cookies`) or the request came through a trusted TLS-terminating proxy
+/// (`--trusted-proxies`) that says `X-Forwarded-Proto: https` (`ForwardedClaims`).
 struct SessionCookie {
     let secureByConfiguration: Bool
+    let trustedProxies: TrustedProxies
 
-    func set(_ token: String, expiresAt: Date, for request: Request) -> HTTPFields {
+    func set(_ token: String, expiresAt: Date, for request: Request, context: HubRequestContext) -> HTTPFields {
         let maxAge = max(0, Int(expiresAt.timeIntervalSinceNow))
-        return header("\(AuthenticationMiddleware.cookieName)=\(token); Max-Age=\(maxAge)", for: request)
+        return header("\(AuthenticationMiddleware.cookieName)=\(token); Max-Age=\(maxAge)", for: request, context: context)
     }
 
-    func clear(for request: Request) -> HTTPFields {
-        header("\(AuthenticationMiddleware.cookieName)=; Max-Age=0", for: request)
+    func clear(for request: Request, context: HubRequestContext) -> HTTPFields {
+        header("\(AuthenticationMiddleware.cookieName)=; Max-Age=0", for: request, context: context)
     }
 
-    private func header(_ start: String, for request: Request) -> HTTPFields {
-        let secure = secureByConfiguration || request.headers[values: .init("X-Forwarded-Proto")!].contains("https")
+    private func header(_ start: String, for request: Request, context: HubRequestContext) -> HTTPFields {
+        let secure = secureByConfiguration
+            || ForwardedClaims(request.headers).believed(fromTrustedProxy: trustedProxies.contains(context.remoteAddress)).https
         var fields = HTTPFields()
         fields[.setCookie] = start + "; Path=/; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
         return fields
