@@ -158,7 +158,7 @@ import Testing
     @Test func fieldNamesMeetTheSameRulesAsBytesAsAsStrings() {
         let cases: [(String, Bool, ForwardedHeaders.RequestFieldFate)] = [
             ("Accept", false, .forward), ("AUTHORIZATION", false, .drop), ("X-Forwarded-Host", false, .drop),
-            ("x-forwarded", false, .forward), ("X-Forwarded-", false, .drop), ("Connection", false, .drop),
+            ("x-forwarded", false, .forward), ("X-Forwarded-", false, .drop), ("Forwarded", false, .drop), ("Forwarde", false, .forward), ("Connection", false, .drop),
             ("Connection", true, .forward), ("Upgrade", true, .forward), ("Keep-Alive", true, .drop),
             ("X-Private", false, .drop), ("X-Privat", false, .forward), ("Cookie", false, .cookie), ("TE", false, .drop),
             ("A~b", false, .drop), ("A^b", false, .forward),  // only letters differ by case

@@ -112,6 +112,7 @@ import Testing
                 X-Private: hop\r
                 Keep-Alive: timeout=5\r
                 X-Forwarded-For: 6.6.6.6\r
+                Forwarded: for=6.6.6.6;proto=https\r
                 Content-Length: 5\r
                 \r
                 hello
@@ -126,6 +127,7 @@ import Testing
             #expect(headers["cookie"] == "theme=dark")
             #expect(headers["x-private"] == nil, "\(headers)")
             #expect(headers["keep-alive"] == nil)
+            #expect(headers["forwarded"] == nil, "a client's own claims go nowhere")
             #expect(headers["x-forwarded-prefix"] == "/u/admin/web")
             #expect(headers["x-forwarded-proto"] == "http")
             #expect(headers["x-forwarded-for"] == "127.0.0.1")

@@ -56,6 +56,10 @@ enum ForwardedHeaders {
         }
     }
 
+    /// The client's own X-Forwarded fields are dropped (`forwardedFields` sets them), and so
+    /// is RFC 7239's `Forwarded`, which would carry its claims past `ForwardedClaims` unchecked
+    /// (as Go's ReverseProxy drops it); apps are told the same in the X-Forwarded fields.
+    ///
     /// The same for a name as the bytes of a head (any case). Names are compared as bytes: a
     /// browser's request has a dozen fields, and making each name a lower-cased `String` first
     /// cost more than the rest of the head's rewriting.
@@ -63,7 +67,7 @@ enum ForwardedHeaders {
         let whole = 0..<name.count
         func `is`(_ lowercased: StaticString) -> Bool { HeadBytes.equals(name, whole, lowercased) }
         let forwardedPrefix: StaticString = "x-forwarded-"
-        if `is`("authorization")
+        if `is`("authorization") || `is`("forwarded")
             || (name.count >= forwardedPrefix.utf8CodeUnitCount
                 && HeadBytes.equals(name, 0..<forwardedPrefix.utf8CodeUnitCount, forwardedPrefix)) {
             return .drop
