@@ -35,6 +35,8 @@ let package = Package(
             dependencies: [
                 "EnvHubCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                // For the pool's own error (`ConnectionPoolError`), which PostgresNIO passes on as it is.
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -131,7 +133,10 @@ let package = Package(
         ),
         .testTarget(
             name: "EnvHubStoreTests",
-            dependencies: ["EnvHubStore", "EnvHubCore", "EnvHubTestSupport"]
+            dependencies: [
+                "EnvHubStore", "EnvHubCore", "EnvHubTestSupport",
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
+            ]
         ),
         .testTarget(
             name: "EnvHubRuntimeTests",

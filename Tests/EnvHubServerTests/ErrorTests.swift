@@ -1,10 +1,11 @@
-import EnvHubServer
+import EnvHubStore
 import EnvHubTestSupport
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Testing
+@testable import EnvHubServer
 
 @Suite struct ErrorTests {
     @Test func unknownRoutesAnswerJSON404() async throws {
@@ -68,6 +69,24 @@ import Testing
             #expect(response.errorCode == "unauthenticated")
             let garbage = try await hub.request(.get, "/api/auth/me", token: "not.a.token")
             #expect(garbage.status == .unauthorized)
+        }
+    }
+
+    /// A database out of reach is a 503 the client may retry, saying so; any other failure a 500.
+    @Test func aDatabaseOutOfReachAnswers503AndOtherFailures500() async throws {
+        let router = Router(context: HubRequestContext.self)
+        router.add(middleware: ErrorMiddleware(catalog: RouteCatalog()))
+        router.get("/down") { _, _ -> Response in throw SQLDriverError.unavailable("connection refused") }
+        router.get("/broken") { _, _ -> Response in throw SQLDriverError.unexpectedColumn("id", "text") }
+        try await Application(router: router).test(.router) { client in
+            try await client.execute(uri: "/down", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(String(buffer: response.body).contains(#""code":"unavailable""#), "\(String(buffer: response.body))")
+            }
+            try await client.execute(uri: "/broken", method: .get) { response in
+                #expect(response.status == .internalServerError)
+                #expect(String(buffer: response.body).contains(#""code":"internal""#), "\(String(buffer: response.body))")
+            }
         }
     }
 }

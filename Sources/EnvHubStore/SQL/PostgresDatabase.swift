@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import _ConnectionPoolModule
 
 /// PostgreSQL through PostgresNIO's connection pool. Several hub replicas share one database.
 public final class PostgresDatabase: SQLDatabase {
@@ -112,6 +113,8 @@ public final class PostgresDatabase: SQLDatabase {
         return result
     }
 
+    /// The errors callers act on: a duplicate key (`uniqueViolation`) and a database out of
+    /// reach (`unavailable`, which the API answers with 503).
     static func translatingErrors<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
@@ -123,6 +126,10 @@ public final class PostgresDatabase: SQLDatabase {
                 throw SQLDriverError.unavailable("the database connection failed: \(error.underlying.map { "\($0)" } ?? "closed")")
             }
             throw error
+        } catch let error as ConnectionPoolError where error == .connectionCreationCircuitBreakerTripped {
+            // The pool could not connect for a minute; it now refuses requests at once, until
+            // a connection succeeds again.
+            throw SQLDriverError.unavailable("the hub has not been able to connect to the database for a minute")
         }
     }
 
