@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// The schema, as numbered steps applied in order and recorded in `schema_migrations`.
 /// Never edit a step that has shipped; add a new one. The DDL is written so that the same
@@ -128,21 +129,21 @@ public enum Migrations {
         ]),
     ]
 
-    /// Applies the steps not yet applied, all in one transaction. On PostgreSQL an advisory lock
-    /// makes replicas that start together take turns. Returns the versions it applied.
+    /// Applies the steps not yet applied, all in one transaction. On PostgreSQL replicas that
+    /// start together take turns (`takeTurn`). Returns the versions it applied.
     @discardableResult
-    public static func run(on database: any SQLDatabase, now: Date = Date()) async throws -> [Int] {
-        try await database.query("""
-            CREATE TABLE IF NOT EXISTS schema_migrations (
-                version INTEGER PRIMARY KEY,
-                name TEXT NOT NULL,
-                applied_at BIGINT NOT NULL)
-            """)
+    public static func run(on database: any SQLDatabase, now: Date = Date(), logger: Logger? = nil) async throws -> [Int] {
         let kind = database.kind
         return try await database.transaction { sql in
-            if kind == .postgres {
-                try await sql.query("SELECT pg_advisory_xact_lock(7413001)")
-            }
+            if kind == .postgres { try await takeTurn(sql, logger: logger) }
+            // In the turn: two replicas creating the table at once on a new database would
+            // collide in PostgreSQL's catalog, and one of them fail.
+            try await sql.query("""
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    applied_at BIGINT NOT NULL)
+                """)
             let applied = Set(try await sql.query("SELECT version FROM schema_migrations").map { try $0.int("version") })
             var done: [Int] = []
             for step in steps where !applied.contains(Int64(step.version)) {
@@ -155,6 +156,22 @@ public enum Migrations {
                 done.append(step.version)
             }
             return done
+        }
+    }
+
+    /// The PostgreSQL advisory lock that replicas migrating the same database take turns on.
+    public static let lockKey: Int64 = 7_413_001
+
+    /// Takes the migration lock for the transaction `sql`, asking every 200 ms instead of
+    /// waiting inside the server: a wait there could be neither logged nor cancelled, so a hub
+    /// whose turn did not come (another replica migrating, a session left holding the lock)
+    /// said nothing and ignored SIGTERM. Throws `CancellationError` when its task is cancelled.
+    private static func takeTurn(_ sql: any SQLExecutor, logger: Logger?) async throws {
+        var attempts = 0
+        while try await sql.query("SELECT pg_try_advisory_xact_lock(\(lockKey)) AS locked").first?.bool("locked") != true {
+            if attempts % 50 == 0 { logger?.notice("waiting for another replica to finish migrating the database") }
+            attempts += 1
+            try await Task.sleep(for: .milliseconds(200))
         }
     }
 

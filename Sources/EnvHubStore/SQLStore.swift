@@ -63,11 +63,12 @@ public final class SQLStore: Sendable {
     }
 
     /// Waits for a PostgreSQL server that is not up yet (`PostgresDatabase.waitUntilReachable`),
-    /// then applies the migrations it lacks.
+    /// then applies the migrations it lacks, in turn with other replicas (`Migrations.run`).
     @discardableResult
     public func migrate() async throws -> [Int] {
-        try await (database as? PostgresDatabase)?.waitUntilReachable()
-        return try await Migrations.run(on: database)
+        let postgres = database as? PostgresDatabase
+        try await postgres?.waitUntilReachable()
+        return try await Migrations.run(on: database, logger: postgres?.logger)
     }
 
     /// Answers when the database does.

@@ -13,7 +13,15 @@ import _ConnectionPoolModule
             if case SQLDriverError.unavailable = error { return true }
             return false
         }
-        await #expect(throws: ConnectionPoolError.requestCancelled) {
+        await #expect(throws: ConnectionPoolError.poolShutdown) {
+            try await PostgresDatabase.translatingErrors { throw ConnectionPoolError.poolShutdown }
+        }
+    }
+
+    /// A wait for a connection that was cancelled is a cancellation, as `serve` expects of a
+    /// start it was told to give up (it then stops quietly, exit 0).
+    @Test func aCancelledWaitForAConnectionIsACancellation() async {
+        await #expect(throws: CancellationError.self) {
             try await PostgresDatabase.translatingErrors { throw ConnectionPoolError.requestCancelled }
         }
     }

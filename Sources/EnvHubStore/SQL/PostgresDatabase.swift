@@ -8,7 +8,7 @@ import _ConnectionPoolModule
 public final class PostgresDatabase: SQLDatabase {
     public let kind = DatabaseKind.postgres
     private let client: PostgresClient
-    private let logger: Logger
+    let logger: Logger
 
     /// Where the server is and who we are, from the URL.
     public let address: PostgresAddress
@@ -113,8 +113,8 @@ public final class PostgresDatabase: SQLDatabase {
         return result
     }
 
-    /// The errors callers act on: a duplicate key (`uniqueViolation`) and a database out of
-    /// reach (`unavailable`, which the API answers with 503).
+    /// The errors callers act on: a duplicate key (`uniqueViolation`), a database out of
+    /// reach (`unavailable`, which the API answers with 503) and cancellation (`CancellationError`).
     static func translatingErrors<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
@@ -130,6 +130,9 @@ public final class PostgresDatabase: SQLDatabase {
             // The pool could not connect for a minute; it now refuses requests at once, until
             // a connection succeeds again.
             throw SQLDriverError.unavailable("the hub has not been able to connect to the database for a minute")
+        } catch let error as ConnectionPoolError where error == .requestCancelled {
+            // The task waiting for a connection was cancelled (`serve` told to stop while migrating).
+            throw CancellationError()
         }
     }
 
