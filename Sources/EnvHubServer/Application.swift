@@ -54,7 +54,8 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     let routes = HubRoutes(router: router, catalog: catalog)
 
     AuthController(
-        store: store, sessions: sessions, hasher: hasher, throttle: LoginThrottle(store: store),
+        store: store, sessions: sessions, hasher: hasher,
+        throttle: LoginThrottle(store: store, trustedProxies: config.trustedProxies),
         cookie: SessionCookie(secureByConfiguration: config.secureCookies, trustedProxies: config.trustedProxies), openSignup: config.openSignup,
         decoyHash: decoyHash
     ).addRoutes(to: routes)

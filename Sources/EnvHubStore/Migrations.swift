@@ -127,6 +127,11 @@ public enum Migrations {
                 PRIMARY KEY (project_id, id))
             """,
         ]),
+        Step(version: 7, name: "login failures per client", statements: [
+            "ALTER TABLE login_failures ADD COLUMN client TEXT NOT NULL DEFAULT ''",
+            "DROP INDEX login_failures_by_user",
+            "CREATE INDEX login_failures_by_user_and_client ON login_failures (username, client, failed_at)",
+        ]),
     ]
 
     /// Applies the steps not yet applied, all in one transaction. On PostgreSQL replicas that

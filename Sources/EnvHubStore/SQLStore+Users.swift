@@ -128,20 +128,21 @@ extension SQLStore: SessionStore {
 }
 
 extension SQLStore: LoginFailureStore {
-    public func recordLoginFailure(username: String, at date: Date) async throws {
+    public func recordLoginFailure(username: String, client: String, at date: Date) async throws {
         try await database.query(
-            "INSERT INTO login_failures (username, failed_at) VALUES ($1, $2)", [.text(username), .date(date)])
+            "INSERT INTO login_failures (username, client, failed_at) VALUES ($1, $2, $3)",
+            [.text(username), .text(client), .date(date)])
     }
 
-    public func loginFailures(username: String, since date: Date) async throws -> [Date] {
+    public func loginFailures(username: String, client: String, since date: Date) async throws -> [Date] {
         try await database.query(
-            "SELECT failed_at FROM login_failures WHERE username = $1 AND failed_at >= $2 ORDER BY failed_at",
-            [.text(username), .date(date)]
+            "SELECT failed_at FROM login_failures WHERE username = $1 AND client = $2 AND failed_at >= $3 ORDER BY failed_at",
+            [.text(username), .text(client), .date(date)]
         ).map { try $0.date("failed_at") }
     }
 
-    public func clearLoginFailures(username: String) async throws {
-        try await database.query("DELETE FROM login_failures WHERE username = $1", [.text(username)])
+    public func clearLoginFailures(username: String, client: String) async throws {
+        try await database.query("DELETE FROM login_failures WHERE username = $1 AND client = $2", [.text(username), .text(client)])
     }
 
     public func deleteLoginFailures(before date: Date) async throws -> Int {

@@ -45,12 +45,13 @@ public protocol SessionStore: Sendable {
     func deleteSessions(expiredBefore date: Date) async throws -> Int
 }
 
-/// Failed sign-ins per user name, for throttling password guessing across all replicas.
+/// Failed sign-ins per user name and client address, for throttling password guessing
+/// across all replicas.
 public protocol LoginFailureStore: Sendable {
-    func recordLoginFailure(username: String, at: Date) async throws
+    func recordLoginFailure(username: String, client: String, at: Date) async throws
     /// Times of failures since `date`, oldest first.
-    func loginFailures(username: String, since date: Date) async throws -> [Date]
-    func clearLoginFailures(username: String) async throws
+    func loginFailures(username: String, client: String, since date: Date) async throws -> [Date]
+    func clearLoginFailures(username: String, client: String) async throws
     /// Forgets failures older than `date`; returns how many.
     func deleteLoginFailures(before date: Date) async throws -> Int
 }

@@ -117,6 +117,29 @@ import Testing
         }
     }
 
+    /// A stranger's guesses lock the name for the stranger's address only: its owner still
+    /// signs in from another. Behind a trusted proxy the address is the one it names.
+    @Test func aLockHoldsOnlyForTheAddressTheGuessesCameFrom() async throws {
+        try await TestHub.run(configure: { $0.trustedProxies = try! TrustedProxies("127.0.0.0/8") }, live: true) { hub in
+            @Sendable func login(_ password: String, from client: String?) async throws -> TestResponse {
+                var headers = HTTPFields()
+                if let client { headers[HTTPField.Name("X-Forwarded-For")!] = client }
+                return try await hub.request(.post, "/api/auth/login", json: ["username": "admin", "password": password], headers: headers)
+            }
+            for _ in 0..<5 {
+                #expect(try await login("wrong-guess", from: "203.0.113.7").status == .unauthorized)
+            }
+            let locked = try await login(TestHub.adminPassword, from: "203.0.113.7")
+            #expect(locked.status == .tooManyRequests)
+            #expect(locked.text.contains("from this address"), "\(locked.text)")
+            #expect(try await login(TestHub.adminPassword, from: "198.51.100.2").status == .ok)
+            #expect(try await login(TestHub.adminPassword, from: nil).status == .ok, "the proxy's own address")
+            // A client cannot dodge its lock by claiming another address: the proxy adds the
+            // address it saw at the end, and that one counts.
+            #expect(try await login(TestHub.adminPassword, from: "198.51.100.2, 203.0.113.7").status == .tooManyRequests)
+        }
+    }
+
     @Test func registrationIsClosedUnlessOpenSignupIsOn() async throws {
         try await TestHub.run { hub in
             let response = try await hub.request(.post, "/api/auth/register", json: ["username": "carol", "password": "password-123"])

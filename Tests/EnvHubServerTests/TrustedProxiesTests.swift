@@ -31,6 +31,20 @@ import Testing
         #expect(throws: TrustedProxies.Invalid.self) { try TrustedProxies("10.0.0.1, \(entry)") }
     }
 
+    /// Who sent a request: the peer unless it is a trusted proxy; then X-Forwarded-For read
+    /// from its end, past trusted proxies, to the first address that is not one.
+    @Test func theClientIsTheLastAddressNoTrustedProxyAddedItself() throws {
+        let proxies = try TrustedProxies("10.0.0.0/8")
+        let proxy = try Self.address("10.0.0.5"), stranger = try Self.address("203.0.113.7")
+        #expect(proxies.clientAddress(peer: stranger, forwardedFor: ["198.51.100.2"]) == "203.0.113.7")
+        #expect(proxies.clientAddress(peer: proxy, forwardedFor: []) == "10.0.0.5")
+        #expect(proxies.clientAddress(peer: proxy, forwardedFor: ["192.0.2.1, 198.51.100.2"]) == "198.51.100.2")
+        #expect(proxies.clientAddress(peer: proxy, forwardedFor: ["192.0.2.1", "198.51.100.2 , 10.0.0.9"]) == "198.51.100.2")
+        #expect(proxies.clientAddress(peer: proxy, forwardedFor: ["10.0.0.7, 10.0.0.9"]) == "10.0.0.7")
+        #expect(proxies.clientAddress(peer: proxy, forwardedFor: ["garbage"]) == "garbage")
+        #expect(proxies.clientAddress(peer: nil, forwardedFor: ["198.51.100.2"]) == nil)
+    }
+
     /// From a trusted proxy the app gets the X-Forwarded-For list the request came with, the
     /// proxy's address added, and the scheme and host the proxy names, on both gateway paths;
     /// from anyone else, the client's address alone, http and the Host field.

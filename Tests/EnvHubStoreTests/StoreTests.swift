@@ -75,15 +75,18 @@ struct Abort: Error {}
     @Test(arguments: TestDatabase.allCases)
     func loginFailuresAreCountedInTheirWindow(_ database: TestDatabase) async throws {
         try await database.withStore { store async throws in
+            let here = "203.0.113.7", there = "198.51.100.2"
             for minute in 0..<4 {
-                try await store.recordLoginFailure(username: "alice", at: Self.now.addingTimeInterval(Double(minute) * 60))
+                try await store.recordLoginFailure(username: "alice", client: here, at: Self.now.addingTimeInterval(Double(minute) * 60))
             }
-            try await store.recordLoginFailure(username: "bob", at: Self.now)
-            let recent = try await store.loginFailures(username: "alice", since: Self.now.addingTimeInterval(90))
+            try await store.recordLoginFailure(username: "alice", client: there, at: Self.now.addingTimeInterval(150))
+            try await store.recordLoginFailure(username: "bob", client: here, at: Self.now)
+            let recent = try await store.loginFailures(username: "alice", client: here, since: Self.now.addingTimeInterval(90))
             #expect(recent == [Self.now.addingTimeInterval(120), Self.now.addingTimeInterval(180)])
-            try await store.clearLoginFailures(username: "alice")
-            #expect(try await store.loginFailures(username: "alice", since: Self.now).isEmpty)
-            #expect(try await store.loginFailures(username: "bob", since: Self.now).count == 1)
+            try await store.clearLoginFailures(username: "alice", client: here)
+            #expect(try await store.loginFailures(username: "alice", client: here, since: Self.now).isEmpty)
+            #expect(try await store.loginFailures(username: "alice", client: there, since: Self.now).count == 1)
+            #expect(try await store.loginFailures(username: "bob", client: here, since: Self.now).count == 1)
         }
     }
 
@@ -176,10 +179,10 @@ struct Abort: Error {}
     func oldLoginFailuresAreForgotten(_ database: TestDatabase) async throws {
         try await database.withStore { store async throws in
             let now = StoreTests.now
-            try await store.recordLoginFailure(username: "a", at: now.addingTimeInterval(-600))
-            try await store.recordLoginFailure(username: "a", at: now)
+            try await store.recordLoginFailure(username: "a", client: "192.0.2.1", at: now.addingTimeInterval(-600))
+            try await store.recordLoginFailure(username: "a", client: "192.0.2.1", at: now)
             #expect(try await store.deleteLoginFailures(before: now.addingTimeInterval(-300)) == 1)
-            #expect(try await store.loginFailures(username: "a", since: .distantPast) == [now])
+            #expect(try await store.loginFailures(username: "a", client: "192.0.2.1", since: .distantPast) == [now])
         }
     }
 }

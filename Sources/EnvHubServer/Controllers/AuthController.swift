@@ -55,17 +55,17 @@ struct AuthController {
     @Sendable func login(_ request: Request, context: HubRequestContext) async throws -> Response {
         let body = try await JSON.decode(Credentials.self, from: request, context: context)
         let now = Date()
-        let throttleKey = body.username.lowercased()
-        try await throttle.check(throttleKey, now: now)
+        let attempt = throttle.attempt(by: body.username, request: request, context: context)
+        try await throttle.check(attempt, now: now)
         var credentials: (user: User, passwordHash: String)?
         if let name = UserName(rawValue: body.username) { credentials = try await store.credentials(of: name) }
         // Unknown users are checked against a decoy hash, so the answer takes as long either way.
         let matches = try await hasher.verify(body.password, hash: credentials?.passwordHash ?? decoyHash)
         guard let user = credentials?.user, matches else {
-            try await throttle.recordFailure(throttleKey, now: now)
+            try await throttle.recordFailure(attempt, now: now)
             throw EnvHubError.unauthenticated("wrong user name or password")
         }
-        try await throttle.recordSuccess(throttleKey)
+        try await throttle.recordSuccess(attempt)
         return try await startSession(for: user, request: request, context: context, status: .ok)
     }
 

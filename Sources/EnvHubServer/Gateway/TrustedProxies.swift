@@ -13,10 +13,11 @@ import Darwin
 /// end, as nginx's `$proxy_add_x_forwarded_for` does, and its X-Forwarded-Proto and -Host go
 /// on to the app (`ForwardedClaims`); behind a load balancer or a Kubernetes ingress that
 /// terminates TLS, the app then sees where the request came from and that it came over https,
-/// and the session cookie is Secure. From anyone else the app is told the client's address
-/// alone, http and the Host field, since a client can write anything into those fields (what
-/// Coder's `--proxy-trusted-origins` and nginx's `set_real_ip_from` decide). None by default:
-/// envhub on one machine is the first hop.
+/// and the session cookie is Secure; sign-in throttling counts the client a trusted proxy
+/// names (`clientAddress`). From anyone else the app is told the client's address alone, http
+/// and the Host field, since a client can write anything into those fields (what Coder's
+/// `--proxy-trusted-origins` and nginx's `set_real_ip_from` decide). None by default: envhub
+/// on one machine is the first hop.
 public struct TrustedProxies: Sendable, Equatable {
     /// One address range, every address as 128 bits: IPv6 as it is, IPv4 mapped into IPv6
     /// (`::ffff:a.b.c.d`, as a dual-stack listener reports it), so one comparison serves both
@@ -61,6 +62,30 @@ public struct TrustedProxies: Sendable, Equatable {
     func contains(_ address: SocketAddress?) -> Bool {
         guard !ranges.isEmpty, let address = address.flatMap(Self.address(of:)) else { return false }
         return ranges.contains { $0.contains(address) }
+    }
+
+    /// Whether the address written as `text` (`10.1.2.3`, `fd00::1`) is one of the trusted proxies.
+    func contains(ipAddress text: String) -> Bool {
+        guard !ranges.isEmpty, let (address, _) = Self.address(text) else { return false }
+        return ranges.contains { $0.contains(address) }
+    }
+
+    /// The address of whoever sent a request that came from `peer`: the peer itself unless it
+    /// is a trusted proxy; then the X-Forwarded-For list (`forwardedFor`, its fields' values in
+    /// order) is read from its end, past the trusted proxies in it, to the first address that
+    /// is not one (what nginx's `real_ip_recursive` reads). Nil for a peer without an address.
+    func clientAddress(peer: SocketAddress?, forwardedFor: [String]) -> String? {
+        guard contains(peer) else { return peer?.ipAddress }
+        var client = peer?.ipAddress
+        for value in forwardedFor.reversed() {
+            for element in value.split(separator: ",").reversed() {
+                let address = element.trimmingCharacters(in: .whitespaces)
+                guard !address.isEmpty else { continue }
+                client = address
+                if !contains(ipAddress: address) { return client }
+            }
+        }
+        return client
     }
 
     private static func address(of socketAddress: SocketAddress) -> UInt128? {
