@@ -56,8 +56,8 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     AuthController(
         store: store, sessions: sessions, hasher: hasher,
         throttle: LoginThrottle(store: store, trustedProxies: config.trustedProxies),
-        cookie: SessionCookie(secureByConfiguration: config.secureCookies, trustedProxies: config.trustedProxies), openSignup: config.openSignup,
-        decoyHash: decoyHash
+        cookie: SessionCookie(secureByConfiguration: config.secureCookies, trustedProxies: config.trustedProxies),
+        openSignup: config.openSignup, decoyHash: decoyHash
     ).addRoutes(to: routes)
     let runtime = config.runtime ?? LocalRuntime(
         root: URL(fileURLWithPath: config.dataDirectory).appendingPathComponent("environments"),

@@ -34,16 +34,26 @@ struct ForwardedClaims: Sendable {
     /// The host the client asked for, if a proxy said so (the last value, as for `https`).
     var originalHost: String? { Self.last(of: host).map(String.init) }
 
-    /// The last element of comma-separated lists spread over several fields, blanks trimmed.
+    /// The last element of comma-separated lists spread over several fields (`fromTheEnd`).
     static func last(of values: [String]) -> Substring? {
+        var last: Substring?
+        fromTheEnd(of: values) { element in
+            last = element
+            return false
+        }
+        return last
+    }
+
+    /// Hands `visit` the elements of comma-separated lists spread over several fields, blanks
+    /// trimmed and empty ones skipped, from the last on, for as long as it returns true.
+    static func fromTheEnd(of values: [String], _ visit: (Substring) -> Bool) {
         for value in values.reversed() {
             for var element in value.split(separator: ",").reversed() {
                 while let first = element.first, isBlank(first) { element.removeFirst() }
                 while let last = element.last, isBlank(last) { element.removeLast() }
-                if !element.isEmpty { return element }
+                if !element.isEmpty, !visit(element) { return }
             }
         }
-        return nil
     }
 
     private static func isBlank(_ character: Character) -> Bool { character == " " || character == "\t" }

@@ -77,13 +77,9 @@ public struct TrustedProxies: Sendable, Equatable {
     func clientAddress(peer: SocketAddress?, forwardedFor: [String]) -> String? {
         guard contains(peer) else { return peer?.ipAddress }
         var client = peer?.ipAddress
-        for value in forwardedFor.reversed() {
-            for element in value.split(separator: ",").reversed() {
-                let address = element.trimmingCharacters(in: .whitespaces)
-                guard !address.isEmpty else { continue }
-                client = address
-                if !contains(ipAddress: address) { return client }
-            }
+        ForwardedClaims.fromTheEnd(of: forwardedFor) { address in
+            client = String(address)
+            return contains(ipAddress: String(address))
         }
         return client
     }
