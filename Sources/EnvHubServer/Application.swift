@@ -98,11 +98,10 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
             gateway, chat: ChatUpgrade(hub: chat, sessions: sessions, store: store),
             configuration: .init(idleTimeout: config.clientIdleTimeout.map { TimeAmount($0) })),
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "envhub"),
-        services: [store.database] + (store.changeListener(logger: logger).map { [$0] } ?? [])
-            + [
-                SessionSweeper(store: store, interval: .seconds(3600), logger: logger), MemoryTrimmer(logger: logger),
-                lifecycle, chat,
-            ],
+        services: storeServices(store, logger: logger) + [
+            SessionSweeper(store: store, interval: .seconds(3600), logger: logger), MemoryTrimmer(logger: logger),
+            lifecycle, chat,
+        ],
         logger: logger)
     // After the store, which must outlive the replies that finish during a graceful shutdown.
     application.addServices(agentReplies)
@@ -117,6 +116,16 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
         logger.info("envhub is ready", metadata: ["store": "\(store.kind.rawValue)", "address": "\(config.host):\(config.port)"])
     }
     return Hub(application: application, routes: catalog, store: store, templates: templates, lifecycle: lifecycle)
+}
+
+/// The store's connections: the pool and, on PostgreSQL, the change feed's listener. They stop
+/// last (services stop in the reverse order of their start), and are not waited for forever.
+private func storeServices(_ store: SQLStore, logger: Logger) -> [any Service] {
+    var services: [any Service] = [BoundedShutdown(service: store.database, name: "the database connection pool", logger: logger)]
+    if let listener = store.changeListener(logger: logger) {
+        services.append(BoundedShutdown(service: listener, name: "the change feed's listener", logger: logger))
+    }
+    return services
 }
 
 /// The OpenAPI 3.1 document shipped with the binary.

@@ -51,6 +51,13 @@ struct TestHub {
             configure(&config)
             let hub = try await buildHub(config, logger: quietLogger)
             TestProgress.note("starting")
+            let stopping = Mutex<ContinuousClock.Instant?>(nil)
+            defer {
+                // A service the hub stopped without (`BoundedShutdown`) shows as a slow stop.
+                if let began = stopping.withLock({ $0 }), case let took = ContinuousClock.now - began, took > .seconds(5) {
+                    print("\(label) took \(took) to stop its services")
+                }
+            }
             try await hub.application.testStoppingGracefully(live ? .live : .router) { client in
                 TestProgress.note("running the test")
                 do {
@@ -65,6 +72,7 @@ struct TestHub {
                 TestProgress.note("stopping its environments")
                 if !keepEnvironments { try await hub.stopAllEnvironments() }
                 TestProgress.note("stopping its services")
+                stopping.withLock { $0 = .now }
             }
         }
     }
