@@ -85,10 +85,19 @@ import Testing
     @Test func aComponentThatDiesWhileTheNextStartsFailsTheStart() async throws {
         defer { try? FileManager.default.removeItem(at: root) }
         let template = Template(name: "t", title: "T", description: "", expose: "web", startTimeoutSeconds: 60, components: [
-            // Dies once its health check has passed (http.server logs the request).
-            Component(name: "db", command: ["/bin/sh", "-c", "python3 -m http.server $PORT --bind 127.0.0.1 & "
-                                            + "until grep -q 'GET / ' logs/db.log; do sleep 0.05; done; kill $!; echo db gave up >&2; exit 4"],
-                      image: "unused", port: 5432, health: .http(path: "/")),
+            // Answers its health check, then dies. (It used to die when http.server had logged
+            // the check's request, which can come before the answer is sent: under load the
+            // runtime then saw it die before it answered.)
+            Component(name: "db", command: ["python3", "-c", """
+                import http.server, os, sys
+                class Answer(http.server.BaseHTTPRequestHandler):
+                    def do_GET(self):
+                        self.send_response(200)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Answer).handle_request()
+                sys.exit("db gave up")
+                """], image: "unused", port: 5432, health: .http(path: "/")),
             Component(name: "web", command: ["/bin/sh", "-c", "sleep 600"], image: "unused", port: 8080, health: .tcp),
         ])
         let spec = EnvironmentSpec(projectID: UUID().uuidString.lowercased(), owner: UserName(unchecked: "alice"),
