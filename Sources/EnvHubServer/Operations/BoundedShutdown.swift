@@ -4,9 +4,10 @@ import ServiceLifecycle
 /// Runs a service whose end the hub must not wait for indefinitely: once its graceful shutdown
 /// has begun, it has `patience` to end; one that has not ended by then is left behind (its
 /// task ends with the process) and an error is logged, so that one stuck dependency cannot keep
-/// `serve` from exiting on SIGTERM, or a test's hub from stopping. PostgresNIO's pool, rarely,
-/// never ended its `run()` after a shutdown (seen twice in CI, the test run hanging until its
-/// deadline with every thread idle); the hub's store services are run through this.
+/// `serve` from exiting on SIGTERM, or a test's hub from stopping. A safety net: a hub on
+/// PostgreSQL hung in its shutdown twice in CI, most likely on a query PostgresNIO never
+/// answered (`PostgresDatabase.rows` now keeps that from happening); the store's services
+/// run through this.
 struct BoundedShutdown: Service {
     let service: any Service
     /// What the log calls it.

@@ -55,21 +55,29 @@ public final class PostgresDatabase: SQLDatabase {
 
     public func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
         try await Self.translatingErrors {
-            try await Self.collect(try await client.query(Self.postgresQuery(sql, binds), logger: logger))
+            try await client.withConnection { connection in
+                try await Executor(connection: connection, logger: logger).query(sql, binds)
+            }
         }
     }
 
+    /// BEGIN, `body`, COMMIT on one connection; ROLLBACK if `body` throws, whose error goes on.
+    /// (Not PostgresNIO's `withTransaction`, which sends its statements the way `rows` avoids.)
     public func transaction<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
-        do {
-            return try await Self.translatingErrors {
-                try await client.withTransaction(logger: logger) { connection in
-                    try await body(Executor(connection: connection, logger: logger))
+        try await Self.translatingErrors {
+            try await client.withConnection { connection in
+                let sql = Executor(connection: connection, logger: logger)
+                try await sql.query("BEGIN")
+                let value: T
+                do {
+                    value = try await body(sql)
+                } catch {
+                    _ = try? await sql.query("ROLLBACK")
+                    throw error
                 }
+                try await sql.query("COMMIT")
+                return value
             }
-        } catch let error as PostgresTransactionError {
-            // Surface the body's own error (a conflict, a validation error) rather than the wrapper.
-            if let closureError = error.closureError { throw closureError }
-            throw error
         }
     }
 
@@ -82,10 +90,26 @@ public final class PostgresDatabase: SQLDatabase {
         let logger: Logger
         func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
             try await PostgresDatabase.translatingErrors {
-                try await PostgresDatabase.collect(
-                    try await connection.query(PostgresDatabase.postgresQuery(sql, binds), logger: logger))
+                try await PostgresDatabase.rows(of: PostgresDatabase.postgresQuery(sql, binds), on: connection, logger: logger)
             }
         }
+    }
+
+    /// Runs `query` on `connection` and collects its rows, handing it to the connection from
+    /// the connection's event loop, and only while the connection is open. PostgresNIO 1.33.2
+    /// writes a query to its channel without a promise for the write, so a query written as
+    /// the connection closes (the pool shutting down, the server going away) is never answered
+    /// and whoever awaits it waits forever. A stress test of queries racing the pool's shutdown
+    /// hung that way in about one run in three; a hub's shutdown hung on it twice in CI. On the
+    /// event loop nothing can close the connection between the check and the write.
+    static func rows(of query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> [SQLRow] {
+        let result = try await connection.eventLoop.flatSubmit { () -> EventLoopFuture<PostgresQueryResult> in
+            guard !connection.isClosed else {
+                return connection.eventLoop.makeFailedFuture(SQLDriverError.unavailable("the database connection closed"))
+            }
+            return connection.query(query, logger: logger)
+        }.get()
+        return try collect(result.rows)
     }
 
     static func postgresQuery(_ sql: String, _ binds: [SQLValue]) -> PostgresQuery {
@@ -102,15 +126,9 @@ public final class PostgresDatabase: SQLDatabase {
         return PostgresQuery(unsafeSQL: sql, binds: bindings)
     }
 
-    static func collect(_ rows: PostgresRowSequence) async throws -> [SQLRow] {
-        var result: [SQLRow] = []
-        var names: [String]?
-        for try await row in rows {
-            let columns = names ?? row.map(\.columnName)
-            names = columns
-            result.append(SQLRow(columns: columns, cells: try row.map(value(of:))))
-        }
-        return result
+    static func collect(_ rows: [PostgresRow]) throws -> [SQLRow] {
+        guard let columns = rows.first?.map(\.columnName) else { return [] }
+        return try rows.map { SQLRow(columns: columns, cells: try $0.map(value(of:))) }
     }
 
     /// The errors callers act on: a duplicate key (`uniqueViolation`), a database out of
@@ -130,6 +148,8 @@ public final class PostgresDatabase: SQLDatabase {
             // The pool could not connect for a minute; it now refuses requests at once, until
             // a connection succeeds again.
             throw SQLDriverError.unavailable("the hub has not been able to connect to the database for a minute")
+        } catch let error as ConnectionPoolError where error == .poolShutdown {
+            throw SQLDriverError.unavailable("the hub is closing its database connections")
         } catch let error as ConnectionPoolError where error == .requestCancelled {
             // The task waiting for a connection was cancelled (`serve` told to stop while migrating).
             throw CancellationError()
