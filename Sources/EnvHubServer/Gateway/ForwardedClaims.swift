@@ -2,9 +2,9 @@ import HTTPTypes
 
 /// What a request's own X-Forwarded-For, -Proto and -Host fields say about the client behind
 /// it. Only a trusted proxy (`TrustedProxies`) is believed: anyone can write anything into
-/// them, and apps act on them (absolute URLs, redirects to https, Secure cookies). So the hub
-/// reads them only through `believed(fromTrustedProxy:)`, for what apps are told
-/// (`ForwardedHeaders.forwardedFields`) and for the session cookie's Secure flag.
+/// them, and apps act on them (absolute URLs, redirects to https, Secure cookies). The two
+/// readers ask whether the request came from one first: `ForwardedHeaders.forwardedFields`,
+/// for what apps are told, and `SessionCookie`, for its Secure flag.
 struct ForwardedClaims: Sendable {
     /// The X-Forwarded-For values, each a comma-separated list, in the order of their fields.
     var forwardedFor: [String] = []
@@ -13,9 +13,6 @@ struct ForwardedClaims: Sendable {
     /// The X-Forwarded-Host values.
     var host: [String] = []
 
-    /// Claims nobody made: the hub's own view (http, the Host field, no chain).
-    static let none = ForwardedClaims()
-
     init() {}
 
     init(_ fields: HTTPFields) {
@@ -23,9 +20,6 @@ struct ForwardedClaims: Sendable {
         proto = fields[values: .xForwardedProto]
         host = fields[values: .xForwardedHost]
     }
-
-    /// These claims from a trusted proxy, none from anyone else.
-    func believed(fromTrustedProxy trusted: Bool) -> ForwardedClaims { trusted ? self : .none }
 
     /// The client used https. The last value decides: the one the nearest proxy set, should it
     /// add to a list its own client began (as configurable-http-proxy does).

@@ -34,7 +34,7 @@ enum ForwardedHeaders {
         // One Cookie field, as HTTP/1.1 wants (HTTP/2 clients may send several).
         if !cookies.isEmpty { result.append(.init(name: .cookie, value: cookies.joined(separator: "; "))) }
         forwardedFields(
-            clientAddress: clientAddress, claims: ForwardedClaims(fields).believed(fromTrustedProxy: fromTrustedProxy),
+            clientAddress: clientAddress, claims: ForwardedClaims(fields), fromTrustedProxy: fromTrustedProxy,
             host: host, prefix: prefix
         ) { name, value in result[name] = value }
         return result
@@ -90,22 +90,24 @@ enum ForwardedHeaders {
     }
 
     /// The fields that tell the app about the client, handed to `add` in order:
-    /// - X-Forwarded-For: the client's address, after the list `claims` bring;
-    /// - X-Forwarded-Proto: https if `claims` say so, else http (the hub does not terminate TLS);
-    /// - X-Forwarded-Host: the host `claims` name, else the client's Host field (`host`);
+    /// - X-Forwarded-For: the client's address, after a trusted proxy's list;
+    /// - X-Forwarded-Proto: https if a trusted proxy says so, else http (the hub does not
+    ///   terminate TLS);
+    /// - X-Forwarded-Host: the host a trusted proxy names, else the client's Host field (`host`);
     /// - X-Forwarded-Prefix.
-    /// `claims` are what the client's own X-Forwarded fields say, as far as they are believed
-    /// (`ForwardedClaims.believed`): not at all unless it is a trusted proxy.
+    /// `claims` are what the client's own X-Forwarded fields say; they count only when it is a
+    /// trusted proxy (`fromTrustedProxy`).
     /// (Handed over, not returned: an array of them would be allocated for every request.)
     static func forwardedFields(
-        clientAddress: String?, claims: ForwardedClaims, host: String?, prefix: String,
+        clientAddress: String?, claims: ForwardedClaims, fromTrustedProxy trusted: Bool, host: String?, prefix: String,
         _ add: (HTTPField.Name, String) -> Void
     ) {
         if let clientAddress {
-            add(.xForwardedFor, claims.forwardedFor.isEmpty ? clientAddress : (claims.forwardedFor + [clientAddress]).joined(separator: ", "))
+            add(.xForwardedFor, trusted && !claims.forwardedFor.isEmpty
+                ? (claims.forwardedFor + [clientAddress]).joined(separator: ", ") : clientAddress)
         }
-        add(.xForwardedProto, claims.https ? "https" : "http")
-        if let host = claims.originalHost ?? host { add(.xForwardedHost, host) }
+        add(.xForwardedProto, trusted && claims.https ? "https" : "http")
+        if let host = (trusted ? claims.originalHost : nil) ?? host { add(.xForwardedHost, host) }
         add(.xForwardedPrefix, prefix)
     }
 

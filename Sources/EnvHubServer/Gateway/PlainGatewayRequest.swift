@@ -146,7 +146,7 @@ struct PlainGatewayRequest {
         }
         if !appCookies.isEmpty { head.appendField("Cookie", appCookies.joined(separator: "; ")) }
         ForwardedHeaders.forwardedFields(
-            clientAddress: clientIP, claims: claims.believed(fromTrustedProxy: target.clientIsTrustedProxy),
+            clientAddress: clientIP, claims: claims, fromTrustedProxy: target.clientIsTrustedProxy,
             host: request.host, prefix: target.prefix
         ) { name, value in head.appendField(name.rawName, value) }
         if let contentLength { head.appendField("Content-Length", String(contentLength)) }

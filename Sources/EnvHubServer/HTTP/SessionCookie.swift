@@ -19,7 +19,7 @@ struct SessionCookie {
 
     private func header(_ start: String, for request: Request, context: HubRequestContext) -> HTTPFields {
         let secure = secureByConfiguration
-            || ForwardedClaims(request.headers).believed(fromTrustedProxy: trustedProxies.contains(context.remoteAddress)).https
+            || (trustedProxies.contains(context.remoteAddress) && ForwardedClaims(request.headers).https)
         var fields = HTTPFields()
         fields[.setCookie] = start + "; Path=/; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
         return fields
