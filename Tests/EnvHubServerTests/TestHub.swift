@@ -5,6 +5,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import NIOCore
 import Synchronization
 import Testing
@@ -49,16 +50,12 @@ struct TestHub {
             config.stopGrace = .seconds(5)
             if live { config.port = 0 }
             configure(&config)
-            let hub = try await buildHub(config, logger: quietLogger)
+            // Errors show in the test output (a normal run has none): a service the hub had to
+            // stop without (`BoundedShutdown`), a request that failed inside the hub.
+            var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+            logger.logLevel = .error
+            let hub = try await buildHub(config, logger: logger)
             TestProgress.note("starting")
-            let stopping = Mutex<ContinuousClock.Instant?>(nil)
-            defer {
-                // A service the hub stopped without (`BoundedShutdown`, after 10 s) shows as a slow
-                // stop. (Some hubs take a few seconds: a start in progress is stopped with grace.)
-                if let began = stopping.withLock({ $0 }), case let took = ContinuousClock.now - began, took >= .seconds(10) {
-                    print("\(label) took \(took) to stop its services")
-                }
-            }
             try await hub.application.testStoppingGracefully(live ? .live : .router) { client in
                 TestProgress.note("running the test")
                 do {
@@ -73,7 +70,6 @@ struct TestHub {
                 TestProgress.note("stopping its environments")
                 if !keepEnvironments { try await hub.stopAllEnvironments() }
                 TestProgress.note("stopping its services")
-                stopping.withLock { $0 = .now }
             }
         }
     }
