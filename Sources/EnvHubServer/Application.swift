@@ -50,6 +50,7 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     let router = Router(context: HubRequestContext.self)
     router.add(middleware: MetricsMiddleware(metrics: metrics))
     router.add(middleware: ErrorMiddleware(catalog: catalog))
+    router.add(middleware: CrossOriginMiddleware())
     router.add(middleware: AuthenticationMiddleware(sessions: sessions))
     let routes = HubRoutes(router: router, catalog: catalog)
 

@@ -30,6 +30,7 @@ struct ChatUpgrade: Sendable {
     }
 
     func run(_ head: HTTPRequest, channel: any Channel, writer: consuming ResponseWriter) async throws {
+        if let refusal = CrossOrigin.refusal(of: head) { return try await refuse(FixedAnswer(.crossOrigin(refusal)), writer) }
         guard let token = AuthenticationMiddleware.token(in: head.headerFields),
               let identity = await sessions.identity(for: token) else {
             return try await refuse(FixedAnswer(.unauthenticated("sign in before opening the chat socket")), writer)

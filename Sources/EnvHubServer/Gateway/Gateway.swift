@@ -112,6 +112,7 @@ struct Gateway: Sendable {
 
     /// `cachedAnswer(_:remoteAddress:)` for a connection that keeps `recall` from one request to the next.
     func cachedAnswer(_ request: Request, remoteAddress: SocketAddress?, recall: inout Recall) -> GatewayAnswer? {
+        if let refusal = request.crossOriginRefusal { return .respond(FixedAnswer(.crossOrigin(refusal))) }
         guard let address = Address(target: request.target) else { return .respond(Self.noSuchProject) }
         var identity: Identity?
         if let token = request.token {
@@ -196,6 +197,8 @@ struct Gateway: Sendable {
         var token: String?
         var wantsHTML: Bool
         var isWebSocketUpgrade: Bool
+        /// Why `CrossOrigin` refuses the request, if it does.
+        var crossOriginRefusal: String?
     }
 
     /// Browsers ask for HTML; API clients and scripts do not.
@@ -221,7 +224,7 @@ extension Gateway.Request {
         self.init(
             method: head.method, target: head.path ?? "", host: head.authority,
             token: AuthenticationMiddleware.token(in: head.headerFields), wantsHTML: Gateway.wantsHTML(head.headerFields),
-            isWebSocketUpgrade: WebSocketTunnel.isWebSocketUpgrade(head))
+            isWebSocketUpgrade: WebSocketTunnel.isWebSocketUpgrade(head), crossOriginRefusal: CrossOrigin.refusal(of: head))
     }
 }
 
