@@ -49,11 +49,12 @@ struct TestHub {
             config.envhubBinary = envhubBinary.path
             config.stopGrace = .seconds(5)
             if live { config.port = 0 }
-            configure(&config)
             // Errors show in the test output (a normal run has none): a service the hub had to
             // stop without (`BoundedShutdown`), a request that failed inside the hub.
-            var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
-            logger.logLevel = .error
+            // (`buildHub` sets the logger's level from the configuration.)
+            config.logLevel = .error
+            configure(&config)
+            let logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
             let hub = try await buildHub(config, logger: logger)
             TestProgress.note("starting")
             try await hub.application.testStoppingGracefully(live ? .live : .router) { client in
