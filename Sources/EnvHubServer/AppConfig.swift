@@ -15,6 +15,11 @@ public struct AppConfig: Sendable {
     public var openSignup = false
     /// Mark the session cookie Secure even when the request did not arrive over HTTPS.
     public var secureCookies = false
+    /// Admins pass the gateway into other users' apps. Apps share the hub's origin, so an
+    /// app's page can act with its visitor's session: a hub whose users' apps admins should
+    /// not trust turns this off (as JupyterHub's `admin_access` and Coder's path-app rules do).
+    /// Admins still see, start and stop every environment.
+    public var adminAppAccess = true
     /// More templates, read after the built-in ones.
     public var templatesDirectory: String?
     /// The first admin's password; generated and announced when nil.

@@ -78,7 +78,7 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     TemplateController(templates: templates).addRoutes(to: routes)
     let gateway = Gateway(
         store: store, templates: templates, sessions: sessions, activity: lifecycle.activity, idleTimeout: config.gatewayIdleTimeout,
-        trustedProxies: config.trustedProxies, metrics: metrics)
+        trustedProxies: config.trustedProxies, adminAppAccess: config.adminAppAccess, metrics: metrics)
     gateway.addRoutes(to: router)
     WebController(assets: webAssets).addRoutes(to: router)
     let agentReplies = AgentReplies(store: store, logger: logger)
@@ -90,7 +90,7 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     OperationsController(
         store: store, metrics: metrics, openAPIDocument: openAPIDocument,
         runtimeKind: runtime.kind, runtimeDescription: runtime.summary, agentReplies: agentReplies, chat: chat,
-        activity: lifecycle.activity, openSignup: config.openSignup
+        activity: lifecycle.activity, openSignup: config.openSignup, adminAppAccess: config.adminAppAccess
     ).addRoutes(to: routes)
 
     var application = Application(

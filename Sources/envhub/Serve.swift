@@ -22,6 +22,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("secure-cookies"), help: "Mark the session cookie Secure (serve behind HTTPS; a trusted proxy that says https makes it Secure too). Env: ENVHUB_SECURE_COOKIES=true")
     var secureCookies = false
 
+    @Flag(name: .customLong("no-admin-app-access"), help: "Admins may not open other users' apps through the gateway (they still see, start and stop every environment): apps share the hub's origin, so an app's page can act with the session of whoever views it. Env: ENVHUB_ADMIN_APP_ACCESS=false")
+    var noAdminAppAccess = false
+
     @Option(name: .customLong("idle-timeout"), help: "Stop environments unused this long: seconds, or with s, m or h; 0 never. Env: ENVHUB_IDLE_TIMEOUT. Default: 1h")
     var idleTimeout: String?
 
@@ -81,6 +84,7 @@ struct Serve: AsyncParsableCommand {
         config.openSignup = try openSignup || environmentFlag("ENVHUB_OPEN_SIGNUP") == true
         config.secureCookies = try secureCookies || environmentFlag("ENVHUB_SECURE_COOKIES") == true
         config.stopEnvironmentsOnExit = try stopEnvironmentsOnExit || environmentFlag("ENVHUB_STOP_ENVIRONMENTS_ON_EXIT") == true
+        config.adminAppAccess = try !(noAdminAppAccess || environmentFlag("ENVHUB_ADMIN_APP_ACCESS") == false)
         if let password = env["ENVHUB_ADMIN_PASSWORD"], !password.isEmpty { config.adminPassword = password }
         if let raw = idleTimeout ?? env["ENVHUB_IDLE_TIMEOUT"] { config.idleTimeout = try Self.timeout(raw, "idle timeout") }
         if let raw = gatewayIdleTimeout ?? env["ENVHUB_GATEWAY_IDLE_TIMEOUT"] {

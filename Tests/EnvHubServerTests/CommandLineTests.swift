@@ -55,6 +55,7 @@ import Testing
                 (["serve"], ("ENVHUB_CLIENT_IDLE_TIMEOUT", "-1m"), "client idle timeout"),
                 (["serve", "--trusted-proxies", "10.0.0.0/33"], nil, "trusted proxies: '10.0.0.0/33' is not an IP address"),
                 (["serve"], ("ENVHUB_TRUSTED_PROXIES", "10.0.0.1, ingress.local"), "trusted proxies: 'ingress.local'"),
+                (["serve"], ("ENVHUB_ADMIN_APP_ACCESS", "maybe"), "ENVHUB_ADMIN_APP_ACCESS must be true or false"),
             ]
             for (arguments, variable, says) in cases {
                 var env = Self.environment(location)
@@ -88,6 +89,31 @@ import Testing
                 #expect((ready.1 as? HTTPURLResponse)?.statusCode == 200)
                 let announced = server.output.contains("password: ")
                 #expect(announced == (start == 0), "start \(start): \(server.output)")
+                server.terminate()
+                #expect(try await server.waitForExit() == 0, "\(server.output)")
+            }
+        }
+    }
+
+    /// Admins' way into users' apps is on unless the flag or the variable turns it off, as
+    /// `/api/status` (which the web UI reads) says.
+    @Test func serveKeepsAdminsOutOfUsersAppsWhenTold() async throws {
+        try await TestDatabase.sqlite.withLocation { location async throws in
+            let runs: [(arguments: [String], variable: String?, access: Bool)] = [
+                (["serve", "--port", "0"], nil, true),
+                (["serve", "--port", "0", "--no-admin-app-access"], nil, false),
+                (["serve", "--port", "0"], "false", false),
+                (["serve", "--port", "0"], "true", true),
+            ]
+            for (arguments, variable, access) in runs {
+                var env = Self.environment(location)
+                if let variable { env["ENVHUB_ADMIN_APP_ACCESS"] = variable }
+                let server = try EnvHubProcess(arguments, env: env)
+                defer { server.kill() }
+                let port = try await server.waitForPort()
+                let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/api/status")!)
+                let status = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+                #expect(status?["adminAppAccess"] as? Bool == access, "\(arguments) \(variable ?? "-")")
                 server.terminate()
                 #expect(try await server.waitForExit() == 0, "\(server.output)")
             }

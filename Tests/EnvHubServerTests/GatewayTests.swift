@@ -100,6 +100,28 @@ import Testing
         }
     }
 
+    /// With `adminAppAccess` off an admin is refused (403, saying why) at other users' apps,
+    /// requests and WebSocket handshakes alike, and still opens their own and stops anyone's.
+    @Test func adminsCanBeKeptOutOfUsersApps() async throws {
+        try await Self.withActiveProject("hello", configure: { $0.adminAppAccess = false }) { hub, token, port in
+            let bob = try await hub.createUser("bob", adminToken: token)
+            try await hub.startProject("mine", template: "hello", owner: "bob", token: bob)
+            let refused = try await hub.request(.get, "/u/bob/mine/", token: token)
+            #expect(refused.status == .forbidden)
+            #expect(refused.errorCode == "forbidden")
+            #expect(refused.text.contains("ENVHUB_ADMIN_APP_ACCESS=false"), "\(refused.text)")
+            let handshake = try await rawHTTPExchange(port: port, WebSocketTunnelTests.upgrade("/u/bob/mine/socket")
+                .replacingOccurrences(of: "\r\n\r\n", with: "\r\nAuthorization: Bearer \(token)\r\n\r\n"))
+            #expect(handshake.hasPrefix("HTTP/1.1 403"), "\(handshake)")
+
+            #expect(try await hub.request(.get, "/u/bob/mine/", token: bob).status == .ok)
+            #expect(try await hub.request(.get, "/u/admin/web/", token: token).status == .ok)
+            #expect(try await hub.request(.get, "/u/admin/nothing/", token: bob).status == .notFound)
+            let stop = try await hub.request(.post, "/api/users/bob/projects/mine/deactivate", token: token)
+            #expect(stop.status == .accepted, "\(stop.text)")
+        }
+    }
+
     @Test func theAppSeesForwardedHeadersAndNeverTheHubsCredentials() async throws {
         try await Self.withActiveProject("probe") { hub, token, port in
             // Written by hand: client libraries set their own Connection header.

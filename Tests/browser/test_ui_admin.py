@@ -1,8 +1,9 @@
 """Browser test of the admin page: every user's environments, and stopping one from there.
 
 Erin and Finn each have an active `hello` project. The admin's page lists both environments
-with owner and state, the figures and their charts; pressing Stop on Erin's stops it. The
-admin and projects pages are also shot at 390 px wide.
+with owner and state, the figures and their charts; pressing Stop on Erin's stops it; Finn's
+project page offers the admin its app. The admin and projects pages are also shot at 390 px
+wide.
 """
 from selenium.webdriver.common.by import By
 
@@ -34,6 +35,12 @@ def main():
             By.CSS_SELECTOR, "#environments tr[data-project='erin/site'] .badge").get_attribute("data-state") == "inactive", 40)
         assert api("GET", "/api/users/finn/projects/site", tokens["finn"])["state"] == "active"
         screenshot(driver, "ui-admin-stopped")
+
+        # Finn's project, from the admin page: admins may open users' apps here (the default).
+        click(driver, "#environments tr[data-project='finn/site'] a")
+        until(driver, "Open app on finn/site", lambda d: any(
+            link.is_displayed() and link.text == "Open app" for link in d.find_elements(By.CSS_SELECTOR, ".environment a.button")))
+        driver.get(HUB + "/admin")
 
         driver.set_window_size(390, 844)
         driver.refresh()

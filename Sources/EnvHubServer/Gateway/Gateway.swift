@@ -6,8 +6,9 @@ import Hummingbird
 import NIOCore
 
 /// The authenticated reverse proxy at `/u/{user}/{project}/…`, inside the hub: no separate
-/// proxy process, no routes of its own to lose. Owners and admins pass; anonymous browsers are
-/// sent to sign in, anonymous API clients get 401, anyone else 404.
+/// proxy process, no routes of its own to lose. Owners and admins pass (admins unless
+/// `adminAppAccess` is off: then 403); anonymous browsers are sent to sign in, anonymous API
+/// clients get 401, anyone else 404.
 ///
 /// This type decides (`answer`); on the client connection's event loop `GatewayByteProxy`
 /// moves the bytes of plain requests, `GatewayProxyHandler` those of other requests NIO's
@@ -19,17 +20,20 @@ struct Gateway: Sendable {
     /// How long an app may neither send a byte nor take one of the request before its exchange is abandoned.
     let idleTimeout: Duration
     let trustedProxies: TrustedProxies
+    /// Admins pass into other users' apps (`AppConfig.adminAppAccess`).
+    let adminAppAccess: Bool
     let metrics: HubMetrics?
 
     init(
         store: any HubStore, templates: TemplateCatalog, sessions: SessionAuthority, activity: ActivityTracker,
-        idleTimeout: Duration, trustedProxies: TrustedProxies = .none, metrics: HubMetrics? = nil
+        idleTimeout: Duration, trustedProxies: TrustedProxies = .none, adminAppAccess: Bool = true, metrics: HubMetrics? = nil
     ) {
         self.routes = RouteTable(store: store, templates: templates)
         self.sessions = sessions
         self.activity = activity
         self.idleTimeout = idleTimeout
         self.trustedProxies = trustedProxies
+        self.adminAppAccess = adminAppAccess
         self.metrics = metrics
     }
 
@@ -119,7 +123,7 @@ struct Gateway: Sendable {
             guard let cached = sessions.cachedIdentity(for: token, recalled: &recall.identity) else { return nil }
             identity = cached
         }
-        guard let identity, Self.may(identity.user, see: address) else {
+        guard let identity, may(identity.user, see: address) else {
             return answer(request, address: address, identity: identity, route: nil, remoteAddress: remoteAddress)
         }
         guard let route = routes.cachedRoute(owner: address.owner, name: address.project, recalled: &recall.route) else {
@@ -137,7 +141,7 @@ struct Gateway: Sendable {
             identity = await sessions.identity(for: token)
         }
         var route: RouteTable.Route?
-        if let identity, Self.may(identity.user, see: address) {
+        if let identity, may(identity.user, see: address) {
             do {
                 route = try await routes.route(owner: address.owner, name: address.project)
             } catch {
@@ -147,8 +151,11 @@ struct Gateway: Sendable {
         return answer(request, address: address, identity: identity, route: route, remoteAddress: remoteAddress)
     }
 
-    /// The owner and admins; anyone else learns nothing.
-    private static func may(_ user: User, see address: Address) -> Bool { user.isAdmin || user.name == address.owner }
+    /// The owner, and admins when they may pass into other users' apps; anyone else learns
+    /// nothing (an admin kept out is told why: admins see every project anyway).
+    private func may(_ user: User, see address: Address) -> Bool {
+        user.name == address.owner || (user.isAdmin && adminAppAccess)
+    }
 
     private static let noSuchProject = FixedAnswer(.notFound("no such project"))
 
@@ -162,7 +169,11 @@ struct Gateway: Sendable {
             let encoded = next.addingPercentEncoding(withAllowedCharacters: .urlQueryValueAllowed) ?? "/"
             return .respond(FixedAnswer(status: .found, headers: [.location: "/login?next=\(encoded)", .cacheControl: "no-store"]))
         }
-        guard Self.may(identity.user, see: address), let route else {
+        guard may(identity.user, see: address), let route else {
+            if identity.user.isAdmin, !adminAppAccess {
+                return .respond(FixedAnswer(.forbidden(
+                    "admins may not open other users' apps on this hub (ENVHUB_ADMIN_APP_ACCESS=false)")))
+            }
             return .respond(FixedAnswer(.notFound("no project \(address.owner)/\(address.project)")))
         }
         guard route.project.state == .active, let upstream = route.upstream else {

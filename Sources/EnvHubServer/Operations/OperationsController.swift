@@ -14,6 +14,7 @@ struct OperationsController {
     let chat: ChatHub
     let activity: ActivityTracker
     let openSignup: Bool
+    let adminAppAccess: Bool
 
     struct Health: Encodable { let status: String }
 
@@ -31,6 +32,8 @@ struct OperationsController {
         let store: Store
         let runtime: Runtime
         let openSignup: Bool
+        /// Admins may open other users' apps (`AppConfig.adminAppAccess`).
+        let adminAppAccess: Bool
     }
 
     struct Stats: Encodable {
@@ -80,7 +83,8 @@ struct OperationsController {
         return try .json(Status(
             version: EnvHubVersion.current,
             store: .init(kind: store.kind.rawValue, healthy: healthy, schemaVersion: Migrations.latestVersion),
-            runtime: .init(kind: runtimeKind, detail: runtimeDescription), openSignup: openSignup))
+            runtime: .init(kind: runtimeKind, detail: runtimeDescription), openSignup: openSignup,
+            adminAppAccess: adminAppAccess))
     }
 
     @Sendable func stats(_ request: Request, context: HubRequestContext) async throws -> Response {

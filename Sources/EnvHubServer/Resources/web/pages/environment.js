@@ -10,9 +10,10 @@ const settled = new Set(["active", "inactive", "failed"]);
  * Returns `{element, update(project), close()}`. While the environment is on its way
  * somewhere (starting, stopping, deleting) it follows the project's events, so the badge
  * changes the moment the hub says so; settled projects hold no connection (a browser
- * allows only six per site).
+ * allows only six per site). `mayOpen`: the viewer may open the app (false for an admin on
+ * another user's project when the hub keeps admins out of users' apps).
  */
-export function environmentView(initial, template, { onDeleted, onChange } = {}) {
+export function environmentView(initial, template, { onDeleted, onChange, mayOpen = true } = {}) {
   let project = initial;
   let stopFollowing = null;
   let steps = 0;
@@ -39,7 +40,7 @@ export function environmentView(initial, template, { onDeleted, onChange } = {})
     const running = project.state === "active";
     start.hidden = !(project.state === "inactive" || project.state === "failed");
     stop.hidden = !(project.state === "active" || project.state === "starting");
-    open.hidden = !running;
+    open.hidden = !running || !mayOpen;
     remove.disabled = project.state === "deleting";
     reason.hidden = !project.stateReason;
     reason.textContent = project.stateReason ? `Why: ${project.stateReason}` : "";

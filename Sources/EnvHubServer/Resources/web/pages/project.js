@@ -4,12 +4,15 @@ import { h, field, errorBox, showError, clearError } from "../dom.js";
 import { environmentView } from "./environment.js";
 import { agentPanel } from "./agent.js";
 
-export async function render({ main, params, navigate }) {
+export async function render({ main, params, navigate, user }) {
   const [owner, name] = params;
   const [project, { templates }] = await Promise.all([api.get(paths.project(owner, name)), api.get("/api/templates")]);
   const template = templates.find((candidate) => candidate.name === project.template);
+  // An admin on another user's project may be kept out of its app (ENVHUB_ADMIN_APP_ACCESS).
+  const mayOpen = project.owner === user.username || (await api.get("/api/status")).adminAppAccess;
   const leaving = [];
   const environment = environmentView(project, template, {
+    mayOpen,
     onDeleted: () => navigate("/projects"),
     onChange: (changed) => agent?.stateChanged(changed.state),
   });
