@@ -7,28 +7,59 @@ import Testing
 
 /// A page of another origin (a sibling subdomain, which SameSite=Lax does not keep out)
 /// cannot use a signed-in user's cookie to change something or open a WebSocket: not on the
-/// API, not through the gateway on either path, not on the chat socket (`CrossOrigin`).
+/// API, not through the gateway on either path, not on the chat socket; nor frame or fetch a
+/// user's app (`CrossOrigin`).
 @Suite struct CrossOriginTests {
+    static func claims(site: String? = nil, mode: String? = nil, dest: String? = nil, origin: String? = nil) -> CrossOrigin.Claims {
+        var claims = CrossOrigin.Claims()
+        claims.fetchSite = site
+        claims.fetchMode = mode
+        claims.fetchDest = dest
+        claims.origin = origin
+        return claims
+    }
+
     @Test func theBrowsersWordDecides() {
         let host = "hub.example:8443"
-        #expect(CrossOrigin.refusal(fetchSite: "same-origin", origin: "https://blog.example", host: host) == nil)
-        #expect(CrossOrigin.refusal(fetchSite: "none", origin: nil, host: host) == nil)
-        #expect(CrossOrigin.refusal(fetchSite: "same-site", origin: "https://hub.example:8443", host: host)?.contains("same-site") == true)
-        #expect(CrossOrigin.refusal(fetchSite: "cross-site", origin: nil, host: host) != nil)
-        #expect(CrossOrigin.refusal(fetchSite: nil, origin: "https://Hub.Example:8443", host: host) == nil)
-        #expect(CrossOrigin.refusal(fetchSite: nil, origin: "https://hub.example", host: host)?.contains("https://hub.example") == true)
-        #expect(CrossOrigin.refusal(fetchSite: nil, origin: "https://blog.example", host: "blog.example.hub.example") != nil)
-        #expect(CrossOrigin.refusal(fetchSite: nil, origin: "null", host: host) != nil)
-        #expect(CrossOrigin.refusal(fetchSite: nil, origin: nil, host: host) == nil)  // no browser
-
-        #expect(!CrossOrigin.isChecked(method: .get, webSocket: false, hasAuthorization: false))
-        #expect(!CrossOrigin.isChecked(method: .head, webSocket: false, hasAuthorization: false))
-        #expect(!CrossOrigin.isChecked(method: .options, webSocket: false, hasAuthorization: false))
-        #expect(CrossOrigin.isChecked(method: .get, webSocket: true, hasAuthorization: false))
-        for method in [HTTPRequest.Method.post, .put, .patch, .delete, HTTPRequest.Method("PROPFIND")!] {
-            #expect(CrossOrigin.isChecked(method: method, webSocket: false, hasAuthorization: false), "\(method)")
-            #expect(!CrossOrigin.isChecked(method: method, webSocket: false, hasAuthorization: true), "\(method)")
+        func refusal(_ claims: CrossOrigin.Claims, host: String = host) -> String? {
+            CrossOrigin.refusal(method: .post, webSocket: false, hasAuthorization: false, claims: claims, host: host)
         }
+        #expect(refusal(Self.claims(site: "same-origin", origin: "https://blog.example")) == nil)
+        #expect(refusal(Self.claims(site: "none")) == nil)
+        #expect(refusal(Self.claims(site: "same-site", origin: "https://hub.example:8443"))?.contains("same-site") == true)
+        #expect(refusal(Self.claims(site: "cross-site")) != nil)
+        #expect(refusal(Self.claims(origin: "https://Hub.Example:8443")) == nil)
+        #expect(refusal(Self.claims(origin: "https://hub.example"))?.contains("https://hub.example") == true)
+        #expect(refusal(Self.claims(origin: "https://blog.example"), host: "blog.example.hub.example") != nil)
+        #expect(refusal(Self.claims(origin: "null")) != nil)
+        #expect(refusal(Self.claims()) == nil)  // no browser
+
+        // Which requests the rule is for: writes and WebSocket handshakes, without a token.
+        let foreign = Self.claims(site: "cross-site")
+        for (method, webSocket, checked) in [(HTTPRequest.Method.get, false, false), (.head, false, false), (.options, false, false),
+                                             (.get, true, true), (.post, false, true), (.put, false, true), (.patch, false, true),
+                                             (.delete, false, true), (HTTPRequest.Method("PROPFIND")!, false, true)] {
+            let refused = CrossOrigin.refusal(method: method, webSocket: webSocket, hasAuthorization: false, claims: foreign, host: host)
+            #expect((refused != nil) == checked, "\(method) \(webSocket)")
+            #expect(CrossOrigin.refusal(method: method, webSocket: webSocket, hasAuthorization: true, claims: foreign, host: host) == nil)
+        }
+    }
+
+    /// The gateway's rule for apps: another origin's page may follow a link to one, nothing else.
+    @Test func otherOriginsMayOnlyLinkToAnApp() {
+        func refused(_ claims: CrossOrigin.Claims, method: HTTPRequest.Method = .get, token: Bool = false) -> Bool {
+            CrossOrigin.gatewayRefusal(method: method, webSocket: false, hasAuthorization: token, claims: claims, host: "hub.example") != nil
+        }
+        #expect(!refused(Self.claims(site: "cross-site", mode: "navigate", dest: "document")))
+        #expect(!refused(Self.claims(site: "same-site", mode: "navigate", dest: "document")))
+        #expect(refused(Self.claims(site: "same-site", mode: "navigate", dest: "iframe")))
+        #expect(refused(Self.claims(site: "same-site", mode: "no-cors", dest: "image")))
+        #expect(refused(Self.claims(site: "cross-site", mode: "cors", dest: "empty")))
+        #expect(refused(Self.claims(site: "same-site", mode: "navigate", dest: "document"), method: .post))  // a form's post
+        #expect(!refused(Self.claims(site: "same-origin", mode: "navigate", dest: "iframe")))
+        #expect(!refused(Self.claims(site: "none", mode: "navigate", dest: "document")))
+        #expect(!refused(Self.claims(site: "same-site", mode: "no-cors", dest: "image"), token: true))
+        #expect(!refused(Self.claims()))  // no browser, or one too old to say
     }
 
     @Test func theAPITakesWritesWithTheCookieOnlyFromTheHubsOwnPages() async throws {
@@ -91,6 +122,28 @@ import Testing
             #expect(passed.contains(#""method": "POST""#), "\(passed)")
             let passedByOrigin = try await post("/echo", "Origin: http://127.0.0.1:\(port)\r\n")
             #expect(passedByOrigin.contains(#""method": "POST""#), "\(passedByOrigin)")
+        }
+    }
+
+    /// A page of the same site can frame a user's app (or fetch from it) with the cookie; the
+    /// gateway lets another origin only link to it, on both paths.
+    @Test(arguments: [GatewayConnectionTests.Opening.none, .parserForGood])
+    func anotherOriginMayLinkToAnAppButNotFrameIt(after opening: GatewayConnectionTests.Opening) async throws {
+        try await GatewayTests.withActiveProject("probe") { hub, token, port in
+            func get(_ path: String, dest: String) async throws -> String {
+                let socket = try RawSocket(port: port)
+                socket.send(opening.text + "GET /u/admin/web\(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n"
+                    + "Cookie: envhub_session=\(token)\r\nSec-Fetch-Site: same-site\r\nSec-Fetch-Mode: navigate\r\n"
+                    + "Sec-Fetch-Dest: \(dest)\r\n\r\n")
+                return try await socket.receive { GatewayConnectionTests.bodies($0).count == (opening == .none ? 1 : 2) }
+            }
+            let framed = try await get("/echo-framed", dest: "iframe")
+            #expect(framed.contains("HTTP/1.1 403"), "\(framed)")
+            #expect(framed.contains(#""code":"cross_origin""#), "\(framed)")
+            let seen = try await hub.request(.get, "/u/admin/web/seen?target=/echo-framed", token: token)
+            #expect(seen.object["count"] as? Int == 0)
+            let linked = try await get("/echo", dest: "document")
+            #expect(linked.contains(#""method": "GET""#), "\(linked)")
         }
     }
 

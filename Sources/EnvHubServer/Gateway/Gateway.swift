@@ -208,7 +208,7 @@ struct Gateway: Sendable {
         var token: String?
         var wantsHTML: Bool
         var isWebSocketUpgrade: Bool
-        /// Why `CrossOrigin` refuses the request, if it does.
+        /// Why `CrossOrigin` refuses the request, if it does (`CrossOrigin.gatewayRefusal`).
         var crossOriginRefusal: String?
     }
 
@@ -232,10 +232,13 @@ struct Gateway: Sendable {
 
 extension Gateway.Request {
     init(_ head: HTTPRequest) {
+        let fields = head.headerFields, webSocket = WebSocketTunnel.isWebSocketUpgrade(head)
         self.init(
             method: head.method, target: head.path ?? "", host: head.authority,
-            token: AuthenticationMiddleware.token(in: head.headerFields), wantsHTML: Gateway.wantsHTML(head.headerFields),
-            isWebSocketUpgrade: WebSocketTunnel.isWebSocketUpgrade(head), crossOriginRefusal: CrossOrigin.refusal(of: head))
+            token: AuthenticationMiddleware.token(in: fields), wantsHTML: Gateway.wantsHTML(fields), isWebSocketUpgrade: webSocket,
+            crossOriginRefusal: CrossOrigin.gatewayRefusal(
+                method: head.method, webSocket: webSocket, hasAuthorization: fields[.authorization] != nil,
+                claims: CrossOrigin.Claims(fields), host: head.authority))
     }
 }
 

@@ -72,8 +72,7 @@ struct PlainGatewayRequest {
         var wantsHTML = false
         var connectionOptions: Set<String> = []
         var claims = ForwardedClaims()
-        var fetchSite: String?
-        var origin: String?
+        var browser = CrossOrigin.Claims()
         for field in fields {
             // Compared by their first byte before their whole name: most fields are none of these.
             switch bytes[field.name.lowerBound] | 0x20 {
@@ -98,9 +97,13 @@ struct PlainGatewayRequest {
             case UInt8(ascii: "x") where HeadBytes.equals(bytes, field.name, "x-forwarded-host"):
                 claims.host.append(HeadBytes.string(bytes, field.value))
             case UInt8(ascii: "s") where HeadBytes.equals(bytes, field.name, "sec-fetch-site"):
-                if fetchSite == nil { fetchSite = HeadBytes.string(bytes, field.value) }
+                if browser.fetchSite == nil { browser.fetchSite = HeadBytes.string(bytes, field.value) }
+            case UInt8(ascii: "s") where HeadBytes.equals(bytes, field.name, "sec-fetch-mode"):
+                if browser.fetchMode == nil { browser.fetchMode = HeadBytes.string(bytes, field.value) }
+            case UInt8(ascii: "s") where HeadBytes.equals(bytes, field.name, "sec-fetch-dest"):
+                if browser.fetchDest == nil { browser.fetchDest = HeadBytes.string(bytes, field.value) }
             case UInt8(ascii: "o") where HeadBytes.equals(bytes, field.name, "origin"):
-                if origin == nil { origin = HeadBytes.string(bytes, field.value) }
+                if browser.origin == nil { browser.origin = HeadBytes.string(bytes, field.value) }
             case UInt8(ascii: "u") where HeadBytes.equals(bytes, field.name, "upgrade"):
                 // Another protocol than WebSocket is ignored: the field is not forwarded.
                 if WebSocketTunnel.asksForWebSocket(upgrade: HeadBytes.string(bytes, field.value)) { return nil }
@@ -112,12 +115,11 @@ struct PlainGatewayRequest {
             }
         }
         guard let host else { return nil }
-        let crossOriginRefusal = CrossOrigin.isChecked(method: method, webSocket: false, hasAuthorization: authorization != nil)
-            ? CrossOrigin.refusal(fetchSite: fetchSite, origin: origin, host: host) : nil
         let request = Gateway.Request(
             method: method, target: HeadBytes.string(bytes, line.target), host: host,
             token: AuthenticationMiddleware.token(authorization: authorization, cookies: cookies), wantsHTML: wantsHTML,
-            isWebSocketUpgrade: false, crossOriginRefusal: crossOriginRefusal)
+            isWebSocketUpgrade: false, crossOriginRefusal: CrossOrigin.gatewayRefusal(
+                method: method, webSocket: false, hasAuthorization: authorization != nil, claims: browser, host: host))
         return PlainGatewayRequest(
             request: request, bytes: buffer.getSlice(at: buffer.readerIndex, length: headLength)!, fields: fields,
             contentLength: contentLength, closeAfter: connectionOptions.contains("close"), connectionOptions: connectionOptions,

@@ -19,28 +19,47 @@ import Hummingbird
 /// Requests with an Authorization field are not checked: another origin's page can neither
 /// make a browser send one to the hub (that takes a CORS preflight, which the hub does not
 /// allow) nor know the token. The rule is Go's `http.CrossOriginProtection` (Go 1.25), kept
-/// to what the cookie authenticates. It does not isolate the apps behind the gateway, which
-/// share the hub's origin (README, "The gateway").
+/// to what the cookie authenticates.
+///
+/// The gateway adds a rule for users' apps (`embedding`): another origin's page may only link
+/// to one. It does not isolate the apps from the hub, whose origin they share (README, "The
+/// gateway").
 enum CrossOrigin {
-    /// Whether a request must come from the hub's origin.
-    static func isChecked(method: HTTPRequest.Method, webSocket: Bool, hasAuthorization: Bool) -> Bool {
-        guard !hasAuthorization else { return false }
-        switch method {
-        case .get, .head, .options: return webSocket
-        default: return true
+    /// What a browser says of the page a request comes from.
+    struct Claims {
+        var fetchSite: String?
+        var fetchMode: String?
+        var fetchDest: String?
+        var origin: String?
+
+        init() {}
+
+        init(_ fields: HTTPFields) {
+            fetchSite = fields[.secFetchSite]
+            fetchMode = fields[.secFetchMode]
+            fetchDest = fields[.secFetchDest]
+            origin = fields[.origin]
         }
     }
 
-    /// Why a checked request is refused, or nil when its browser says it comes from the hub's
-    /// origin (or it comes from no browser). `host`: the request's Host.
-    static func refusal(fetchSite: String?, origin: String?, host: String?) -> String? {
-        if let fetchSite {
+    /// Why a request is refused, or nil: one that changes something (any method but GET, HEAD
+    /// and OPTIONS) or opens a WebSocket, without an Authorization field, from a page that the
+    /// browser says is of another origin than the hub's. `host`: the request's Host.
+    static func refusal(
+        method: HTTPRequest.Method, webSocket: Bool, hasAuthorization: Bool, claims: Claims, host: String?
+    ) -> String? {
+        guard !hasAuthorization else { return nil }
+        switch method {
+        case .get, .head, .options: guard webSocket else { return nil }
+        default: break
+        }
+        if let fetchSite = claims.fetchSite {
             switch fetchSite.lowercased() {
             case "same-origin", "none": return nil
             default: return "refused a request from another origin (Sec-Fetch-Site: \(fetchSite)): \(rule)"
             }
         }
-        guard let origin else { return nil }
+        guard let origin = claims.origin else { return nil }  // no browser
         if let host, let separator = origin.range(of: "://"),
            origin[separator.upperBound...].lowercased() == host.lowercased() {
             return nil
@@ -50,13 +69,32 @@ enum CrossOrigin {
 
     private static let rule = "a browser may change something or open a WebSocket with the hub's session cookie only from the hub's own pages"
 
-    /// Why the request of `head` is refused, or nil (`isChecked`, `refusal`).
+    /// `refusal` for the request of `head`.
     static func refusal(of head: HTTPRequest) -> String? {
-        let fields = head.headerFields
-        guard isChecked(
-            method: head.method, webSocket: WebSocketTunnel.isWebSocketUpgrade(head), hasAuthorization: fields[.authorization] != nil)
-        else { return nil }
-        return refusal(fetchSite: fields[.secFetchSite], origin: fields[.origin], host: head.authority)
+        refusal(
+            method: head.method, webSocket: WebSocketTunnel.isWebSocketUpgrade(head),
+            hasAuthorization: head.headerFields[.authorization] != nil, claims: Claims(head.headerFields), host: head.authority)
+    }
+
+    /// Why the gateway refuses a request for a user's app, or nil: what `refusal` refuses, and
+    /// what a page of another origin asks for without following a link (framing the app,
+    /// embedding or fetching what it serves). A page of the same site gets the cookie sent
+    /// with those, so it could put a user's app, their desktop say, in a frame of its own and
+    /// have them click in it, or probe what the app answers. Following a link (a top-level
+    /// navigation: `Sec-Fetch-Mode: navigate`, `Sec-Fetch-Dest: document`) passes, from
+    /// anywhere: web.dev's "resource isolation policy" on Fetch Metadata. Browsers that send no
+    /// Sec-Fetch-Site are not checked for this; nor are requests with an Authorization field.
+    static func gatewayRefusal(
+        method: HTTPRequest.Method, webSocket: Bool, hasAuthorization: Bool, claims: Claims, host: String?
+    ) -> String? {
+        if let refusal = refusal(method: method, webSocket: webSocket, hasAuthorization: hasAuthorization, claims: claims, host: host) {
+            return refusal
+        }
+        guard !hasAuthorization, let fetchSite = claims.fetchSite,
+              ["same-site", "cross-site"].contains(fetchSite.lowercased()) else { return nil }
+        if claims.fetchMode?.lowercased() == "navigate", claims.fetchDest?.lowercased() == "document" { return nil }
+        return "refused a request for an app from a page of another origin (Sec-Fetch-Site: \(fetchSite), Sec-Fetch-Dest: "
+            + "\(claims.fetchDest ?? "none")): other origins may only link to a user's app"
     }
 }
 
@@ -80,4 +118,6 @@ extension EnvHubError {
 
 extension HTTPField.Name {
     static let secFetchSite = Self("Sec-Fetch-Site")!
+    static let secFetchMode = Self("Sec-Fetch-Mode")!
+    static let secFetchDest = Self("Sec-Fetch-Dest")!
 }
