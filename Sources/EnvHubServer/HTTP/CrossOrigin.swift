@@ -21,7 +21,7 @@ import Hummingbird
 /// allow) nor know the token. The rule is Go's `http.CrossOriginProtection` (Go 1.25), kept
 /// to what the cookie authenticates.
 ///
-/// The gateway adds a rule for users' apps (`embedding`): another origin's page may only link
+/// The gateway adds a rule for users' apps (`gatewayRefusal`): another origin's page may only link
 /// to one. It does not isolate the apps from the hub, whose origin they share (README, "The
 /// gateway").
 enum CrossOrigin {
