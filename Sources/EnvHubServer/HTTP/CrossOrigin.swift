@@ -25,7 +25,8 @@ import Hummingbird
 /// to one. It does not isolate the apps from the hub, whose origin they share (README, "The
 /// gateway").
 enum CrossOrigin {
-    /// What a browser says of the page a request comes from.
+    /// What a browser says of the page a request comes from. The Fetch Metadata values are
+    /// structured-field tokens (RFC 8941), compared as sent: browsers send them in lower case.
     struct Claims {
         var fetchSite: String?
         var fetchMode: String?
@@ -54,7 +55,7 @@ enum CrossOrigin {
         default: break
         }
         if let fetchSite = claims.fetchSite {
-            switch fetchSite.lowercased() {
+            switch fetchSite {
             case "same-origin", "none": return nil
             default: return "refused a request from another origin (Sec-Fetch-Site: \(fetchSite)): \(rule)"
             }
@@ -90,9 +91,10 @@ enum CrossOrigin {
         if let refusal = refusal(method: method, webSocket: webSocket, hasAuthorization: hasAuthorization, claims: claims, host: host) {
             return refusal
         }
-        guard !hasAuthorization, let fetchSite = claims.fetchSite,
-              ["same-site", "cross-site"].contains(fetchSite.lowercased()) else { return nil }
-        if claims.fetchMode?.lowercased() == "navigate", claims.fetchDest?.lowercased() == "document" { return nil }
+        guard !hasAuthorization, let fetchSite = claims.fetchSite, fetchSite == "same-site" || fetchSite == "cross-site" else {
+            return nil
+        }
+        if claims.fetchMode == "navigate", claims.fetchDest == "document" { return nil }
         return "refused a request for an app from a page of another origin (Sec-Fetch-Site: \(fetchSite), Sec-Fetch-Dest: "
             + "\(claims.fetchDest ?? "none")): other origins may only link to a user's app"
     }
