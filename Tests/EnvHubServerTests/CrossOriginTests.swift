@@ -99,6 +99,14 @@ import Testing
         }
     }
 
+    /// `answer` is the gateway's 403 `cross_origin`, and the probe app never saw a request for `path`.
+    static func expectRefused(_ answer: String, _ path: String, _ hub: TestHub, _ token: String) async throws {
+        #expect(answer.contains("HTTP/1.1 403"), "\(answer)")
+        #expect(answer.contains(#""code":"cross_origin""#), "\(answer)")
+        let seen = try await hub.request(.get, "/u/admin/web/seen?target=\(path)", token: token)
+        #expect(seen.object["count"] as? Int == 0, "\(path)")
+    }
+
     /// On the byte path and on NIO's parser: refused before the session is even looked at, so
     /// the app never sees the request.
     @Test(arguments: [GatewayConnectionTests.Opening.none, .parserForGood])
@@ -110,13 +118,8 @@ import Testing
                     + "Cookie: envhub_session=\(token)\r\n\(fields)Content-Length: 2\r\n\r\n{}")
                 return try await socket.receive { GatewayConnectionTests.bodies($0).count == (opening == .none ? 1 : 2) }
             }
-            let refused = try await post("/echo-refused", "Sec-Fetch-Site: same-site\r\n")
-            #expect(refused.contains("HTTP/1.1 403"), "\(refused)")
-            #expect(refused.contains(#""code":"cross_origin""#), "\(refused)")
-            let refusedByOrigin = try await post("/echo-refused", "Origin: http://blog.example\r\n")
-            #expect(refusedByOrigin.contains("HTTP/1.1 403"), "\(refusedByOrigin)")
-            let seen = try await hub.request(.get, "/u/admin/web/seen?target=/echo-refused", token: token)
-            #expect(seen.object["count"] as? Int == 0)
+            try await Self.expectRefused(post("/echo-refused", "Sec-Fetch-Site: same-site\r\n"), "/echo-refused", hub, token)
+            try await Self.expectRefused(post("/echo-refused", "Origin: http://blog.example\r\n"), "/echo-refused", hub, token)
 
             let passed = try await post("/echo", "Sec-Fetch-Site: same-origin\r\n")
             #expect(passed.contains(#""method": "POST""#), "\(passed)")
@@ -137,11 +140,7 @@ import Testing
                     + "Sec-Fetch-Dest: \(dest)\r\n\r\n")
                 return try await socket.receive { GatewayConnectionTests.bodies($0).count == (opening == .none ? 1 : 2) }
             }
-            let framed = try await get("/echo-framed", dest: "iframe")
-            #expect(framed.contains("HTTP/1.1 403"), "\(framed)")
-            #expect(framed.contains(#""code":"cross_origin""#), "\(framed)")
-            let seen = try await hub.request(.get, "/u/admin/web/seen?target=/echo-framed", token: token)
-            #expect(seen.object["count"] as? Int == 0)
+            try await Self.expectRefused(get("/echo-framed", dest: "iframe"), "/echo-framed", hub, token)
             let linked = try await get("/echo", dest: "document")
             #expect(linked.contains(#""method": "GET""#), "\(linked)")
         }
@@ -156,11 +155,7 @@ import Testing
                     + "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                     + "Sec-WebSocket-Version: 13\r\nOrigin: \(origin)\r\nCookie: envhub_session=\(token)\r\n\r\n")
             }
-            let refused = try await handshake("/socket-refused", origin: "http://blog.example")
-            #expect(refused.hasPrefix("HTTP/1.1 403"), "\(refused)")
-            #expect(refused.contains(#""code":"cross_origin""#), "\(refused)")
-            let seen = try await hub.request(.get, "/u/admin/web/seen?target=/socket-refused", token: token)
-            #expect(seen.object["count"] as? Int == 0)
+            try await Self.expectRefused(handshake("/socket-refused", origin: "http://blog.example"), "/socket-refused", hub, token)
             // The probe app does not speak WebSocket: its answer to the handshake is passed on.
             let passed = try await handshake("/echo", origin: "http://127.0.0.1:\(port)")
             #expect(passed.hasPrefix("HTTP/1.1 200"), "\(passed)")
