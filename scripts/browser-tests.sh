@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the browser tests (Tests/browser/test_*.py): Selenium driving Debian's Chromium and
 # chromedriver, headless, against a hub started here from .build/debug/envhub on SQLite in
-# a temp dir. Screenshots go to .build/test-output/browser/. Needs `swift build` first and
-# the packages of scripts/system-packages.sh.
+# a temp dir; then Tests/browser/admin_kept_out.py against a second hub started with
+# --no-admin-app-access. Screenshots go to .build/test-output/browser/. Needs `swift build`
+# first and the packages of scripts/system-packages.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,5 +28,10 @@ for test in Tests/browser/test_*.py; do
     SE_OFFLINE=true HUB_URL="http://127.0.0.1:$port" ADMIN_PASSWORD=$password OUTPUT_DIR="$output" \
         timeout --kill-after=10 600 "$venv/bin/python" "$test" || { echo "browser-tests: $test failed (status $?)" >&2; status=1; }
 done
-[ $status -eq 0 ] || { echo "browser-tests: failed; hub log in $output/envhub.log" >&2; }
+# A second hub that keeps admins out of users' apps, for the test of that setting alone.
+start_test_hub browser-tests "$password" "$output/envhub-admin-kept-out.log" info --stop-environments-on-exit --no-admin-app-access
+SE_OFFLINE=true HUB_URL="http://127.0.0.1:$port" ADMIN_PASSWORD=$password OUTPUT_DIR="$output" \
+    timeout --kill-after=10 600 "$venv/bin/python" Tests/browser/admin_kept_out.py \
+    || { echo "browser-tests: Tests/browser/admin_kept_out.py failed (status $?)" >&2; status=1; }
+[ $status -eq 0 ] || { echo "browser-tests: failed; hub logs in $output/" >&2; }
 exit $status
