@@ -20,6 +20,9 @@ public struct AppConfig: Sendable {
     /// not trust turns this off (as JupyterHub's `admin_access` and Coder's path-app rules do).
     /// Admins still see, start and stop every environment.
     public var adminAppAccess = true
+    /// Serve each user's apps on an origin of their own (`--public-url` with `--apps-url`) rather
+    /// than the hub's: then an app's page cannot act with its visitor's hub session at all.
+    public var appOrigins: AppOrigins?
     /// More templates, read after the built-in ones.
     public var templatesDirectory: String?
     /// The first admin's password; generated and announced when nil.

@@ -50,6 +50,8 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     let router = Router(context: HubRequestContext.self)
     router.add(middleware: MetricsMiddleware(metrics: metrics))
     router.add(middleware: ErrorMiddleware(catalog: catalog))
+    let appSignIn = AppSignIn(origins: config.appOrigins, sessions: sessions, adminAppAccess: config.adminAppAccess)
+    router.add(middleware: AppOriginMiddleware(signIn: appSignIn))
     router.add(middleware: CrossOriginMiddleware())
     router.add(middleware: AuthenticationMiddleware(sessions: sessions))
     let routes = HubRoutes(router: router, catalog: catalog)
@@ -60,6 +62,7 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
         cookie: SessionCookie(secureByConfiguration: config.secureCookies, trustedProxies: config.trustedProxies),
         openSignup: config.openSignup, decoyHash: decoyHash
     ).addRoutes(to: routes)
+    appSignIn.addRoutes(to: routes)
     let runtime = config.runtime ?? LocalRuntime(
         root: URL(fileURLWithPath: config.dataDirectory).appendingPathComponent("environments"),
         envhubBinary: config.envhubBinary, stopGrace: config.stopGrace, logger: logger)
@@ -78,7 +81,8 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     TemplateController(templates: templates).addRoutes(to: routes)
     let gateway = Gateway(
         store: store, templates: templates, sessions: sessions, activity: lifecycle.activity, idleTimeout: config.gatewayIdleTimeout,
-        trustedProxies: config.trustedProxies, adminAppAccess: config.adminAppAccess, metrics: metrics)
+        trustedProxies: config.trustedProxies, adminAppAccess: config.adminAppAccess, origins: config.appOrigins,
+        metrics: metrics)
     gateway.addRoutes(to: router)
     WebController(assets: webAssets).addRoutes(to: router)
     let agentReplies = AgentReplies(store: store, logger: logger)

@@ -25,6 +25,12 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("no-admin-app-access"), help: "Admins may not open other users' apps through the gateway (they still see, start and stop every environment): apps share the hub's origin, so an app's page can act with the session of whoever views it. Env: ENVHUB_ADMIN_APP_ACCESS=false")
     var noAdminAppAccess = false
 
+    @Option(name: .customLong("apps-url"), help: "Serve each user's apps on an origin of their own, apart from the hub's: alice's at {scheme}://alice.{host}[:port]/u/alice/…, so that no app's page can act with its visitor's hub session (needs a wildcard DNS name and, for https, certificate; put them on another registrable domain than the hub's). Browsers sign in to them through the hub. Needs --public-url. Env: ENVHUB_APPS_URL. Default: apps share the hub's origin")
+    var appsURL: String?
+
+    @Option(name: .customLong("public-url"), help: "The hub's own address as browsers reach it (https://hub.example.com), for --apps-url. Env: ENVHUB_PUBLIC_URL")
+    var publicURL: String?
+
     @Option(name: .customLong("idle-timeout"), help: "Stop environments unused this long: seconds, or with s, m or h; 0 never. Env: ENVHUB_IDLE_TIMEOUT. Default: 1h")
     var idleTimeout: String?
 
@@ -85,6 +91,13 @@ struct Serve: AsyncParsableCommand {
         config.secureCookies = try secureCookies || environmentFlag("ENVHUB_SECURE_COOKIES") == true
         config.stopEnvironmentsOnExit = try stopEnvironmentsOnExit || environmentFlag("ENVHUB_STOP_ENVIRONMENTS_ON_EXIT") == true
         config.adminAppAccess = try !(noAdminAppAccess || environmentFlag("ENVHUB_ADMIN_APP_ACCESS") == false)
+        switch (appsURL ?? env["ENVHUB_APPS_URL"], publicURL ?? env["ENVHUB_PUBLIC_URL"]) {
+        case (nil, nil): break
+        case (let apps?, let hub?):
+            do { config.appOrigins = try AppOrigins(publicURL: hub, appsURL: apps) } catch { throw ValidationError("\(error)") }
+        case (nil, _?): throw ValidationError("--public-url is used only with --apps-url")
+        case (_?, nil): throw ValidationError("--apps-url needs --public-url, the hub's own address, for app origins to send browsers to")
+        }
         if let password = env["ENVHUB_ADMIN_PASSWORD"], !password.isEmpty { config.adminPassword = password }
         if let raw = idleTimeout ?? env["ENVHUB_IDLE_TIMEOUT"] { config.idleTimeout = try Self.timeout(raw, "idle timeout") }
         if let raw = gatewayIdleTimeout ?? env["ENVHUB_GATEWAY_IDLE_TIMEOUT"] {

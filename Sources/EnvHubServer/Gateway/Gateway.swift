@@ -10,6 +10,11 @@ import NIOCore
 /// `adminAppAccess` is off: then 403); anonymous browsers are sent to sign in, anonymous API
 /// clients get 401, anyone else 404.
 ///
+/// With `AppOrigins` (`--apps-url`) each user's apps are served on an origin of their own:
+/// there a browser signs in through the hub (`AppSignIn`) and a stopped project's page is the
+/// hub's; on the hub's origin, requests with the session cookie are sent there, and only
+/// requests with a token (scripts) are served.
+///
 /// This type decides (`answer`); on the client connection's event loop `GatewayByteProxy`
 /// moves the bytes of plain requests, `GatewayProxyHandler` those of other requests NIO's
 /// parser has read, and `WebSocketTunnel` those of WebSocket upgrades.
@@ -22,11 +27,14 @@ struct Gateway: Sendable {
     let trustedProxies: TrustedProxies
     /// Admins pass into other users' apps (`AppConfig.adminAppAccess`).
     let adminAppAccess: Bool
+    /// Where users' apps are served when not on the hub's origin (`AppConfig.appOrigins`).
+    let origins: AppOrigins?
     let metrics: HubMetrics?
 
     init(
         store: any HubStore, templates: TemplateCatalog, sessions: SessionAuthority, activity: ActivityTracker,
-        idleTimeout: Duration, trustedProxies: TrustedProxies = .none, adminAppAccess: Bool = true, metrics: HubMetrics? = nil
+        idleTimeout: Duration, trustedProxies: TrustedProxies = .none, adminAppAccess: Bool = true, origins: AppOrigins? = nil,
+        metrics: HubMetrics? = nil
     ) {
         self.routes = RouteTable(store: store, templates: templates)
         self.sessions = sessions
@@ -34,6 +42,7 @@ struct Gateway: Sendable {
         self.idleTimeout = idleTimeout
         self.trustedProxies = trustedProxies
         self.adminAppAccess = adminAppAccess
+        self.origins = origins
         self.metrics = metrics
     }
 
@@ -118,27 +127,32 @@ struct Gateway: Sendable {
     func cachedAnswer(_ request: Request, remoteAddress: SocketAddress?, recall: inout Recall) -> GatewayAnswer? {
         if let refusal = request.crossOriginRefusal { return .respond(FixedAnswer(.crossOrigin(refusal))) }
         guard let address = Address(target: request.target) else { return .respond(Self.noSuchProject) }
+        let appOrigin = origins?.owner(ofHost: request.host)
+        if let appOrigin, appOrigin != address.owner { return .respond(Self.noSuchProject) }
         var identity: Identity?
         if let token = request.token {
-            guard let cached = sessions.cachedIdentity(for: token, recalled: &recall.identity) else { return nil }
+            guard let cached = sessions.cachedIdentity(for: token, appOrigin: appOrigin, recalled: &recall.identity) else {
+                return nil
+            }
             identity = cached
         }
         guard let identity, may(identity.user, see: address) else {
-            return answer(request, address: address, identity: identity, route: nil, remoteAddress: remoteAddress)
+            return answer(request, address: address, appOrigin: appOrigin, identity: identity, route: nil, remoteAddress: remoteAddress)
         }
         guard let route = routes.cachedRoute(owner: address.owner, name: address.project, recalled: &recall.route) else {
             return nil
         }
-        return answer(request, address: address, identity: identity, route: route, remoteAddress: remoteAddress)
+        return answer(request, address: address, appOrigin: appOrigin, identity: identity, route: route, remoteAddress: remoteAddress)
     }
 
     /// The answer, reading the session and the route from the store when they are not in memory.
     func answer(_ request: Request, remoteAddress: SocketAddress?) async -> GatewayAnswer {
         if let answer = cachedAnswer(request, remoteAddress: remoteAddress) { return answer }
         guard let address = Address(target: request.target) else { return .respond(Self.noSuchProject) }
+        let appOrigin = origins?.owner(ofHost: request.host)
         var identity: Identity?
         if let token = request.token {
-            identity = await sessions.identity(for: token)
+            identity = await sessions.identity(for: token, appOrigin: appOrigin)
         }
         var route: RouteTable.Route?
         if let identity, may(identity.user, see: address) {
@@ -148,36 +162,53 @@ struct Gateway: Sendable {
                 return .respond(FixedAnswer(.unavailable("the hub cannot read its store: \(error)")))
             }
         }
-        return answer(request, address: address, identity: identity, route: route, remoteAddress: remoteAddress)
+        return answer(request, address: address, appOrigin: appOrigin, identity: identity, route: route, remoteAddress: remoteAddress)
+    }
+
+    private func may(_ user: User, see address: Address) -> Bool {
+        Self.may(user, see: address.owner, adminAppAccess: adminAppAccess)
     }
 
     /// The owner, and admins when they may pass into other users' apps; anyone else learns
     /// nothing (an admin kept out is told why: admins see every project anyway).
-    private func may(_ user: User, see address: Address) -> Bool {
-        user.name == address.owner || (user.isAdmin && adminAppAccess)
+    static func may(_ user: User, see owner: UserName, adminAppAccess: Bool) -> Bool {
+        user.name == owner || (user.isAdmin && adminAppAccess)
     }
+
+    /// Why an admin is refused at another user's app, when `adminAppAccess` is off.
+    static let adminsKeptOut = EnvHubError.forbidden(
+        "admins may not open other users' apps on this hub (ENVHUB_ADMIN_APP_ACCESS=false)")
 
     private static let noSuchProject = FixedAnswer(.notFound("no such project"))
 
-    /// The rules, once the visitor and (if they may see it) the route are known.
+    /// The rules, once the visitor and (if they may see it) the route are known. `appOrigin`:
+    /// whose app origin the request came to, nil for the hub's.
     private func answer(
-        _ request: Request, address: Address, identity: Identity?, route: RouteTable.Route?, remoteAddress: SocketAddress?
+        _ request: Request, address: Address, appOrigin: UserName?, identity: Identity?, route: RouteTable.Route?,
+        remoteAddress: SocketAddress?
     ) -> GatewayAnswer {
         guard let identity else {
             guard request.wantsHTML else { return .respond(FixedAnswer(.unauthenticated())) }
-            let next = address.prefix + address.rest + address.query
-            let encoded = next.addingPercentEncoding(withAllowedCharacters: .urlQueryValueAllowed) ?? "/"
-            return .respond(FixedAnswer(status: .found, headers: [.location: "/login?next=\(encoded)", .cacheControl: "no-store"]))
+            if let origins, appOrigin != nil {
+                return .respond(AppSignIn.start(at: origins, next: request.target))
+            }
+            let encoded = request.target.addingPercentEncoding(withAllowedCharacters: .urlQueryValueAllowed) ?? "/"
+            return .respond(Self.redirect(to: "/login?next=\(encoded)"))
         }
         guard may(identity.user, see: address), let route else {
-            if identity.user.isAdmin, !adminAppAccess {
-                return .respond(FixedAnswer(.forbidden(
-                    "admins may not open other users' apps on this hub (ENVHUB_ADMIN_APP_ACCESS=false)")))
-            }
+            if identity.user.isAdmin, !adminAppAccess { return .respond(FixedAnswer(Self.adminsKeptOut)) }
             return .respond(FixedAnswer(.notFound("no project \(address.owner)/\(address.project)")))
         }
         guard route.project.state == .active, let upstream = route.upstream else {
+            if let origins, appOrigin != nil, request.wantsHTML {
+                // The stopped page calls the hub's API, which an app origin does not serve.
+                return .respond(Self.redirect(to: origins.hubOrigin + request.target))
+            }
             return .respond(StoppedPage.answer(route.project, visitor: identity.user, html: request.wantsHTML))
+        }
+        if let origins, appOrigin == nil, !request.hasAuthorization {
+            // A browser: its app is served on its own origin, never with the hub's cookie.
+            return .respond(Self.redirect(to: origins.origin(of: address.owner) + request.target, status: .temporaryRedirect))
         }
         if address.rest.isEmpty {
             return .respond(FixedAnswer(status: .permanentRedirect, headers: [.location: address.prefix + "/" + address.query]))
@@ -188,13 +219,18 @@ struct Gateway: Sendable {
         if address.rest == "/", address.query.isEmpty, request.method == .get, let entryPath {
             let filled = Placeholders(user: address.owner.rawValue, project: address.project.rawValue, secret: "", endpoints: [:])
                 .fill(entryPath)
-            return .respond(FixedAnswer(status: .found, headers: [.location: address.prefix + filled, .cacheControl: "no-store"]))
+            return .respond(Self.redirect(to: address.prefix + filled))
         }
         return .forward(ProxyTarget(
             upstream: upstream, path: (keepPrefix ? address.prefix + address.rest : address.rest) + address.query,
             projectID: route.project.id, prefix: address.prefix,
             prefixStripped: !keepPrefix, clientHost: request.host, clientAddress: remoteAddress,
             clientIsTrustedProxy: trustedProxies.contains(remoteAddress), keepUpgrade: request.isWebSocketUpgrade))
+    }
+
+    /// A redirect no cache keeps: where it leads depends on the session and the project's state.
+    static func redirect(to location: String, status: HTTPResponse.Status = .found) -> FixedAnswer {
+        FixedAnswer(status: status, headers: [.location: location, .cacheControl: "no-store"])
     }
 
     /// The few things of a request the gateway's rules read, from NIO's parsed head or from
@@ -206,6 +242,8 @@ struct Gateway: Sendable {
         var host: String?
         /// A Bearer token or the session cookie (`AuthenticationMiddleware.token`).
         var token: String?
+        /// It has an Authorization field: a script's, which no other page can make a browser send.
+        var hasAuthorization: Bool
         var wantsHTML: Bool
         var isWebSocketUpgrade: Bool
         /// Why `CrossOrigin` refuses the request, if it does (`CrossOrigin.gatewayRefusal`).
@@ -233,11 +271,13 @@ struct Gateway: Sendable {
 extension Gateway.Request {
     init(_ head: HTTPRequest) {
         let fields = head.headerFields, webSocket = WebSocketTunnel.isWebSocketUpgrade(head)
+        let hasAuthorization = fields[.authorization] != nil
         self.init(
             method: head.method, target: head.path ?? "", host: head.authority,
-            token: AuthenticationMiddleware.token(in: fields), wantsHTML: Gateway.wantsHTML(fields), isWebSocketUpgrade: webSocket,
+            token: AuthenticationMiddleware.token(in: fields), hasAuthorization: hasAuthorization,
+            wantsHTML: Gateway.wantsHTML(fields), isWebSocketUpgrade: webSocket,
             crossOriginRefusal: CrossOrigin.gatewayRefusal(
-                method: head.method, webSocket: webSocket, hasAuthorization: fields[.authorization] != nil,
+                method: head.method, webSocket: webSocket, hasAuthorization: hasAuthorization,
                 claims: CrossOrigin.Claims(fields), host: head.authority))
     }
 }

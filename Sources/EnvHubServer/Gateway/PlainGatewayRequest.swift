@@ -117,7 +117,8 @@ struct PlainGatewayRequest {
         guard let host else { return nil }
         let request = Gateway.Request(
             method: method, target: HeadBytes.string(bytes, line.target), host: host,
-            token: AuthenticationMiddleware.token(authorization: authorization, cookies: cookies), wantsHTML: wantsHTML,
+            token: AuthenticationMiddleware.token(authorization: authorization, cookies: cookies),
+            hasAuthorization: authorization != nil, wantsHTML: wantsHTML,
             isWebSocketUpgrade: false, crossOriginRefusal: CrossOrigin.gatewayRefusal(
                 method: method, webSocket: false, hasAuthorization: authorization != nil, claims: browser, host: host))
         return PlainGatewayRequest(

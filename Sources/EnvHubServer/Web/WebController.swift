@@ -26,7 +26,7 @@ struct WebController {
     /// What every HTML page the hub writes is sent with (the shell, and the gateway's
     /// `StoppedPage`): the policy above, and no referrer for other origins.
     static let pageSecurityFields: HTTPFields = [
-        .contentSecurityPolicy: contentSecurityPolicy, .init("Referrer-Policy")!: "same-origin",
+        .contentSecurityPolicy: contentSecurityPolicy, .referrerPolicy: "same-origin",
     ]
 
     /// The UI's pages; `**` covers a page's sub-paths (`/projects/alice/web`, `/chat/general`).
