@@ -94,7 +94,8 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     OperationsController(
         store: store, metrics: metrics, openAPIDocument: openAPIDocument,
         runtimeKind: runtime.kind, runtimeDescription: runtime.summary, agentReplies: agentReplies, chat: chat,
-        activity: lifecycle.activity, openSignup: config.openSignup, adminAppAccess: config.adminAppAccess
+        activity: lifecycle.activity, openSignup: config.openSignup, adminAppAccess: config.adminAppAccess,
+        appOrigins: config.appOrigins
     ).addRoutes(to: routes)
 
     var application = Application(

@@ -8,7 +8,8 @@ import HummingbirdTesting
 import Testing
 
 /// Every route × {anonymous, owner, another user, admin} → the status that caller must get.
-/// `alice` owns the project `web`; `bob` is the other user. Each cell runs on a fresh hub.
+/// `alice` owns the project `web`; `bob` is the other user. Each cell runs on a fresh hub, with
+/// users' apps on origins of their own (`AppOrigins`).
 @Suite struct AuthorizationMatrixTests {
     enum Caller: String, CaseIterable, Sendable {
         case anonymous, owner, other, admin
@@ -22,6 +23,8 @@ import Testing
         let expected: [Int]
         /// An answer that never ends (server-sent events): only its status is read, over a real socket.
         var streaming = false
+        /// Sent after the path, `?…`.
+        var query = ""
         var description: String { "\(method.rawValue) \(path)" }
     }
 
@@ -33,6 +36,8 @@ import Testing
         Cell(method: .post, path: "/api/auth/logout", body: nil, expected: [401, 204, 204, 204]),
         Cell(method: .get, path: "/api/auth/me", body: nil, expected: [401, 200, 200, 200]),
         Cell(method: .post, path: "/api/auth/verify", body: ["token": "x.y.z"], expected: [200, 200, 200, 200]),
+        // A ticket to alice's app origin (the hubs here have app origins): for her, and an admin.
+        Cell(method: .get, path: "/api/auth/app-ticket", body: nil, expected: [401, 302, 404, 302], query: "?next=/u/alice/web/&state=1"),
         Cell(method: .get, path: "/api/users", body: nil, expected: [401, 403, 403, 200]),
         Cell(method: .post, path: "/api/users", body: ["username": "carol", "password": "password-123"], expected: [401, 403, 403, 201]),
         Cell(method: .get, path: "/api/users/{user}", body: nil, expected: [401, 200, 200, 200]),
@@ -85,7 +90,7 @@ import Testing
     @Test(arguments: cells)
     func eachCallerGetsTheExpectedStatus(_ cell: Cell) async throws {
         for (index, caller) in Caller.allCases.enumerated() {
-            try await TestHub.run(live: cell.streaming) { hub in
+            try await TestHub.run(configure: { $0.appOrigins = AppOriginTests.origins }, live: cell.streaming) { hub in
                 let admin = try await hub.adminToken()
                 let alice = try await hub.createUser("alice", password: Self.alicePassword, adminToken: admin)
                 let bob = try await hub.createUser("bob", adminToken: admin)
@@ -100,7 +105,7 @@ import Testing
                 case .admin: admin
                 }
                 let path = cell.path.replacingOccurrences(of: "{user}", with: "alice").replacingOccurrences(of: "{project}", with: "web")
-                    .replacingOccurrences(of: "{room}", with: "general").replacingOccurrences(of: "{id}", with: "1")
+                    .replacingOccurrences(of: "{room}", with: "general").replacingOccurrences(of: "{id}", with: "1") + cell.query
                 if cell.streaming {
                     var request = HTTPClientRequest(url: "http://127.0.0.1:\(try #require(hub.client.port))\(path)")
                     if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }

@@ -56,6 +56,12 @@ import Testing
                 (["serve", "--trusted-proxies", "10.0.0.0/33"], nil, "trusted proxies: '10.0.0.0/33' is not an IP address"),
                 (["serve"], ("ENVHUB_TRUSTED_PROXIES", "10.0.0.1, ingress.local"), "trusted proxies: 'ingress.local'"),
                 (["serve"], ("ENVHUB_ADMIN_APP_ACCESS", "maybe"), "ENVHUB_ADMIN_APP_ACCESS must be true or false"),
+                (["serve", "--apps-url", "http://apps.test"], nil, "--apps-url needs --public-url"),
+                (["serve", "--public-url", "http://hub.test"], nil, "--public-url is used only with --apps-url"),
+                (["serve", "--apps-url", "http://apps.test/x", "--public-url", "http://hub.test"], nil,
+                 "the apps URL 'http://apps.test/x' must be http:// or https://"),
+                (["serve", "--public-url", "http://alice.apps.test"], ("ENVHUB_APPS_URL", "http://apps.test"),
+                 "must not be the apps URL's host or a subdomain of it that names a user"),
             ]
             for (arguments, variable, says) in cases {
                 var env = Self.environment(location)
@@ -114,6 +120,28 @@ import Testing
                 let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/api/status")!)
                 let status = try JSONSerialization.jsonObject(with: data) as? [String: Any]
                 #expect(status?["adminAppAccess"] as? Bool == access, "\(arguments) \(variable ?? "-")")
+                server.terminate()
+                #expect(try await server.waitForExit() == 0, "\(server.output)")
+            }
+        }
+    }
+
+    @Test func serveServesAppsOnOriginsOfTheirOwnWhenTold() async throws {
+        try await TestDatabase.sqlite.withLocation { location async throws in
+            let runs: [(arguments: [String], variables: [String: String], appsURL: String?)] = [
+                (["serve", "--port", "0"], [:], nil),
+                (["serve", "--port", "0", "--apps-url", "https://Apps.Example.net:443", "--public-url", "https://hub.example.com"], [:],
+                 "https://apps.example.net"),
+                (["serve", "--port", "0"], ["ENVHUB_APPS_URL": "http://apps.test:8080", "ENVHUB_PUBLIC_URL": "http://hub.test:8080"],
+                 "http://apps.test:8080"),
+            ]
+            for (arguments, variables, appsURL) in runs {
+                let server = try EnvHubProcess(arguments, env: Self.environment(location).merging(variables) { $1 })
+                defer { server.kill() }
+                let port = try await server.waitForPort()
+                let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/api/status")!)
+                let status = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+                #expect(status?["appsURL"] as? String == appsURL, "\(arguments) \(variables)")
                 server.terminate()
                 #expect(try await server.waitForExit() == 0, "\(server.output)")
             }

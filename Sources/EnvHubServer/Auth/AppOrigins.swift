@@ -59,6 +59,9 @@ public struct AppOrigins: Sendable, Equatable {
     /// `https://alice.apps.example.com`
     func origin(of owner: UserName) -> String { "\(scheme)://\(owner.rawValue).\(domain)\(portSuffix)" }
 
+    /// `https://apps.example.com`: the apps URL as given, without a default port.
+    public var appsURL: String { "\(scheme)://\(domain)\(portSuffix)" }
+
     /// App origins' cookies are Secure when they are served over HTTPS.
     var secure: Bool { scheme == "https" }
 

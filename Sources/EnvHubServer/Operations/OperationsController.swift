@@ -15,6 +15,7 @@ struct OperationsController {
     let activity: ActivityTracker
     let openSignup: Bool
     let adminAppAccess: Bool
+    let appOrigins: AppOrigins?
 
     struct Health: Encodable { let status: String }
 
@@ -34,6 +35,8 @@ struct OperationsController {
         let openSignup: Bool
         /// Admins may open other users' apps (`AppConfig.adminAppAccess`).
         let adminAppAccess: Bool
+        /// Where users' apps are served, when not on the hub's origin (`AppOrigins.appsURL`).
+        let appsURL: String?
     }
 
     struct Stats: Encodable {
@@ -84,7 +87,7 @@ struct OperationsController {
             version: EnvHubVersion.current,
             store: .init(kind: store.kind.rawValue, healthy: healthy, schemaVersion: Migrations.latestVersion),
             runtime: .init(kind: runtimeKind, detail: runtimeDescription), openSignup: openSignup,
-            adminAppAccess: adminAppAccess))
+            adminAppAccess: adminAppAccess, appsURL: appOrigins?.appsURL))
     }
 
     @Sendable func stats(_ request: Request, context: HubRequestContext) async throws -> Response {
