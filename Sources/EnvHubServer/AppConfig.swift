@@ -15,10 +15,10 @@ public struct AppConfig: Sendable {
     public var openSignup = false
     /// Mark the session cookie Secure even when the request did not arrive over HTTPS.
     public var secureCookies = false
-    /// Admins pass the gateway into other users' apps. Apps share the hub's origin, so an
-    /// app's page can act with its visitor's session: a hub whose users' apps admins should
-    /// not trust turns this off (as JupyterHub's `admin_access` and Coder's path-app rules do).
-    /// Admins still see, start and stop every environment.
+    /// Admins pass the gateway into other users' apps. Unless `appOrigins` is set, apps share
+    /// the hub's origin, so an app's page can act with its visitor's session: such a hub whose
+    /// users' apps admins should not trust turns this off (as JupyterHub's `admin_access` and
+    /// Coder's path-app rules do). Admins still see, start and stop every environment.
     public var adminAppAccess = true
     /// Serve each user's apps on an origin of their own (`--public-url` with `--apps-url`) rather
     /// than the hub's: then an app's page cannot act with its visitor's hub session at all.

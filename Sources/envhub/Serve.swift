@@ -22,7 +22,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("secure-cookies"), help: "Mark the session cookie Secure (serve behind HTTPS; a trusted proxy that says https makes it Secure too). Env: ENVHUB_SECURE_COOKIES=true")
     var secureCookies = false
 
-    @Flag(name: .customLong("no-admin-app-access"), help: "Admins may not open other users' apps through the gateway (they still see, start and stop every environment): apps share the hub's origin, so an app's page can act with the session of whoever views it. Env: ENVHUB_ADMIN_APP_ACCESS=false")
+    @Flag(name: .customLong("no-admin-app-access"), help: "Admins may not open other users' apps through the gateway (they still see, start and stop every environment): apps share the hub's origin (unless --apps-url), so an app's page can act with the session of whoever views it. Env: ENVHUB_ADMIN_APP_ACCESS=false")
     var noAdminAppAccess = false
 
     @Option(name: .customLong("apps-url"), help: "Serve each user's apps on an origin of their own, apart from the hub's: alice's at {scheme}://alice.{host}[:port]/u/alice/…, so that no app's page can act with its visitor's hub session (needs a wildcard DNS name and, for https, certificate; put them on another registrable domain than the hub's). Browsers sign in to them through the hub. Needs --public-url. Env: ENVHUB_APPS_URL. Default: apps share the hub's origin")
