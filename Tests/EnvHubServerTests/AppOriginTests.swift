@@ -151,6 +151,27 @@ import Testing
         }
     }
 
+    /// Over HTTPS the app origin's cookie is `__Host-`, Secure: a cookie of the same name that
+    /// another user's app origin sets for the whole apps domain cannot shadow it.
+    @Test func overHTTPSTheAppOriginsCookieCannotBeShadowed() async throws {
+        let origins = try AppOrigins(publicURL: "https://hub.test", appsURL: "https://apps.test")
+        try await GatewayTests.withActiveProject("probe", configure: { $0.appOrigins = origins }) { _, token, port in
+            let browser = Browser(port: port)
+            let start = try await browser.get("https://admin.apps.test/u/admin/web/echo")
+            #expect(start.setCookies.first?.hasSuffix("; HttpOnly; SameSite=Lax; Secure") == true, "\(start.setCookies)")
+            let issued = try await browser.get(try #require(start.location), cookie: "envhub_session=\(token)")
+            let session = try await browser.get(
+                try #require(issued.location), cookie: "envhub_app_state=\(try #require(start.cookie(named: "envhub_app_state")))")
+            let appToken = try #require(session.cookie(named: "__Host-envhub_session"), "\(session.setCookies)")
+            #expect(session.setCookies.contains { $0.hasPrefix("__Host-envhub_session=") && $0.contains("Path=/;") && $0.hasSuffix("; Secure") })
+
+            let shadowed = try await browser.get(
+                "https://admin.apps.test/u/admin/web/echo", cookie: "envhub_session=planted; __Host-envhub_session=\(appToken); theme=dark")
+            #expect(shadowed.status == 200, "\(shadowed.text)")
+            #expect(shadowed.text.contains("\"cookie\": \"theme=dark\""), "\(shadowed.text)")
+        }
+    }
+
     @Test func aHubWithoutAppOriginsGivesNoTickets() async throws {
         try await TestHub.run(live: true) { hub in
             let token = try await hub.adminToken()

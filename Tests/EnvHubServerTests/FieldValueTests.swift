@@ -52,18 +52,30 @@ import Testing
     }
 
     /// Whatever spelling signs a request in never reaches the app.
-    @Test(arguments: ["envhub_session=s", " envhub_session=s ", "envhub_session =s", "\tenvhub_session\t=\ts"])
+    @Test(arguments: ["envhub_session=s", " envhub_session=s ", "envhub_session =s", "\tenvhub_session\t=\ts", "__Host-envhub_session=s"])
     func aSessionCookieThatSignsInIsNeverPassedOn(_ spelling: String) {
         let field = "a=1;\(spelling); b=2"
         #expect(AuthenticationMiddleware.token(authorization: nil, cookies: [field]) == "s")
-        #expect(ForwardedHeaders.appCookies(field, sessionCookie: AuthenticationMiddleware.cookieName) == ["a=1", "b=2"])
+        #expect(ForwardedHeaders.appCookies(field) == ["a=1", "b=2"])
         // Nor may an app set it, in any spelling that names it.
-        #expect(ForwardedHeaders.setsCookie(named: AuthenticationMiddleware.cookieName, "\(spelling); Path=/; HttpOnly"))
+        #expect(ForwardedHeaders.setsSessionCookie("\(spelling); Path=/; HttpOnly"))
+    }
+
+    /// An app origin's `__Host-` cookie counts before any other: a cookie of the same name a
+    /// sibling subdomain planted for the whole domain (sent first when its path is longer) does not.
+    @Test func theHostOnlySessionCookieComesFirst() {
+        let token = { (fields: [String]) in AuthenticationMiddleware.token(authorization: nil, cookies: fields) }
+        #expect(token(["envhub_session=planted; __Host-envhub_session=real"]) == "real")
+        #expect(token(["envhub_session=planted", "x=1; __Host-envhub_session=real; __Host-envhub_session=older"]) == "real")
+        #expect(token(["envhub_session=first; envhub_session=second"]) == "first")
+        #expect(token(["__Host-envhub_session=real"]) == "real")
+        #expect(token(["__host-envhub_session=x"]) == nil, "names are compared as sent")
     }
 
     @Test func anAppsCookieThatOnlyLooksLikeTheSessionIsItsOwn() {
-        for value in ["envhub_session_old=1; Path=/", "xenvhub_session=1", "a=1; envhub_session=2", "envhub_session", "a=envhub_session=1"] {
-            #expect(!ForwardedHeaders.setsCookie(named: AuthenticationMiddleware.cookieName, value), "\(value)")
+        for value in ["envhub_session_old=1; Path=/", "xenvhub_session=1", "a=1; envhub_session=2", "envhub_session", "a=envhub_session=1",
+                      "__Secure-envhub_session=1", "__Host-envhub_session_x=1"] {
+            #expect(!ForwardedHeaders.setsSessionCookie(value), "\(value)")
         }
     }
 }

@@ -7,6 +7,13 @@ import Hummingbird
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = HubRequestContext
     static let cookieName = "envhub_session"
+    /// The session cookie of an app origin served over HTTPS (`AppSignIn`). A browser takes a
+    /// `__Host-` cookie only from the host itself, so another user's app origin, a sibling
+    /// subdomain, cannot plant one there to shadow it (cookie tossing).
+    static let hostOnlyCookieName = "__Host-" + cookieName
+
+    /// Either name: what the gateway never passes to an app nor lets an app set.
+    static func isSessionCookie(_ name: Substring) -> Bool { name == cookieName || name == hostOnlyCookieName }
     let sessions: SessionAuthority
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -26,7 +33,8 @@ struct AuthenticationMiddleware: RouterMiddleware {
         token(authorization: fields[.authorization], cookies: fields[values: .cookie])
     }
 
-    /// The Bearer token of an Authorization value, or else the session cookie's value in the Cookie fields.
+    /// The Bearer token of an Authorization value, or else the session cookie's value in the
+    /// Cookie fields: the first `__Host-` one, else the first other.
     static func token(authorization: String?, cookies: some Sequence<String>) -> String? {
         if let authorization {
             // The scheme is case-insensitive (RFC 9110 §11.1), and one or more spaces follow it
@@ -38,9 +46,20 @@ struct AuthenticationMiddleware: RouterMiddleware {
             let parts = authorization.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1].drop { $0 == " " }) }
         }
+        var found: Substring?
         for field in cookies {
-            if let value = CookieField.value(named: cookieName, in: field) { return String(value) }
+            var hostOnly = false
+            CookieField.forEachPair(in: field) { pair in
+                if pair.isNamed(hostOnlyCookieName) {
+                    found = pair.value
+                    hostOnly = true
+                    return false
+                }
+                if found == nil, pair.isNamed(cookieName) { found = pair.value }
+                return true
+            }
+            if hostOnly { break }
         }
-        return nil
+        return found.map(String.init)
     }
 }

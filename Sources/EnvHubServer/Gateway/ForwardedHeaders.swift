@@ -19,7 +19,7 @@ enum ForwardedHeaders {
     /// applies the same rules to the bytes of a head: `PlainGatewayRequest.forwardedHead`.)
     static func request(
         _ fields: HTTPFields, host: String?, clientAddress: String?, fromTrustedProxy: Bool, prefix: String,
-        sessionCookie: String, keepUpgrade: Bool = false
+        keepUpgrade: Bool = false
     ) -> HTTPFields {
         let named = connectionOptions(fields)
         var result = HTTPFields()
@@ -28,7 +28,7 @@ enum ForwardedHeaders {
             switch fate(ofRequestField: field.name.canonicalName, connectionOptions: named, keepUpgrade: keepUpgrade) {
             case .forward: result.append(field)
             case .drop: continue
-            case .cookie: cookies += appCookies(field.value, sessionCookie: sessionCookie)
+            case .cookie: cookies += appCookies(field.value)
             }
         }
         // One Cookie field, as HTTP/1.1 wants (HTTP/2 clients may send several).
@@ -79,11 +79,11 @@ enum ForwardedHeaders {
         return `is`("cookie") ? .cookie : .forward
     }
 
-    /// The cookies of a Cookie field but the hub's session cookie, as `CookieField` reads them.
-    static func appCookies(_ value: String, sessionCookie: String) -> [Substring] {
+    /// The cookies of a Cookie field but the hub's session cookie (either name), as `CookieField` reads them.
+    static func appCookies(_ value: String) -> [Substring] {
         var cookies: [Substring] = []
         CookieField.forEachPair(in: value) { pair in
-            if !pair.isNamed(sessionCookie) { cookies.append(pair.text) }
+            if !AuthenticationMiddleware.isSessionCookie(pair.name) { cookies.append(pair.text) }
             return true
         }
         return cookies
@@ -114,9 +114,9 @@ enum ForwardedHeaders {
     /// What the client receives of the app's answer: hop-by-hop fields removed, a `Location`
     /// on the app's own address or root-relative path moved under the prefix, cookies scoped
     /// to `/` scoped to the prefix instead (so one app's cookies never reach another), and
-    /// none that would set the hub's session cookie (`setsCookie`).
+    /// none that would set the hub's session cookie (`setsSessionCookie`).
     static func response(
-        _ fields: HTTPFields, prefix: String, upstream: String, prefixStripped: Bool, sessionCookie: String
+        _ fields: HTTPFields, prefix: String, upstream: String, prefixStripped: Bool
     ) -> HTTPFields {
         let named = connectionOptions(fields)
         var result = HTTPFields()
@@ -126,7 +126,7 @@ enum ForwardedHeaders {
             switch name {
             case "location":
                 result.append(.init(name: .location, value: location(field.value, prefix: prefix, upstream: upstream, prefixStripped: prefixStripped)))
-            case "set-cookie" where setsCookie(named: sessionCookie, field.value):
+            case "set-cookie" where setsSessionCookie(field.value):
                 continue
             case "set-cookie" where prefixStripped:
                 result.append(.init(name: .setCookie, value: cookie(field.value, prefix: prefix)))
@@ -159,15 +159,15 @@ enum ForwardedHeaders {
         status == 204 && (transferEncoding() || (contentLength() ?? 0) > 0)
     }
 
-    /// The Set-Cookie `value` sets the cookie `name`, read as `CookieField` reads a Cookie
+    /// The Set-Cookie `value` sets the hub's session cookie (either name), read as `CookieField` reads a Cookie
     /// field (its first pair is the cookie; attributes follow). The app is never sent the
     /// hub's session cookie, and may not set it either: under its prefix it would shadow the
     /// hub's, signing the browser out of the app, or into another account there. (A page of
     /// the app can still set it from script, as apps share the hub's origin.)
-    static func setsCookie(named name: String, _ value: String) -> Bool {
+    static func setsSessionCookie(_ value: String) -> Bool {
         var sets = false
         CookieField.forEachPair(in: value) { pair in
-            sets = pair.isNamed(name)
+            sets = AuthenticationMiddleware.isSessionCookie(pair.name)
             return false
         }
         return sets

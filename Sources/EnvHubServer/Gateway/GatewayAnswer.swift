@@ -43,8 +43,7 @@ struct ProxyTarget: Sendable {
         forwarded.authority = upstream.description
         forwarded.headerFields = ForwardedHeaders.request(
             head.headerFields, host: clientHost, clientAddress: clientAddress?.ipAddress,
-            fromTrustedProxy: clientIsTrustedProxy, prefix: prefix,
-            sessionCookie: AuthenticationMiddleware.cookieName, keepUpgrade: keepUpgrade)
+            fromTrustedProxy: clientIsTrustedProxy, prefix: prefix, keepUpgrade: keepUpgrade)
         return forwarded
     }
 
@@ -52,8 +51,7 @@ struct ProxyTarget: Sendable {
     func clientResponse(_ response: HTTPResponse) -> HTTPResponse {
         var response = response
         response.headerFields = ForwardedHeaders.response(
-            response.headerFields, prefix: prefix, upstream: upstreamURL, prefixStripped: prefixStripped,
-            sessionCookie: AuthenticationMiddleware.cookieName)
+            response.headerFields, prefix: prefix, upstream: upstreamURL, prefixStripped: prefixStripped)
         // RFC 9110 §8.6: no Content-Length on a 1xx or 204, whatever the app said.
         if response.status.kind == .informational || response.status == .noContent { response.headerFields[.contentLength] = nil }
         return response

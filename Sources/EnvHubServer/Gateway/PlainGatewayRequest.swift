@@ -153,7 +153,7 @@ struct PlainGatewayRequest {
         }
         var appCookies: [Substring] = []
         for field in cookies where cookiesGo {
-            appCookies += ForwardedHeaders.appCookies(field, sessionCookie: AuthenticationMiddleware.cookieName)
+            appCookies += ForwardedHeaders.appCookies(field)
         }
         if !appCookies.isEmpty { head.appendField("Cookie", appCookies.joined(separator: "; ")) }
         ForwardedHeaders.forwardedFields(

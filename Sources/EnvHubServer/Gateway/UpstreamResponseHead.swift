@@ -131,7 +131,7 @@ struct UpstreamResponseHead {
                     prefixStripped: target.prefixStripped))
             } else if HeadBytes.equals(bytes, line.name, "set-cookie") {
                 let value = HeadBytes.string(bytes, line.value)
-                if ForwardedHeaders.setsCookie(named: AuthenticationMiddleware.cookieName, value) { continue }
+                if ForwardedHeaders.setsSessionCookie(value) { continue }
                 head.appendField("Set-Cookie", target.prefixStripped ? ForwardedHeaders.cookie(value, prefix: target.prefix) : value)
             } else {
                 head.appendLine(line, of: bytes)
