@@ -2,7 +2,9 @@
 # Runs the browser tests (Tests/browser/test_*.py): Selenium driving Debian's Chromium and
 # chromedriver, headless, against a hub started here from .build/debug/envhub on SQLite in
 # a temp dir; then Tests/browser/admin_kept_out.py against a second hub started with
-# --no-admin-app-access. Screenshots go to .build/test-output/browser/. Needs `swift build`
+# --no-admin-app-access, and Tests/browser/app_origins.py against a third that serves users'
+# apps on origins of their own (--apps-url http://localhost:PORT, where Chromium itself maps
+# *.localhost to loopback). Screenshots go to .build/test-output/browser/. Needs `swift build`
 # first and the packages of scripts/system-packages.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,5 +35,12 @@ start_test_hub browser-tests "$password" "$output/envhub-admin-kept-out.log" inf
 SE_OFFLINE=true HUB_URL="http://127.0.0.1:$port" ADMIN_PASSWORD=$password OUTPUT_DIR="$output" \
     timeout --kill-after=10 600 "$venv/bin/python" Tests/browser/admin_kept_out.py \
     || { echo "browser-tests: Tests/browser/admin_kept_out.py failed (status $?)" >&2; status=1; }
+# A third hub that serves each user's apps on an origin of their own, alice's at
+# http://alice.localhost:PORT, signed in there through the hub at http://127.0.0.1:PORT.
+start_test_hub browser-tests "$password" "$output/envhub-app-origins.log" info --stop-environments-on-exit \
+    --apps-url "http://localhost:{port}" --public-url "http://127.0.0.1:{port}"
+SE_OFFLINE=true HUB_URL="http://127.0.0.1:$port" ADMIN_PASSWORD=$password OUTPUT_DIR="$output" \
+    timeout --kill-after=10 600 "$venv/bin/python" Tests/browser/app_origins.py \
+    || { echo "browser-tests: Tests/browser/app_origins.py failed (status $?)" >&2; status=1; }
 [ $status -eq 0 ] || { echo "browser-tests: failed; hub logs in $output/" >&2; }
 exit $status

@@ -2,6 +2,7 @@
 # Sourced by the test scripts that drive a running hub: `start_test_hub NAME PASSWORD LOG
 # LEVEL [serve options...]` starts .build/debug/envhub on a free port with SQLite in a temp
 # dir, writes its output to LOG, waits (60 s at most) until /readyz answers, and sets `port`.
+# `{port}` in the serve options stands for that port (`--public-url http://127.0.0.1:{port}`).
 # A script may start several. They are stopped and their temp dirs removed when the calling
 # script exits.
 test_hub_pids=()
@@ -25,7 +26,7 @@ start_test_hub() {
     chmod 755 "$dir"  # the `postgres` user of a `data` environment must reach its volume
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
     ENVHUB_ADMIN_PASSWORD=$password ENVHUB_DATA_DIR="$dir/data" ENVHUB_LOG_LEVEL=$level \
-        "$binary" serve --port "$port" "$@" >"$log" 2>&1 &
+        "$binary" serve --port "$port" "${@//\{port\}/$port}" >"$log" 2>&1 &
     test_hub_pids+=($!)
     local deadline=$(( $(date +%s) + 60 ))
     until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do
