@@ -115,7 +115,7 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
         // A stop asked for meanwhile (SIGTERM while the database cannot be reached) ends the wait.
         try await cancelWhenGracefulShutdown {
             try await store.migrate()
-            try await sessions.loadSigningKey()
+            try await sessions.loadSigningKeys()
             try await FirstAdmin.ensure(store: store, hasher: hasher, password: config.adminPassword, announce: config.announce)
         }
         lifecycle.storeReady.open()

@@ -127,6 +127,7 @@ import Testing
                 #expect(answer.status == 404, "\(path): \(answer.text)")
             }
             #expect(try await browser.get("http://admin.apps.test:8443/u/bob/mine/", headers: bearer).status == 404)
+            #expect(try await browser.get("http://admin.apps.test:8443/favicon.ico").status == 200, "browsers ask every origin")
             #expect(try await browser.get("http://bob.apps.test:8443/u/bob/mine/", headers: bearer).status == 200, "an admin's token")
             #expect(try await browser.get("http://bob.apps.test:8443/u/bob/mine/", headers: ["Authorization: Bearer \(bob)"]).status == 200)
 

@@ -14,7 +14,7 @@ import Testing
     @Test func aConnectionTakesTheFreshCheckOfItsToken() async throws {
         try await TestDatabase.sqlite.withStore { store in
             let sessions = SessionAuthority(store: store, feed: store.changes, lifetime: .seconds(3600), cacheLifetime: .seconds(60))
-            try await sessions.loadSigningKey()
+            try await sessions.loadSigningKeys()
             let now = Date()
             let alice = try await store.createUser(
                 name: UserName(unchecked: "alice"), role: .user, passwordHash: "a", profile: Profile(), at: now)

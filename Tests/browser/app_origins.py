@@ -113,7 +113,7 @@ def main():
             driver.switch_to.window([handle for handle in driver.window_handles if handle != projects_tab][0])
             arrive_at_app(driver, app_url, "after Open app")
             screenshot(driver, "app-origin")
-            assert_console_clean(driver, "the app on its own origin", allowed=("favicon.ico",))
+            assert_console_clean(driver, "the app on its own origin")
             isolation(driver, app_url)
             driver.close()
             driver.switch_to.window(projects_tab)
@@ -142,7 +142,7 @@ def main():
         try:
             driver.get(f"{HUB}/u/hana/site/")
             arrive_at_app(driver, app_url, "for the admin")
-            assert_console_clean(driver, "hana's app for the admin", allowed=("favicon.ico",))
+            assert_console_clean(driver, "hana's app for the admin")
             api("POST", "/api/users/hana/projects/site/deactivate", admin)
             wait_for("hana/site inactive", lambda: api("GET", "/api/users/hana/projects/site", admin)["state"] == "inactive")
             # A stopped project is the hub's to show, on the hub's origin; there the admin's Start
@@ -152,7 +152,7 @@ def main():
                 f"the stopped project's address led to {driver.current_url} ({driver.title!r}), not the hub's page"
             css(driver, "#start").click()
             arrive_at_app(driver, app_url, "once Start on the stopped page has started the project", 90)
-            assert_console_clean(driver, "the stopped page and the app after it", allowed=("favicon.ico",))
+            assert_console_clean(driver, "the stopped page and the app after it")
         finally:
             driver.quit()
     finally:

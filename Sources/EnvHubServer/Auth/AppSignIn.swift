@@ -113,7 +113,8 @@ struct AppSignIn {
 }
 
 /// On an app origin the hub serves that user's apps and the last step of signing in to them,
-/// nothing else: not its API, nor its pages (which would run on the app origin).
+/// and its icon (which browsers ask every origin for), nothing else: not its API, nor its
+/// pages (which would run on the app origin).
 struct AppOriginMiddleware: RouterMiddleware {
     typealias Context = HubRequestContext
     let signIn: AppSignIn
@@ -122,7 +123,7 @@ struct AppOriginMiddleware: RouterMiddleware {
         guard let owner = signIn.origins?.owner(ofHost: request.head.authority) else { return try await next(request, context) }
         let path = request.uri.path
         if path == AppSignIn.sessionPath, request.method == .get { return try await signIn.session(request, owner: owner) }
-        if Gateway.claims(path: path) { return try await next(request, context) }
+        if Gateway.claims(path: path) || path == WebController.iconPath { return try await next(request, context) }
         throw EnvHubError.notFound("\(owner)'s app origin serves only \(owner)'s apps, under /u/\(owner)/")
     }
 }

@@ -68,7 +68,7 @@ final class SessionAuthority: Sendable {
     }
 
     /// Loads the signing keys from the store, creating them on the very first start.
-    func loadSigningKey() async throws {
+    func loadSigningKeys() async throws {
         for (setting, collection) in [(Self.signingKeySetting, keys), (Self.ticketKeySetting, ticketKeys)] {
             var bytes = [UInt8](repeating: 0, count: 32)
             var generator = SystemRandomNumberGenerator()

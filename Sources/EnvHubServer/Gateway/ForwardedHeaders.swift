@@ -163,7 +163,7 @@ enum ForwardedHeaders {
     /// field (its first pair is the cookie; attributes follow). The app is never sent the
     /// hub's session cookie, and may not set it either: under its prefix it would shadow the
     /// hub's, signing the browser out of the app, or into another account there. (A page of
-    /// the app can still set it from script, as apps share the hub's origin.)
+    /// the app can still set it from script, unless apps are on origins of their own.)
     static func setsSessionCookie(_ value: String) -> Bool {
         var sets = false
         CookieField.forEachPair(in: value) { pair in

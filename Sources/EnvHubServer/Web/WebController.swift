@@ -30,6 +30,8 @@ struct WebController {
     ]
 
     /// The UI's pages; `**` covers a page's sub-paths (`/projects/alice/web`, `/chat/general`).
+    /// The hub's icon, also served on app origins (`AppOriginMiddleware`).
+    static let iconPath = "/favicon.ico"
     static let pages = ["/", "/login", "/signup", "/projects", "/projects/**", "/chat", "/chat/**", "/profile", "/admin"]
     static let publicPages: Set<String> = ["/login", "/signup"]
 
@@ -42,7 +44,7 @@ struct WebController {
             guard let asset = assets[path] else { throw EnvHubError.notFound("no file /assets/\(path)") }
             return Self.response(asset, for: request)
         }
-        router.get("/favicon.ico") { request, _ in
+        router.get(RouterPath(Self.iconPath)) { request, _ in
             guard let icon = assets["favicon.svg"] else { throw EnvHubError.notFound("no favicon") }
             return Self.response(icon, for: request)
         }
