@@ -46,20 +46,18 @@ struct AuthenticationMiddleware: RouterMiddleware {
             let parts = authorization.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1].drop { $0 == " " }) }
         }
-        var found: Substring?
-        for field in cookies {
-            var hostOnly = false
-            CookieField.forEachPair(in: field) { pair in
-                if pair.isNamed(hostOnlyCookieName) {
-                    found = pair.value
-                    hostOnly = true
-                    return false
-                }
-                if found == nil, pair.isNamed(cookieName) { found = pair.value }
-                return true
-            }
-            if hostOnly { break }
+        // Fields that hold no `__Host-` at all (nearly all) are not read twice.
+        for field in cookies where mentionsHostOnly(field) {
+            if let value = CookieField.value(named: hostOnlyCookieName, in: field) { return String(value) }
         }
-        return found.map(String.init)
+        for field in cookies {
+            if let value = CookieField.value(named: cookieName, in: field) { return String(value) }
+        }
+        return nil
+    }
+
+    private static func mentionsHostOnly(_ field: String) -> Bool {
+        var field = field  // `withUTF8` is mutating: it makes a bridged string native first
+        return field.withUTF8 { HeadBytes.contains(UnsafeRawBufferPointer($0), 0..<$0.count, "__Host-") }
     }
 }
