@@ -27,11 +27,16 @@ import Testing
     }
 
     /// Secure when the hub is told so, or when a trusted proxy says the client came over
-    /// https; a client that says so itself is not believed.
+    /// https; a client that says so itself is not believed. A Secure one is `__Host-`.
     @Test func cookiesAreSecureWhenToldOrBehindHTTPS() async throws {
         try await TestHub.run(configure: { $0.secureCookies = true }) { hub in
             let response = try await hub.request(.post, "/api/auth/login", json: ["username": "admin", "password": TestHub.adminPassword])
-            #expect(response.headers[.setCookie]?.contains("; Secure") == true)
+            let token = try #require(response.object["token"] as? String)
+            let fields = response.headers[values: .setCookie]
+            #expect(fields.count == 2, "\(fields)")
+            #expect(fields.first?.hasPrefix("__Host-envhub_session=\(token); Max-Age=") == true)
+            #expect(fields.first?.hasSuffix("; Path=/; HttpOnly; SameSite=Lax; Secure") == true)
+            #expect(fields.last == "envhub_session=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax; Secure", "the plain one is cleared")
         }
         for trusted in [true, false] {
             try await TestHub.run(configure: { $0.trustedProxies = try! TrustedProxies(trusted ? "127.0.0.0/8" : "10.0.0.0/8") }, live: true) { hub in
@@ -39,11 +44,27 @@ import Testing
                     .post, "/api/auth/login", json: ["username": "admin", "password": TestHub.adminPassword],
                     headers: [HTTPField.Name("X-Forwarded-Proto")!: "https"])
                 #expect(login.headers[.setCookie]?.contains("; Secure") == trusted, "trusted: \(trusted)")
+                #expect(login.headers[.setCookie]?.hasPrefix("__Host-envhub_session=") == trusted, "trusted: \(trusted)")
                 let token = try #require(login.object["token"] as? String)
                 let logout = try await hub.request(
                     .post, "/api/auth/logout", token: token, headers: [HTTPField.Name("X-Forwarded-Proto")!: "https"])
-                #expect(logout.headers[.setCookie]?.contains("; Secure") == trusted, "trusted: \(trusted)")
+                let cleared = logout.headers[values: .setCookie]
+                #expect(cleared.allSatisfy { $0.contains("=; Max-Age=0;") && $0.hasSuffix("; Secure") == trusted }, "\(cleared)")
+                #expect(cleared.map { $0.prefix { $0 != "=" } } == (trusted ? ["envhub_session", "__Host-envhub_session"] : ["envhub_session"]))
             }
+        }
+    }
+
+    /// A page on another host of the hub's site (an app on a sibling subdomain) can set
+    /// `envhub_session` for the whole domain, sent before the hub's own when its path is
+    /// longer; it cannot set `__Host-envhub_session`, which the hub reads first.
+    @Test func aCookiePlantedForTheWholeSiteDoesNotShadowTheSecureSession() async throws {
+        try await TestHub.run(configure: { $0.secureCookies = true }) { hub in
+            let admin = try await hub.adminToken()
+            let bob = try await hub.createUser("bob", adminToken: admin)
+            let me = try await hub.request(
+                .get, "/api/auth/me", headers: [.cookie: "envhub_session=\(bob); __Host-envhub_session=\(admin)"])
+            #expect(me.object["username"] as? String == "admin", "\(me.text)")
         }
     }
 

@@ -84,9 +84,8 @@ struct AppSignIn {
         var headers: HTTPFields = [.location: next, .cacheControl: "no-store", .referrerPolicy: "no-referrer"]
         let maxAge = max(0, Int(expiresAt.timeIntervalSinceNow))
         // Over HTTPS a `__Host-` cookie, which no sibling app origin can shadow.
-        let name = origins.secure ? AuthenticationMiddleware.hostOnlyCookieName : AuthenticationMiddleware.cookieName
         headers.append(.init(name: .setCookie, value: Self.cookie(
-            "\(name)=\(token); Path=/; Max-Age=\(maxAge)", secure: origins.secure)))
+            "\(AuthenticationMiddleware.cookieName(secure: origins.secure))=\(token); Path=/; Max-Age=\(maxAge)", secure: origins.secure)))
         headers.append(.init(name: .setCookie, value: Self.cookie(
             "\(Self.stateCookie)=; Path=\(Self.sessionPath); Max-Age=0", secure: origins.secure)))
         return Response(status: .found, headers: headers)

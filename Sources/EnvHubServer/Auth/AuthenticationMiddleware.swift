@@ -7,10 +7,12 @@ import Hummingbird
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = HubRequestContext
     static let cookieName = "envhub_session"
-    /// The session cookie of an app origin served over HTTPS (`AppSignIn`). A browser takes a
-    /// `__Host-` cookie only from the host itself, so another user's app origin, a sibling
-    /// subdomain, cannot plant one there to shadow it (cookie tossing).
+    /// The session cookie's name when it is Secure (`SessionCookie`, `AppSignIn`). A browser
+    /// takes a `__Host-` cookie only from the host itself, so another host of the same site (an
+    /// app origin, a sibling subdomain) cannot plant one to shadow it (cookie tossing).
     static let hostOnlyCookieName = "__Host-" + cookieName
+
+    static func cookieName(secure: Bool) -> String { secure ? hostOnlyCookieName : cookieName }
 
     /// Either name: what the gateway never passes to an app nor lets an app set.
     static func isSessionCookie(_ name: Substring) -> Bool { name == cookieName || name == hostOnlyCookieName }

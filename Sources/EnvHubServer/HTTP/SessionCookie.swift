@@ -1,27 +1,45 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 
 /// The HttpOnly, SameSite=Lax session cookie. It is Secure when the hub is told so
 /// (`--secure-cookies`) or the request came through a trusted TLS-terminating proxy
 /// (`--trusted-proxies`) that says `X-Forwarded-Proto: https` (`ForwardedClaims`).
+///
+/// A Secure one is named `__Host-envhub_session`, which a browser takes only from the hub's
+/// own host: a page on another host of the same site (an app on a sibling subdomain) can set
+/// `envhub_session` for the whole domain, but not this one, and the hub reads it first
+/// (`AuthenticationMiddleware.token`), so such a cookie can neither sign the browser out nor
+/// into another account.
 struct SessionCookie {
     let secureByConfiguration: Bool
     let trustedProxies: TrustedProxies
 
     func set(_ token: String, expiresAt: Date, for request: Request, context: HubRequestContext) -> HTTPFields {
         let maxAge = max(0, Int(expiresAt.timeIntervalSinceNow))
-        return header("\(AuthenticationMiddleware.cookieName)=\(token); Max-Age=\(maxAge)", for: request, context: context)
+        let secure = isSecure(request, context: context)
+        var fields = HTTPFields()
+        fields.append(Self.field(AuthenticationMiddleware.cookieName(secure: secure), "\(token); Max-Age=\(maxAge)", secure: secure))
+        // A plain one from before (a hub not yet told it is behind HTTPS) is read second; gone is better.
+        if secure { fields.append(Self.field(AuthenticationMiddleware.cookieName, "; Max-Age=0", secure: secure)) }
+        return fields
     }
 
     func clear(for request: Request, context: HubRequestContext) -> HTTPFields {
-        header("\(AuthenticationMiddleware.cookieName)=; Max-Age=0", for: request, context: context)
+        let secure = isSecure(request, context: context)
+        var fields = HTTPFields()
+        fields.append(Self.field(AuthenticationMiddleware.cookieName, "; Max-Age=0", secure: secure))
+        // A browser takes a `__Host-` cookie, even one that clears it, only with Secure.
+        if secure { fields.append(Self.field(AuthenticationMiddleware.hostOnlyCookieName, "; Max-Age=0", secure: secure)) }
+        return fields
     }
 
-    private func header(_ start: String, for request: Request, context: HubRequestContext) -> HTTPFields {
-        let secure = secureByConfiguration
-            || (trustedProxies.contains(context.remoteAddress) && ForwardedClaims(request.headers).https)
-        var fields = HTTPFields()
-        fields[.setCookie] = start + "; Path=/; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
-        return fields
+    private func isSecure(_ request: Request, context: HubRequestContext) -> Bool {
+        secureByConfiguration || (trustedProxies.contains(context.remoteAddress) && ForwardedClaims(request.headers).https)
+    }
+
+    /// `value`: the cookie's value and attributes before the common ones.
+    private static func field(_ name: String, _ value: String, secure: Bool) -> HTTPField {
+        HTTPField(name: .setCookie, value: "\(name)=\(value); Path=/; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : ""))
     }
 }
