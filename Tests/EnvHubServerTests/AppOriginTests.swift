@@ -51,8 +51,10 @@ import Testing
             let ticketURL = try #require(start.location.flatMap(URLComponents.init(string:)))
             #expect(ticketURL.host == "hub.test" && ticketURL.path == "/api/auth/app-ticket", "\(start.location ?? "")")
             #expect(ticketURL.queryItems?.first { $0.name == "next" }?.value == "/u/admin/web/echo?x=1")
-            let state = try #require(start.cookie(named: "envhub_app_state"))
-            #expect(start.setCookies.contains { $0.contains("Path=/.envhub/app-session") && $0.contains("HttpOnly") })
+            let state = try #require(ticketURL.queryItems?.first { $0.name == "state" }?.value)
+            let stateCookie = "envhub_app_state_\(state)=1"
+            #expect(start.setCookies.contains { $0.hasPrefix(stateCookie + ";") && $0.contains("Path=/.envhub/app-session") && $0.contains("HttpOnly") },
+                    "\(start.setCookies)")
             #expect(try await browser.get("http://admin.apps.test:8443/u/admin/web/echo", headers: ["Accept: application/json"]).status == 401,
                     "an API client is told")
 
@@ -71,16 +73,24 @@ import Testing
 
             // The ticket without the state cookie (a URL read elsewhere) or on another origin: refused.
             #expect(try await browser.get(issued.location!).status == 400)
-            #expect(try await browser.get(issued.location!, cookie: "envhub_app_state=0-1").status == 400)
+            #expect(try await browser.get(issued.location!, cookie: "envhub_app_state_0-1=1").status == 400)
             let elsewhere = issued.location!.replacingOccurrences(of: "admin.apps.test", with: "bob.apps.test")
-            #expect(try await browser.get(elsewhere, cookie: "envhub_app_state=\(state)").status == 400)
+            #expect(try await browser.get(elsewhere, cookie: stateCookie).status == 400)
 
-            let session = try await browser.get(issued.location!, cookie: "envhub_app_state=\(state)")
+            // A second sign-in begun meanwhile (another tab) has a state cookie of its own: both finish.
+            let other = try await browser.get("http://admin.apps.test:8443/u/admin/web/")
+            let otherIssued = try await browser.get(try #require(other.location), cookie: hubCookie)
+            let otherState = try #require(other.setCookies.first.map { String($0.prefix { $0 != ";" }) })
+            #expect(otherState != stateCookie)
+            let otherSession = try await browser.get(try #require(otherIssued.location), cookie: "\(stateCookie); \(otherState)")
+            #expect(otherSession.status == 302 && otherSession.location == "/u/admin/web/", "\(otherSession.text)")
+
+            let session = try await browser.get(issued.location!, cookie: "\(otherState); \(stateCookie)")
             #expect(session.status == 302, "\(session.text)")
             #expect(session.location == "/u/admin/web/echo?x=1")
             let appToken = try #require(session.cookie(named: "envhub_session"))
             #expect(session.setCookies.contains { $0.hasPrefix("envhub_session=") && $0.contains("HttpOnly") && $0.contains("Path=/;") })
-            #expect(session.cookie(named: "envhub_app_state") == "", "the state is spent")
+            #expect(session.cookie(named: "envhub_app_state_\(state)") == "", "the state is spent")
 
             // The app is served on its origin, and never sees the cookie.
             let app = try await browser.get("http://admin.apps.test:8443/u/admin/web/echo?x=1", cookie: "envhub_session=\(appToken); theme=dark")
@@ -161,8 +171,8 @@ import Testing
             let start = try await browser.get("https://admin.apps.test/u/admin/web/echo")
             #expect(start.setCookies.first?.hasSuffix("; HttpOnly; SameSite=Lax; Secure") == true, "\(start.setCookies)")
             let issued = try await browser.get(try #require(start.location), cookie: "envhub_session=\(token)")
-            let session = try await browser.get(
-                try #require(issued.location), cookie: "envhub_app_state=\(try #require(start.cookie(named: "envhub_app_state")))")
+            let state = try #require(start.setCookies.first.map { String($0.prefix { $0 != ";" }) })
+            let session = try await browser.get(try #require(issued.location), cookie: state)
             let appToken = try #require(session.cookie(named: "__Host-envhub_session"), "\(session.setCookies)")
             #expect(session.setCookies.contains { $0.hasPrefix("__Host-envhub_session=") && $0.contains("Path=/;") && $0.hasSuffix("; Secure") })
 

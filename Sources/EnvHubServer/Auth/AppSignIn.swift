@@ -6,8 +6,9 @@ import Hummingbird
 /// How a browser signed in to the hub gets signed in to a user's app origin (`AppOrigins`):
 ///
 /// 1. The app origin, asked for `/u/alice/web/…` without its cookie, sets a random state in a
-///    cookie of its own and sends the browser to the hub's `GET /api/auth/app-ticket?next=…&state=…`
-///    (the gateway's `start`).
+///    cookie of its own (one per attempt, named for it: tabs restored at once each finish their
+///    own) and sends the browser to the hub's `GET /api/auth/app-ticket?next=…&state=…` (the
+///    gateway's `start`).
 /// 2. The hub, if the browser is signed in there (else after the sign-in page) and may open
 ///    alice's apps, sends it back to `/.envhub/app-session?ticket=…&next=…` on alice's origin
 ///    with an `AppTicket` for its session and that state.
@@ -19,7 +20,8 @@ import Hummingbird
 struct AppSignIn {
     static let ticketPath = "/api/auth/app-ticket"
     static let sessionPath = "/.envhub/app-session"
-    static let stateCookie = "envhub_app_state"
+    /// Followed by the state: `envhub_app_state_{state}=1`.
+    static let stateCookiePrefix = "envhub_app_state_"
 
     let origins: AppOrigins?
     let sessions: SessionAuthority
@@ -32,7 +34,7 @@ struct AppSignIn {
         var answer = Gateway.redirect(
             to: origins.hubOrigin + ticketPath + "?next=" + queryValue(next) + "&state=" + state)
         // Only the sign-in path is sent it; ten minutes leave time to type a password.
-        answer.headers[.setCookie] = cookie("\(stateCookie)=\(state); Path=\(sessionPath); Max-Age=600", secure: origins.secure)
+        answer.headers[.setCookie] = cookie("\(stateCookiePrefix)\(state)=1; Path=\(sessionPath); Max-Age=600", secure: origins.secure)
         return answer
     }
 
@@ -76,8 +78,14 @@ struct AppSignIn {
         else {
             throw EnvHubError.badRequest("ticket is missing, or next is not a path under /u/\(owner)/")
         }
-        let state = request.headers[values: .cookie].lazy.compactMap { CookieField.value(named: Self.stateCookie, in: $0) }.first
-        guard let state, let (token, expiresAt) = await sessions.appToken(redeeming: ticket, app: owner, state: String(state)) else {
+        var states: Set<Substring> = []
+        for field in request.headers[values: .cookie] {
+            CookieField.forEachPair(in: field) { pair in
+                if pair.name.hasPrefix(Self.stateCookiePrefix) { states.insert(pair.name.dropFirst(Self.stateCookiePrefix.count)) }
+                return true
+            }
+        }
+        guard let (token, expiresAt, state) = await sessions.appToken(redeeming: ticket, app: owner, states: states) else {
             throw EnvHubError.badRequest(
                 "this sign-in to \(owner)'s apps has expired or was begun in another browser; open the app again")
         }
@@ -87,7 +95,7 @@ struct AppSignIn {
         headers.append(.init(name: .setCookie, value: Self.cookie(
             "\(AuthenticationMiddleware.cookieName(secure: origins.secure))=\(token); Path=/; Max-Age=\(maxAge)", secure: origins.secure)))
         headers.append(.init(name: .setCookie, value: Self.cookie(
-            "\(Self.stateCookie)=; Path=\(Self.sessionPath); Max-Age=0", secure: origins.secure)))
+            "\(Self.stateCookiePrefix)\(state)=; Path=\(Self.sessionPath); Max-Age=0", secure: origins.secure)))
         return Response(status: .found, headers: headers)
     }
 

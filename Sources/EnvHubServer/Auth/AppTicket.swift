@@ -4,7 +4,7 @@ import JWTKit
 
 /// What carries a signed-in browser from the hub to a user's app origin (`AppOrigins`): good
 /// for a minute, for one app origin, and only with the state cookie that origin set in the
-/// same browser before sending it to the hub (so a ticket read off a URL is of no use
+/// same browser before sending it to the hub (`AppSignIn`) (so a ticket read off a URL is of no use
 /// elsewhere). Signed with a key of its own (`SessionAuthority.ticketKeys`).
 struct AppTicket: JWTPayload {
     static let lifetime: TimeInterval = 60
@@ -28,15 +28,18 @@ extension SessionAuthority {
             exp: .init(value: now.addingTimeInterval(AppTicket.lifetime))))
     }
 
-    /// The token for `app`'s origin that `ticket` is good for, with its expiry; nil when the
-    /// ticket is forged, expired, for another origin or another state, or its session has ended.
-    func appToken(redeeming ticket: String, app: UserName, state: String, now: Date = Date()) async -> (token: String, expiresAt: Date)? {
+    /// The token for `app`'s origin that `ticket` is good for, with its expiry and the state it
+    /// was for; nil when the ticket is forged, expired, for another origin, for a state not
+    /// among `states` (those of the browser's state cookies), or its session has ended.
+    func appToken(
+        redeeming ticket: String, app: UserName, states: Set<Substring>, now: Date = Date()
+    ) async -> (token: String, expiresAt: Date, state: String)? {
         guard let claims = try? await ticketKeys.verify(ticket, as: AppTicket.self),
-              claims.app == app.rawValue, !state.isEmpty, claims.state == state,
+              claims.app == app.rawValue, states.contains(Substring(claims.state)),
               let (session, _) = try? await store.session(id: claims.sid),
               session.isValid(at: now), session.userID == claims.sub.value,
               let token = try? await token(for: session, app: app, now: now)
         else { return nil }
-        return (token, session.expiresAt)
+        return (token, session.expiresAt, claims.state)
     }
 }
