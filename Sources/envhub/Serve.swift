@@ -19,7 +19,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("open-signup"), help: "Let anyone create an account. Env: ENVHUB_OPEN_SIGNUP=true")
     var openSignup = false
 
-    @Flag(name: .customLong("secure-cookies"), help: "Mark the session cookie Secure (serve behind HTTPS; a trusted proxy that says https makes it Secure too). Env: ENVHUB_SECURE_COOKIES=true")
+    @Flag(name: .customLong("secure-cookies"), help: "Mark the session cookie Secure (serve behind HTTPS; a trusted proxy that says https makes it Secure too). A Secure one is named __Host-envhub_session, which no other host of the site can shadow. Env: ENVHUB_SECURE_COOKIES=true")
     var secureCookies = false
 
     @Flag(name: .customLong("no-admin-app-access"), help: "Admins may not open other users' apps through the gateway (they still see, start and stop every environment): apps share the hub's origin (unless --apps-url), so an app's page can act with the session of whoever views it. Env: ENVHUB_ADMIN_APP_ACCESS=false")
