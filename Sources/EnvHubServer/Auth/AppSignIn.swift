@@ -31,10 +31,9 @@ struct AppSignIn {
     static func start(at origins: AppOrigins, next: String) -> FixedAnswer {
         var generator = SystemRandomNumberGenerator()
         let state = (0..<2).map { _ in String(generator.next() as UInt64, radix: 16) }.joined(separator: "-")
-        var answer = Gateway.redirect(
-            to: origins.hubOrigin + ticketPath + "?next=" + queryValue(next) + "&state=" + state)
+        var answer = Gateway.redirect(to: origins.hubOrigin + ticketTarget(next: next, state: state))
         // Only the sign-in path is sent it; ten minutes leave time to type a password.
-        answer.headers[.setCookie] = cookie("\(stateCookiePrefix)\(state)=1; Path=\(sessionPath); Max-Age=600", secure: origins.secure)
+        answer.headers.append(SessionCookie.field("\(stateCookiePrefix)\(state)=1; Path=\(sessionPath); Max-Age=600", secure: origins.secure))
         return answer
     }
 
@@ -55,8 +54,7 @@ struct AppSignIn {
         }
         guard let identity = context.identity else {
             guard Gateway.wantsHTML(request.headers) else { throw EnvHubError.unauthenticated() }
-            let here = Self.ticketPath + "?next=" + Self.queryValue(next) + "&state=" + state
-            return Gateway.redirect(to: "/login?next=" + Self.queryValue(here)).response
+            return Gateway.signInFirst(returningTo: Self.ticketTarget(next: next, state: state)).response
         }
         guard Gateway.may(identity.user, see: address.owner, adminAppAccess: adminAppAccess) else {
             if identity.user.isAdmin { throw Gateway.adminsKeptOut }
@@ -92,10 +90,10 @@ struct AppSignIn {
         var headers: HTTPFields = [.location: next, .cacheControl: "no-store", .referrerPolicy: "no-referrer"]
         let maxAge = max(0, Int(expiresAt.timeIntervalSinceNow))
         // Over HTTPS a `__Host-` cookie, which no sibling app origin can shadow.
-        headers.append(.init(name: .setCookie, value: Self.cookie(
-            "\(AuthenticationMiddleware.cookieName(secure: origins.secure))=\(token); Path=/; Max-Age=\(maxAge)", secure: origins.secure)))
-        headers.append(.init(name: .setCookie, value: Self.cookie(
-            "\(Self.stateCookiePrefix)\(state)=; Path=\(Self.sessionPath); Max-Age=0", secure: origins.secure)))
+        headers.append(SessionCookie.field(
+            "\(AuthenticationMiddleware.cookieName(secure: origins.secure))=\(token); Path=/; Max-Age=\(maxAge)", secure: origins.secure))
+        headers.append(SessionCookie.field(
+            "\(Self.stateCookiePrefix)\(state)=; Path=\(Self.sessionPath); Max-Age=0", secure: origins.secure))
         return Response(status: .found, headers: headers)
     }
 
@@ -110,12 +108,13 @@ struct AppSignIn {
             && state.utf8.allSatisfy { $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
-    private static func queryValue(_ value: String) -> String {
-        value.addingPercentEncoding(withAllowedCharacters: .urlQueryValueAllowed) ?? ""
+    /// Step 2's path and query on the hub.
+    private static func ticketTarget(next: String, state: String) -> String {
+        ticketPath + "?next=" + queryValue(next) + "&state=" + state
     }
 
-    private static func cookie(_ start: String, secure: Bool) -> String {
-        start + "; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
+    private static func queryValue(_ value: String) -> String {
+        value.addingPercentEncoding(withAllowedCharacters: .urlQueryValueAllowed) ?? ""
     }
 }
 

@@ -192,8 +192,7 @@ struct Gateway: Sendable {
             if let origins, appOrigin != nil {
                 return .respond(AppSignIn.start(at: origins, next: request.target))
             }
-            let encoded = request.target.addingPercentEncoding(withAllowedCharacters: .urlQueryValueAllowed) ?? "/"
-            return .respond(Self.redirect(to: "/login?next=\(encoded)"))
+            return .respond(Self.signInFirst(returningTo: request.target))
         }
         guard may(identity.user, see: address), let route else {
             if identity.user.isAdmin, !adminAppAccess { return .respond(FixedAnswer(Self.adminsKeptOut)) }
@@ -231,6 +230,11 @@ struct Gateway: Sendable {
     /// A redirect no cache keeps: where it leads depends on the session and the project's state.
     static func redirect(to location: String, status: HTTPResponse.Status = .found) -> FixedAnswer {
         FixedAnswer(status: status, headers: [.location: location, .cacheControl: "no-store"])
+    }
+
+    /// To the sign-in page, which comes back to `next` (a path and query on the hub).
+    static func signInFirst(returningTo next: String) -> FixedAnswer {
+        redirect(to: "/login?next=" + (next.addingPercentEncoding(withAllowedCharacters: .urlQueryValueAllowed) ?? "/"))
     }
 
     /// The few things of a request the gateway's rules read, from NIO's parsed head or from

@@ -19,18 +19,18 @@ struct SessionCookie {
         let maxAge = max(0, Int(expiresAt.timeIntervalSinceNow))
         let secure = isSecure(request, context: context)
         var fields = HTTPFields()
-        fields.append(Self.field(AuthenticationMiddleware.cookieName(secure: secure), "\(token); Max-Age=\(maxAge)", secure: secure))
+        fields.append(Self.field("\(AuthenticationMiddleware.cookieName(secure: secure))=\(token); Max-Age=\(maxAge); Path=/", secure: secure))
         // A plain one from before (a hub not yet told it is behind HTTPS) is read second; gone is better.
-        if secure { fields.append(Self.field(AuthenticationMiddleware.cookieName, "; Max-Age=0", secure: secure)) }
+        if secure { fields.append(Self.field("\(AuthenticationMiddleware.cookieName)=; Max-Age=0; Path=/", secure: secure)) }
         return fields
     }
 
     func clear(for request: Request, context: HubRequestContext) -> HTTPFields {
         let secure = isSecure(request, context: context)
         var fields = HTTPFields()
-        fields.append(Self.field(AuthenticationMiddleware.cookieName, "; Max-Age=0", secure: secure))
+        fields.append(Self.field("\(AuthenticationMiddleware.cookieName)=; Max-Age=0; Path=/", secure: secure))
         // A browser takes a `__Host-` cookie, even one that clears it, only with Secure.
-        if secure { fields.append(Self.field(AuthenticationMiddleware.hostOnlyCookieName, "; Max-Age=0", secure: secure)) }
+        if secure { fields.append(Self.field("\(AuthenticationMiddleware.hostOnlyCookieName)=; Max-Age=0; Path=/", secure: secure)) }
         return fields
     }
 
@@ -38,8 +38,10 @@ struct SessionCookie {
         secureByConfiguration || (trustedProxies.contains(context.remoteAddress) && ForwardedClaims(request.headers).https)
     }
 
-    /// `value`: the cookie's value and attributes before the common ones.
-    private static func field(_ name: String, _ value: String, secure: Bool) -> HTTPField {
-        HTTPField(name: .setCookie, value: "\(name)=\(value); Path=/; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : ""))
+    /// A Set-Cookie field for one of the hub's cookies (the session's here, an app origin's
+    /// and its sign-in state in `AppSignIn`): `start`, the cookie and its own attributes, then
+    /// HttpOnly, SameSite=Lax and, when `secure`, Secure.
+    static func field(_ start: String, secure: Bool) -> HTTPField {
+        HTTPField(name: .setCookie, value: start + "; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : ""))
     }
 }

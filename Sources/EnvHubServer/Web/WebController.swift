@@ -29,9 +29,9 @@ struct WebController {
         .contentSecurityPolicy: contentSecurityPolicy, .referrerPolicy: "same-origin",
     ]
 
-    /// The UI's pages; `**` covers a page's sub-paths (`/projects/alice/web`, `/chat/general`).
     /// The hub's icon, also served on app origins (`AppOriginMiddleware`).
     static let iconPath = "/favicon.ico"
+    /// The UI's pages; `**` covers a page's sub-paths (`/projects/alice/web`, `/chat/general`).
     static let pages = ["/", "/login", "/signup", "/projects", "/projects/**", "/chat", "/chat/**", "/profile", "/admin"]
     static let publicPages: Set<String> = ["/login", "/signup"]
 
@@ -53,9 +53,7 @@ struct WebController {
     func shell(_ request: Request, context: HubRequestContext) throws -> Response {
         let path = request.uri.path
         if context.identity == nil, !Self.publicPages.contains(path) {
-            let next = path + (request.uri.query.map { "?" + $0 } ?? "")
-            let encoded = next.addingPercentEncoding(withAllowedCharacters: .urlQueryValueAllowed) ?? "/"
-            return Response(status: .found, headers: [.location: "/login?next=\(encoded)", .cacheControl: "no-store"])
+            return Gateway.signInFirst(returningTo: path + (request.uri.query.map { "?" + $0 } ?? "")).response
         }
         guard let index = assets["index.html"] else { throw EnvHubError.unavailable("the web UI is missing from this build") }
         return Self.response(index, for: request)
