@@ -22,8 +22,8 @@ import Hummingbird
 /// to what the cookie authenticates.
 ///
 /// The gateway adds a rule for users' apps (`gatewayRefusal`): another origin's page may only link
-/// to one. It does not isolate the apps from the hub, whose origin they share (README, "The
-/// gateway").
+/// to one. It does not isolate the apps from the hub, whose origin they share unless they are
+/// served on origins of their own (`AppOrigins`; README, "Apps on origins of their own").
 enum CrossOrigin {
     /// What a browser says of the page a request comes from. The Fetch Metadata values are
     /// structured-field tokens (RFC 8941), compared as sent: browsers send them in lower case.
