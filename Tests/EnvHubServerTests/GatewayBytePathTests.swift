@@ -64,6 +64,7 @@ import Testing
         "POST /u/a/b HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\n\r\n",
         "POST /u/a/b HTTP/1.1\r\nHost: h\r\nContent-Length: +5\r\n\r\n",
         "POST /u/a/b HTTP/1.1\r\nHost: h\r\nContent-Length : 5\r\n\r\n",  // space before the colon
+        "POST /u/a/b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\t\r\n\r\n",  // a tab after the length (NIO refuses it)
         "GET /u/a/b HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n folded\r\n\r\n",  // obs-fold
         "GET /u/a/b HTTP/1.1\r\nHost: h\nX-A: 1\r\n\r\n",  // bare LF
         "GET /u/a/b HTTP/1.1\r\nHost: h\r\nX-A: 1\r2\r\n\r\n",  // bare CR
@@ -72,6 +73,8 @@ import Testing
         "GET /u/a/b HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
         "POST /u/a/b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
         "CONNECT /u/a/b HTTP/1.1\r\nHost: h\r\n\r\n",
+        "get /u/a/b HTTP/1.1\r\nHost: h\r\n\r\n",  // methods NIO does not know (it refuses them)
+        "FETCH /u/a/b HTTP/1.1\r\nHost: h\r\n\r\n",
         "GET  /u/a/b HTTP/1.1\r\nHost: h\r\n\r\n",  // two spaces
         "GET /u/a/b  HTTP/1.1\r\nHost: h\r\n\r\n",
         "GET /u/a/b HTTP/1.1 \r\nHost: h\r\n\r\n",
@@ -258,6 +261,10 @@ import Testing
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
         "HTTP/1.1 200 O\u{01}K\r\nContent-Length: 0\r\n\r\n",  // a control byte in the reason
         "HTTP/1.1 200 O\u{7F}K\r\nContent-Length: 0\r\n\r\n",
+        // What NIO's parser would frame by the connection's end, or refuse.
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked,\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\t\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\t\r\n\r\n",
     ])
     func malformedOrUnexpectedResponsesAreRefused(_ text: String) {
         if case .malformed = UpstreamResponseHead.scan(ByteBuffer(string: text), for: Self.target, headRequest: false, closeClient: false) {
@@ -268,7 +275,8 @@ import Testing
 
     // MARK: chunked bodies
 
-    static let chunked = "5\r\nhello\r\n6;name=value\r\n world\r\n0\r\nX-Trailer: done\r\n\r\n"
+    static let chunked = "5\r\nhello\r\n6;name=value;flag\r\n world\r\nA;q=\"a \\\"b\\\" c\";v=\r\n0123456789\r\n"
+        + "0;last\r\nX-Trailer: done\r\nX-Empty:\r\n\r\n"
 
     @Test func theEndOfAChunkedBodyIsFoundHoweverTheBytesArrive() {
         let bytes = Array((Self.chunked + "NEXT").utf8)
@@ -289,6 +297,10 @@ import Testing
     @Test(arguments: [
         "x\r\n", "5\nhello\r\n", "5\r\nhelloX\r\n", "\r\n", "1234567890123456\r\n", "0\r\nX: 1\n\r\n", "5\r\nhello\r\n0\r\n\n",
         "5;a\nb\r\nhello\r\n", "5;a\u{01}\r\nhello\r\n", "5;a\u{7F}\r\nhello\r\n",  // control bytes in an extension
+        "5 ;a\r\n", "5; a\r\n", "5;a =b\r\n", "0 \r\n", "5 junk\r\n", "5;\r\n", "5;a=\"x\u{01}\"\r\n", "5;a=\"x\"y\r\n",  // extensions
+        "0\r\n X: 1\r\n\r\n", "0\r\nX : 1\r\n\r\n", "0\r\n: 1\r\n\r\n", "0\r\nX: a\u{7F}\r\n\r\n",  // trailer lines
+        "0\r\nContent-Length: 5\r\n\r\n", "0\r\ntransfer-encoding: chunked\r\n\r\n",  // framing fields in trailers
+        "0\r\nGET /next HTTP/1.1\r\nHost: h\r\n\r\n",  // a request where the trailers' end should be
     ])
     func malformedChunkedBodiesAreRefused(_ text: String) {
         var scanner = ChunkedBodyScanner()

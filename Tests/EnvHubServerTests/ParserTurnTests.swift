@@ -38,6 +38,8 @@ import Testing
         "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
         "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: +5\r\n\r\n",
         "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length : 5\r\n\r\n",
+        "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\t\r\n\r\n",  // NIO's parser refuses both
+        "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\t\r\n\r\n",
         "POST /a HTTP/1.1\r\nHost: h\r\nX-Fold: a\r\n b\r\nContent-Length: 5\r\n\r\n",
         "POST /a HTTP/1.1\r\nHost: h\nContent-Length: 5\r\n\r\n",
         "CONNECT h:443 HTTP/1.1\r\nHost: h\r\n\r\n",

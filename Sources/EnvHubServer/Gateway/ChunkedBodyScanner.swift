@@ -1,17 +1,29 @@
 /// Follows a chunked body (RFC 9112 §7.1) as it passes through unchanged, to find where it
 /// ends: the gateway's byte path must know where one response ends to reuse the app's
-/// connection and to let the client's next request go. Strict: a malformed size line or
-/// missing CRLF is an error, never a guess.
+/// connection and to let the client's next request go. Strict: a malformed size line,
+/// extension or trailer line, or a missing CRLF, is an error, never a guess. It is no more
+/// lenient than NIO's parser (llhttp), which reads the same bodies on the gateway's other path
+/// and in clients built on it: no white space around sizes and extensions, extensions as
+/// `;name[=token|"quoted"]`, trailer lines as field lines, and no framing field among them.
 struct ChunkedBodyScanner {
     private enum State {
         case size(digits: Int)
-        case extensions
+        /// After `;`: a name, then `;`, `=` or the line's end.
+        case extensionName(empty: Bool)
+        /// After `=`: a token, a quoted string or the line's end.
+        case extensionValue
+        case extensionToken
+        case quoted
+        case quotedPair
+        case quotedEnd
         case sizeLF
         case data(remaining: Int)
         case dataCR
         case dataLF
+        /// At the start of a trailer line or of the empty line that ends the body.
         case trailerStart
-        case trailerLine
+        case trailerName
+        case trailerValue
         case trailerLF
         case finalLF
         case done
@@ -19,6 +31,8 @@ struct ChunkedBodyScanner {
 
     private var state = State.size(digits: 0)
     private var size = 0
+    /// The trailer name being read, lower-cased, while it could still be a framing field's.
+    private var trailerName: [UInt8] = []
 
     enum Result: Equatable {
         /// All the bytes belong to the body, which goes on.
@@ -40,15 +54,54 @@ struct ChunkedBodyScanner {
                     state = .size(digits: digits + 1)
                 } else if digits > 0, byte == HeadBytes.cr {
                     state = .sizeLF
-                } else if digits > 0, byte == UInt8(ascii: ";") || byte == HeadBytes.space || byte == HeadBytes.tab {
-                    state = .extensions
+                } else if digits > 0, byte == Self.semicolon {
+                    state = .extensionName(empty: true)
                 } else {
                     return .malformed
                 }
-            case .extensions:
-                if byte == HeadBytes.cr {
+            case .extensionName(let empty):
+                if HeadBytes.isTokenByte(byte) {
+                    state = .extensionName(empty: false)
+                } else if empty {
+                    return .malformed
+                } else if byte == Self.semicolon {
+                    state = .extensionName(empty: true)
+                } else if byte == Self.equals {
+                    state = .extensionValue
+                } else if byte == HeadBytes.cr {
                     state = .sizeLF
-                } else if !HeadBytes.isValueByte(byte, allowObsText: true) {  // a bare LF, another control byte
+                } else {
+                    return .malformed
+                }
+            case .extensionValue, .extensionToken:
+                if HeadBytes.isTokenByte(byte) {
+                    state = .extensionToken
+                } else if byte == Self.quote, case .extensionValue = state {
+                    state = .quoted
+                } else if byte == Self.semicolon {
+                    state = .extensionName(empty: true)
+                } else if byte == HeadBytes.cr {
+                    state = .sizeLF
+                } else {
+                    return .malformed
+                }
+            case .quoted:
+                if byte == Self.quote {
+                    state = .quotedEnd
+                } else if byte == Self.backslash {
+                    state = .quotedPair
+                } else if !HeadBytes.isValueByte(byte, allowObsText: true) {  // qdtext: no control byte
+                    return .malformed
+                }
+            case .quotedPair:
+                guard HeadBytes.isValueByte(byte, allowObsText: true) else { return .malformed }
+                state = .quoted
+            case .quotedEnd:
+                if byte == Self.semicolon {
+                    state = .extensionName(empty: true)
+                } else if byte == HeadBytes.cr {
+                    state = .sizeLF
+                } else {
                     return .malformed
                 }
             case .sizeLF:
@@ -68,12 +121,28 @@ struct ChunkedBodyScanner {
                 guard byte == HeadBytes.lf else { return .malformed }
                 state = .size(digits: 0)
             case .trailerStart:
-                state = byte == HeadBytes.cr ? .finalLF : .trailerLine
-                if byte == HeadBytes.lf { return .malformed }
-            case .trailerLine:
+                if byte == HeadBytes.cr {
+                    state = .finalLF
+                } else if HeadBytes.isTokenByte(byte) {  // not white space: no obs-fold
+                    trailerName = [Self.lowercased(byte)]
+                    state = .trailerName
+                } else {
+                    return .malformed
+                }
+            case .trailerName:
+                if HeadBytes.isTokenByte(byte) {
+                    if trailerName.count <= Self.longestFramingField { trailerName.append(Self.lowercased(byte)) }
+                } else if byte == HeadBytes.colon {
+                    // RFC 9110 §6.5.1: framing fields have no place in trailers.
+                    guard !Self.framingFields.contains(trailerName) else { return .malformed }
+                    state = .trailerValue
+                } else {
+                    return .malformed
+                }
+            case .trailerValue:
                 if byte == HeadBytes.cr {
                     state = .trailerLF
-                } else if byte == HeadBytes.lf {
+                } else if !HeadBytes.isValueByte(byte, allowObsText: true) {  // a bare LF, another control byte
                     return .malformed
                 }
             case .trailerLF:
@@ -89,6 +158,17 @@ struct ChunkedBodyScanner {
             index += 1
         }
         return .more
+    }
+
+    private static let framingFields = [Array("content-length".utf8), Array("transfer-encoding".utf8)]
+    private static let longestFramingField = "transfer-encoding".utf8.count
+    private static let semicolon = UInt8(ascii: ";")
+    private static let equals = UInt8(ascii: "=")
+    private static let quote = UInt8(ascii: "\"")
+    private static let backslash = UInt8(ascii: "\\")
+
+    private static func lowercased(_ byte: UInt8) -> UInt8 {
+        byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
     }
 
     private static func hexValue(_ byte: UInt8) -> Int? {

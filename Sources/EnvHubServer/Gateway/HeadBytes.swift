@@ -177,6 +177,31 @@ enum HeadBytes {
         String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
     }
 
+    /// A Content-Length field's value (`decimal`); nil also when a tab follows it, which
+    /// NIO's parser (llhttp) refuses though RFC 9110 would trim it: the byte path frames no
+    /// message that the parser reading the rest of the hub's traffic would refuse.
+    static func contentLength(_ bytes: UnsafeRawBufferPointer, _ field: Field) -> Int? {
+        onlySpacesFollow(bytes, field) ? decimal(bytes, field.value) : nil
+    }
+
+    /// Whether a Transfer-Encoding field's last coding is `chunked` as NIO's parser reads it
+    /// too: not when an empty list element (`chunked,`) or a tab follows it, which that parser
+    /// reads as another last coding, framing a response by the connection's end instead.
+    static func endsInChunked(_ bytes: UnsafeRawBufferPointer, _ field: Field) -> Bool {
+        guard onlySpacesFollow(bytes, field) else { return false }
+        var start = field.value.upperBound
+        while start > field.value.lowerBound, bytes[start - 1] != comma { start -= 1 }
+        while start < field.value.upperBound, bytes[start] == space || bytes[start] == tab { start += 1 }
+        return equals(bytes, start..<field.value.upperBound, "chunked")
+    }
+
+    /// Whether nothing but spaces stands between the field's value and its line's CR.
+    static func onlySpacesFollow(_ bytes: UnsafeRawBufferPointer, _ field: Field) -> Bool {
+        var index = field.value.upperBound
+        while bytes[index] == space { index += 1 }
+        return bytes[index] == cr
+    }
+
     /// A decimal length of at most 15 digits (a petabyte), nil for anything else.
     static func decimal(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
         guard !range.isEmpty, range.count <= 15 else { return nil }
@@ -213,6 +238,7 @@ enum HeadBytes {
     static let space = UInt8(ascii: " ")
     static let tab = UInt8(ascii: "\t")
     static let colon = UInt8(ascii: ":")
+    static let comma = UInt8(ascii: ",")
 }
 
 extension ByteBuffer {

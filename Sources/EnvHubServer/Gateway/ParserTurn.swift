@@ -68,10 +68,10 @@ struct ParserTurn {
         var connectionOptions: Set<String> = []
         for field in fields {
             if HeadBytes.equals(bytes, field.name, "content-length") {
-                guard contentLength == nil, let length = HeadBytes.decimal(bytes, field.value) else { return nil }
+                guard contentLength == nil, let length = HeadBytes.contentLength(bytes, field) else { return nil }
                 contentLength = length
             } else if HeadBytes.equals(bytes, field.name, "transfer-encoding") {
-                guard !chunked, HeadBytes.equals(bytes, field.value, "chunked") else { return nil }
+                guard !chunked, HeadBytes.equals(bytes, field.value, "chunked"), HeadBytes.onlySpacesFollow(bytes, field) else { return nil }
                 chunked = true
             } else if HeadBytes.equals(bytes, field.name, "connection") {
                 ForwardedHeaders.addConnectionOptions(of: HeadBytes.string(bytes, field.value), to: &connectionOptions)

@@ -2,8 +2,9 @@ import HTTPTypes
 import NIOCore
 
 /// A request the gateway's byte path serves (`GatewayByteProxy`): an HTTP/1.1 request for
-/// `/u/…` with one Host, its body framed by one Content-Length or not at all, and no Expect,
-/// Transfer-Encoding or Upgrade to WebSocket (an Upgrade to anything else is ignored).
+/// `/u/…` with a method NIO's parser knows and one Host, its body framed by one Content-Length
+/// or not at all, and no Expect, Transfer-Encoding or Upgrade to WebSocket (an Upgrade to
+/// anything else is ignored).
 /// Everything else (WebSocket upgrades, chunked uploads, HTTP/1.0, a head these strict rules
 /// refuse, any other path) is left to NIO's full parser and the handlers behind it.
 struct PlainGatewayRequest {
@@ -63,7 +64,7 @@ struct PlainGatewayRequest {
     private static func parse(_ buffer: ByteBuffer, _ bytes: UnsafeRawBufferPointer, headLength: Int) -> PlainGatewayRequest? {
         guard let line = HeadBytes.requestLine(bytes, headLength: headLength) else { return nil }
         let method = HeadBytes.string(bytes, line.method)
-        guard method != "CONNECT", let method = HTTPRequest.Method(method) else { return nil }
+        guard isKnownToNIO(method), let method = HTTPRequest.Method(method) else { return nil }
         guard let fields = HeadBytes.fields(bytes, from: line.end, to: headLength, allowObsText: false) else { return nil }
         var host: String?
         var contentLength: Int?
@@ -80,7 +81,7 @@ struct PlainGatewayRequest {
                 guard host == nil else { return nil }
                 host = HeadBytes.string(bytes, field.value)
             case UInt8(ascii: "c") where HeadBytes.equals(bytes, field.name, "content-length"):
-                guard contentLength == nil, let length = HeadBytes.decimal(bytes, field.value) else { return nil }
+                guard contentLength == nil, let length = HeadBytes.contentLength(bytes, field) else { return nil }
                 contentLength = length
             case UInt8(ascii: "c") where HeadBytes.equals(bytes, field.name, "cookie"):
                 cookies.append(HeadBytes.string(bytes, field.value))
@@ -125,6 +126,21 @@ struct PlainGatewayRequest {
             request: request, bytes: buffer.getSlice(at: buffer.readerIndex, length: headLength)!, fields: fields,
             contentLength: contentLength, closeAfter: connectionOptions.contains("close"), connectionOptions: connectionOptions,
             claims: claims, cookies: cookies)
+    }
+
+    /// The methods NIO's parser (llhttp) knows, but CONNECT. A request with another goes to
+    /// that parser, which refuses it (400), as it does on a connection it serves for good: a
+    /// request fares the same whichever of the two reads it.
+    private static func isKnownToNIO(_ method: String) -> Bool {
+        switch method {
+        case "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "TRACE", "COPY", "LOCK", "MKCOL", "MOVE",
+             "PROPFIND", "PROPPATCH", "SEARCH", "UNLOCK", "BIND", "REBIND", "UNBIND", "ACL", "REPORT", "MKACTIVITY",
+             "CHECKOUT", "MERGE", "M-SEARCH", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE", "PURGE", "MKCALENDAR", "LINK",
+             "UNLINK", "SOURCE", "QUERY":
+            true
+        default:
+            false
+        }
     }
 
     /// The head the app is sent, by `ForwardedHeaders`' rules for requests, its body framed by

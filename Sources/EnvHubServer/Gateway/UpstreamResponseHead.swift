@@ -79,16 +79,16 @@ struct UpstreamResponseHead {
         // The Connection field's options, and the framing fields.
         var connectionOptions: Set<String> = []
         var contentLength: Int?
-        var transferEncoding: String?
+        var transferEncoding: HeadBytes.Field?
         for line in lines {
             if HeadBytes.equals(bytes, line.name, "connection") {
                 ForwardedHeaders.addConnectionOptions(of: HeadBytes.string(bytes, line.value), to: &connectionOptions)
             } else if HeadBytes.equals(bytes, line.name, "content-length") {
-                guard contentLength == nil, let length = HeadBytes.decimal(bytes, line.value) else { return nil }
+                guard contentLength == nil, let length = HeadBytes.contentLength(bytes, line) else { return nil }
                 contentLength = length
             } else if HeadBytes.equals(bytes, line.name, "transfer-encoding") {
                 guard transferEncoding == nil else { return nil }
-                transferEncoding = HeadBytes.string(bytes, line.value)
+                transferEncoding = line
             }
         }
         let framing: Framing
@@ -96,7 +96,7 @@ struct UpstreamResponseHead {
             framing = .noBody
         } else if let transferEncoding {
             guard contentLength == nil else { return nil }  // both: a message to refuse, not to guess at
-            guard ForwardedHeaders.endsInChunked([transferEncoding]) else { return nil }  // refused, as nginx does
+            guard HeadBytes.endsInChunked(bytes, transferEncoding) else { return nil }  // refused, as nginx does
             framing = .chunked
         } else if let contentLength {
             framing = .length(contentLength)
