@@ -52,24 +52,18 @@ struct ChunkedBodyScanner {
                     guard digits < 15 else { return .malformed }
                     size = size << 4 | value
                     state = .size(digits: digits + 1)
-                } else if digits > 0, byte == HeadBytes.cr {
-                    state = .sizeLF
-                } else if digits > 0, byte == Self.semicolon {
-                    state = .extensionName(empty: true)
+                } else if digits > 0, let next = Self.nextOnSizeLine(byte) {
+                    state = next
                 } else {
                     return .malformed
                 }
             case .extensionName(let empty):
                 if HeadBytes.isTokenByte(byte) {
                     state = .extensionName(empty: false)
-                } else if empty {
-                    return .malformed
-                } else if byte == Self.semicolon {
-                    state = .extensionName(empty: true)
-                } else if byte == Self.equals {
+                } else if !empty, byte == Self.equals {
                     state = .extensionValue
-                } else if byte == HeadBytes.cr {
-                    state = .sizeLF
+                } else if !empty, let next = Self.nextOnSizeLine(byte) {
+                    state = next
                 } else {
                     return .malformed
                 }
@@ -78,10 +72,8 @@ struct ChunkedBodyScanner {
                     state = .extensionToken
                 } else if byte == Self.quote, case .extensionValue = state {
                     state = .quoted
-                } else if byte == Self.semicolon {
-                    state = .extensionName(empty: true)
-                } else if byte == HeadBytes.cr {
-                    state = .sizeLF
+                } else if let next = Self.nextOnSizeLine(byte) {
+                    state = next
                 } else {
                     return .malformed
                 }
@@ -97,13 +89,8 @@ struct ChunkedBodyScanner {
                 guard HeadBytes.isValueByte(byte, allowObsText: true) else { return .malformed }
                 state = .quoted
             case .quotedEnd:
-                if byte == Self.semicolon {
-                    state = .extensionName(empty: true)
-                } else if byte == HeadBytes.cr {
-                    state = .sizeLF
-                } else {
-                    return .malformed
-                }
+                guard let next = Self.nextOnSizeLine(byte) else { return .malformed }
+                state = next
             case .sizeLF:
                 guard byte == HeadBytes.lf else { return .malformed }
                 state = size == 0 ? .trailerStart : .data(remaining: size)
@@ -158,6 +145,12 @@ struct ChunkedBodyScanner {
             index += 1
         }
         return .more
+    }
+
+    /// What follows a chunk's size, or an extension's name or value: an extension after `;`,
+    /// the line's end at CR; nil for anything else.
+    private static func nextOnSizeLine(_ byte: UInt8) -> State? {
+        byte == semicolon ? .extensionName(empty: true) : byte == HeadBytes.cr ? .sizeLF : nil
     }
 
     private static let framingFields = [Array("content-length".utf8), Array("transfer-encoding".utf8)]
