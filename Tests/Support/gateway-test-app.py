@@ -20,6 +20,8 @@ GET /no-content-with-body?delay=S   wrong on purpose: 204 with Content-Length: 5
 ANY /hang-up           reads the request, then closes the connection without answering
 GET /unknown-coding    wrong on purpose: an answer in a transfer coding other than chunked (gzip),
                        which no client asked for, until the connection closes
+GET /chunked-comma     wrong on purpose: `Transfer-Encoding: chunked,`, which llhttp (Node's and NIO's
+                       parser) reads as another last coding, with a chunked body, until the connection closes
 GET /bad-chunk         wrong on purpose: a chunked answer whose first chunk size is not hexadecimal,
                        all of it in one write
 HEAD /head-with-body?delay=S   wrong on purpose: the head, then S seconds (default 0.2) later a
@@ -162,6 +164,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         if url.path == "/unknown-coding":
             self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nnot really gzip")
+            self.close_connection = True
+            return
+        if url.path == "/chunked-comma":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked,\r\n\r\n2\r\nhi\r\n0\r\n\r\n")
             self.close_connection = True
             return
         if url.path == "/bare-lf":

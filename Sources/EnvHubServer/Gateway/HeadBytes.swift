@@ -184,15 +184,26 @@ enum HeadBytes {
         onlySpacesFollow(bytes, field) ? decimal(bytes, field.value) : nil
     }
 
-    /// Whether a Transfer-Encoding field's last coding is `chunked` as NIO's parser reads it
-    /// too: not when an empty list element (`chunked,`) or a tab follows it, which that parser
-    /// reads as another last coding, framing a response by the connection's end instead.
+    /// Whether a Transfer-Encoding value, as it came (white space after it included), ends in
+    /// `chunked` as NIO's parser (llhttp) reads it: its last list element, without the white
+    /// space before it and the spaces after it, is `chunked`. An empty last element (`chunked,`)
+    /// or a tab after it is another coding to that parser, which frames such an answer by the
+    /// connection's end, though RFC 9110 would pass over the first and trim the second. Both
+    /// gateway paths refuse such an answer (502), as nginx refuses codings other than chunked.
+    static func endsInChunked(_ value: UnsafeRawBufferPointer) -> Bool {
+        var end = value.count
+        while end > 0, value[end - 1] == space { end -= 1 }
+        var start = end
+        while start > 0, value[start - 1] != comma { start -= 1 }
+        while start < end, value[start] == space || value[start] == tab { start += 1 }
+        return equals(value, start..<end, "chunked")
+    }
+
+    /// `endsInChunked` of a field line's value, white space after it included.
     static func endsInChunked(_ bytes: UnsafeRawBufferPointer, _ field: Field) -> Bool {
-        guard onlySpacesFollow(bytes, field) else { return false }
-        var start = field.value.upperBound
-        while start > field.value.lowerBound, bytes[start - 1] != comma { start -= 1 }
-        while start < field.value.upperBound, bytes[start] == space || bytes[start] == tab { start += 1 }
-        return equals(bytes, start..<field.value.upperBound, "chunked")
+        var lineEnd = field.value.upperBound
+        while bytes[lineEnd] != cr { lineEnd += 1 }
+        return endsInChunked(UnsafeRawBufferPointer(rebasing: bytes[field.value.lowerBound..<lineEnd]))
     }
 
     /// Whether nothing but spaces stands between the field's value and its line's CR.

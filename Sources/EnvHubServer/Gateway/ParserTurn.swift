@@ -71,7 +71,8 @@ struct ParserTurn {
                 guard contentLength == nil, let length = HeadBytes.contentLength(bytes, field) else { return nil }
                 contentLength = length
             } else if HeadBytes.equals(bytes, field.name, "transfer-encoding") {
-                guard !chunked, HeadBytes.equals(bytes, field.value, "chunked"), HeadBytes.onlySpacesFollow(bytes, field) else { return nil }
+                guard !chunked, HeadBytes.equals(bytes, field.value, "chunked"), HeadBytes.onlySpacesFollow(bytes, field)
+                else { return nil }
                 chunked = true
             } else if HeadBytes.equals(bytes, field.name, "connection") {
                 ForwardedHeaders.addConnectionOptions(of: HeadBytes.string(bytes, field.value), to: &connectionOptions)
