@@ -9,10 +9,17 @@ size_t envhub_allocator_free_bytes(void) { return mallinfo2().fordblks; }
 
 int envhub_allocator_trim(void) { return malloc_trim(0); }
 
+void envhub_allocator_keep_freed_memory(void) {
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+}
+
 #else
 
 size_t envhub_allocator_free_bytes(void) { return 0; }
 
 int envhub_allocator_trim(void) { return 0; }
+
+void envhub_allocator_keep_freed_memory(void) {}
 
 #endif

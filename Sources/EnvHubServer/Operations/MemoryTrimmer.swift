@@ -11,6 +11,11 @@ import ServiceLifecycle
 /// it back to 50. Every `interval` this reads how much the allocator holds free and trims when
 /// that has grown by `threshold` since it was lowest. Both calls lock each arena for a moment,
 /// which is why this runs on a timer and not as connections close.
+///
+/// It also takes that over from glibc (`envhub_allocator_keep_freed_memory`, when it starts):
+/// glibc's own trimming handed memory back as soon as a stream's buffers were freed, only to
+/// fault it in again for the next read, which cost streams through the gateway about a third
+/// of their CPU (bench/README, "eleventh session").
 struct MemoryTrimmer: Service {
     var interval: Duration = .seconds(5)
     var threshold = 16 << 20
@@ -20,6 +25,7 @@ struct MemoryTrimmer: Service {
     let logger: Logger
 
     func run() async throws {
+        envhub_allocator_keep_freed_memory()
         var lowestFree = freeBytes()
         while true {
             // A graceful shutdown or cancellation interrupts the wait and ends the loop quietly.
