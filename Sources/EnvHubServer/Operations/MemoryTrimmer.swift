@@ -14,8 +14,8 @@ import ServiceLifecycle
 ///
 /// It also takes that over from glibc (`envhub_allocator_keep_freed_memory`, when it starts):
 /// glibc's own trimming handed memory back as soon as a stream's buffers were freed, only to
-/// fault it in again for the next read, which cost streams through the gateway about a third
-/// of their CPU (bench/README, "eleventh session").
+/// fault it in again for the next read, which cost streams through the gateway a tenth to a
+/// third of their CPU (bench/README, "eleventh session").
 struct MemoryTrimmer: Service {
     var interval: Duration = .seconds(5)
     var threshold = 16 << 20
