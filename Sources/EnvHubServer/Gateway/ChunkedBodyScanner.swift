@@ -111,14 +111,14 @@ struct ChunkedBodyScanner {
                 if byte == HeadBytes.cr {
                     state = .finalLF
                 } else if HeadBytes.isTokenByte(byte) {  // not white space: no obs-fold
-                    trailerName = [Self.lowercased(byte)]
+                    trailerName = [HeadBytes.lowercased(byte)]
                     state = .trailerName
                 } else {
                     return .malformed
                 }
             case .trailerName:
                 if HeadBytes.isTokenByte(byte) {
-                    if trailerName.count <= Self.longestFramingField { trailerName.append(Self.lowercased(byte)) }
+                    if trailerName.count <= Self.longestFramingField { trailerName.append(HeadBytes.lowercased(byte)) }
                 } else if byte == HeadBytes.colon {
                     // RFC 9110 §6.5.1: framing fields have no place in trailers.
                     guard !Self.framingFields.contains(trailerName) else { return .malformed }
@@ -159,10 +159,6 @@ struct ChunkedBodyScanner {
     private static let equals = UInt8(ascii: "=")
     private static let quote = UInt8(ascii: "\"")
     private static let backslash = UInt8(ascii: "\\")
-
-    private static func lowercased(_ byte: UInt8) -> UInt8 {
-        byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
-    }
 
     private static func hexValue(_ byte: UInt8) -> Int? {
         switch byte {

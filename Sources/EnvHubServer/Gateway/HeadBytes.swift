@@ -137,14 +137,18 @@ enum HeadBytes {
         return lowercased.withUTF8 { equals(bytes, range, $0) }
     }
 
-    /// Only A–Z are folded: setting bit 0x20 of any byte would also make `^` equal `~`.
     private static func equals(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ lowercased: UnsafeBufferPointer<UInt8>) -> Bool {
         guard range.count == lowercased.count else { return false }
-        for offset in 0..<range.count {
-            let byte = bytes[range.lowerBound + offset]
-            if (byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte) != lowercased[offset] { return false }
+        for offset in 0..<range.count where Self.lowercased(bytes[range.lowerBound + offset]) != lowercased[offset] {
+            return false
         }
         return true
+    }
+
+    /// An ASCII letter in lower case, any other byte as it is. Only A–Z are folded: setting bit
+    /// 0x20 of any byte would also make `^` equal `~`.
+    static func lowercased(_ byte: UInt8) -> UInt8 {
+        byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
     }
 
     /// Whether the bytes in `range` contain `text`, byte for byte.
