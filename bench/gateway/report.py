@@ -108,6 +108,7 @@ def collect(work):
         err(label, 0 if good else 1)
     for label, runs in downloads.items():
         put(label, "mbps", median(r[0] for r in runs))
+        put(label, "mbps_runs", [r[0] for r in runs])
         put(label, "cpu_per_gib", median(r[1] for r in runs))
         put(label, "download_runs", len(runs))
 
@@ -250,6 +251,15 @@ def main() -> int:
             rounds = [a / b for a, b in zip(fig(p, "rps_runs"), fig("nginx", "rps_runs"))]
             print(f"{NAMES[p]} / nginx requests/s, round by round: " + ", ".join(f"{r:.2f}" for r in rounds)
                   + f" (median {statistics.median(rounds):.2f})")
+    # Downloads go round the targets too; round by round against direct, as the target reads.
+    if "direct" in targets and len(fig("direct", "mbps_runs") or []) > 1:
+        print()
+        for p in [p for p in proxies if fig(p, "mbps_runs")]:
+            rounds = [a / b for a, b in zip(fig(p, "mbps_runs"), fig("direct", "mbps_runs"))
+                      if a is not None and b]
+            if rounds:
+                print(f"{NAMES.get(p, p)} / direct streaming, round by round: " + ", ".join(f"{r:.0%}" for r in rounds)
+                      + f" (median {statistics.median(rounds):.0%})")
     if notes:
         print()
         for note in notes:

@@ -16,7 +16,7 @@
 #   paced    64 connections again, each pausing at random between requests so that together
 #            they offer BENCH_PACED_RATE requests/s (paced.lua): the latency a proxy adds
 #            under concurrency on a machine that is not saturated (p50, p99)
-#   download 1 GiB from stream with curl, 3 runs: MB/s (median)
+#   download 1 GiB from stream with curl, 7 runs interleaved: MB/s (median, and round by round)
 #   ws       WebSocket echo round trips on one connection: p50, p99
 #   hold     1,000 WebSockets held 60 s, each echoing a message every 5 s: errors,
 #            and the proxy's RSS (VmRSS) before, once open, at the end, 10 s after closing
@@ -38,7 +38,7 @@
 #   BENCH_DURATION=15s, BENCH_RUNS=1, BENCH_WARMUP=2s, BENCH_THREADS=2,
 #   BENCH_CONNECTIONS=64     wrk, as in bench/api (medians over BENCH_RUNS; the runs of
 #                            wrk and paced go round the targets, each after a warm-up)
-#   BENCH_DOWNLOAD_BYTES=1073741824, BENCH_DOWNLOAD_RUNS=3
+#   BENCH_DOWNLOAD_BYTES=1073741824, BENCH_DOWNLOAD_RUNS=7
 #   BENCH_WS_ROUNDTRIPS=5000 echo round trips measured (after 500 unrecorded)
 #   BENCH_WS_CONNECTIONS=1000, BENCH_WS_HOLD=60   the hold test; seconds held
 #   BENCH_ONLY=direct,envhub,nginx,chp            targets (direct is the baseline); add
@@ -71,7 +71,7 @@ BENCH_GATEWAY_DIR="$REPO_ROOT/bench/gateway"
 BENCH_WRK1_DURATION="${BENCH_WRK1_DURATION:-10s}"
 export BENCH_PACED_RATE="${BENCH_PACED_RATE:-5000}"  # read by paced.lua, with BENCH_CONNECTIONS
 BENCH_DOWNLOAD_BYTES="${BENCH_DOWNLOAD_BYTES:-1073741824}"
-BENCH_DOWNLOAD_RUNS="${BENCH_DOWNLOAD_RUNS:-3}"
+BENCH_DOWNLOAD_RUNS="${BENCH_DOWNLOAD_RUNS:-7}"  # downloads move by a third from one to the next here
 BENCH_WS_ROUNDTRIPS="${BENCH_WS_ROUNDTRIPS:-5000}"
 BENCH_WS_CONNECTIONS="${BENCH_WS_CONNECTIONS:-1000}"
 BENCH_WS_HOLD="${BENCH_WS_HOLD:-60}"
