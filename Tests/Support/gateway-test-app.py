@@ -22,6 +22,8 @@ GET /unknown-coding    wrong on purpose: an answer in a transfer coding other th
                        which no client asked for, until the connection closes
 GET /chunked-comma     wrong on purpose: `Transfer-Encoding: chunked,`, which llhttp (Node's and NIO's
                        parser) reads as another last coding, with a chunked body, until the connection closes
+GET /chunked-tab       wrong on purpose, the same with `Transfer-Encoding: chunked<TAB>`, which llhttp
+                       also reads as another coding, though RFC 9110 (and HTTPTypes) would trim the tab
 GET /bad-chunk         wrong on purpose: a chunked answer whose first chunk size is not hexadecimal,
                        all of it in one write
 HEAD /head-with-body?delay=S   wrong on purpose: the head, then S seconds (default 0.2) later a
@@ -166,8 +168,9 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nnot really gzip")
             self.close_connection = True
             return
-        if url.path == "/chunked-comma":
-            self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked,\r\n\r\n2\r\nhi\r\n0\r\n\r\n")
+        if url.path in ("/chunked-comma", "/chunked-tab"):
+            coding = b"chunked," if url.path == "/chunked-comma" else b"chunked\t"
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: " + coding + b"\r\n\r\n2\r\nhi\r\n0\r\n\r\n")
             self.close_connection = True
             return
         if url.path == "/bare-lf":

@@ -200,14 +200,6 @@ enum ForwardedHeaders {
 
     /// The comma-separated tokens of a list-valued field such as Connection or Upgrade, lower-cased.
     static func tokens(_ values: [String]) -> Set<String> { Set(FieldValue.tokens(values)) }
-
-    /// An answer's Transfer-Encoding values end in chunked (`HeadBytes.endsInChunked`): the
-    /// one coding the gateway can pass on, since the field is hop-by-hop and the client asked
-    /// for no other (RFC 9112 §6.1). Only the last value counts, as for NIO's parser.
-    static func endsInChunked(_ values: [String]) -> Bool {
-        guard var last = values.last else { return false }
-        return last.withUTF8 { HeadBytes.endsInChunked(UnsafeRawBufferPointer($0)) }
-    }
 }
 
 extension HTTPField.Name {

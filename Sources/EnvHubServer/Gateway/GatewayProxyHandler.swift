@@ -102,6 +102,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 try pipeline.addHandlers([
                     HTTPRequestEncoder(),
                     ByteToMessageHandler(HTTPResponseDecoder(informationalResponseStrategy: .forward)),
+                    AnswerCodingCheck(),
                     HTTP1ToHTTPClientCodec(),
                 ])
             }
@@ -339,11 +340,7 @@ final class GatewayProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func upstreamRead(_ part: HTTPResponsePart) {
         guard let context, let exchange else { return }
         switch part {
-        case .head(let response):
-            let codings = response.headerFields[values: .transferEncoding]
-            if !codings.isEmpty, !ForwardedHeaders.endsInChunked(codings) {  // refused, as nginx does
-                return handle(UpstreamTrouble.malformed(label: exchange.target.label, responseStarted: exchange.responseStarted))
-            }
+        case .head(let response):  // its Transfer-Encoding ends in chunked, if it has one (`AnswerCodingCheck`)
             if response.status.kind != .informational {
                 exchange.responseStarted = true
                 // The app closes the connection after this response, or may send what follows

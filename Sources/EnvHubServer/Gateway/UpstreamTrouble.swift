@@ -15,11 +15,11 @@ enum UpstreamTrouble {
     case answer(FixedAnswer)
 
     /// The app could not be reached or dropped the connection, or its answer could not be
-    /// read (NIO's parser failed on it: `malformed`).
+    /// read or passed on (NIO's parser failed on it, or `AnswerCodingCheck` refused it: `malformed`).
     static func failed(
         label: String, error: (any Error)?, reusedConnection: Bool, idempotent: Bool, sentBody: Bool, responseStarted: Bool
     ) -> UpstreamTrouble {
-        if error is HTTPParserError { return malformed(label: label, responseStarted: responseStarted) }
+        if error is HTTPParserError || error is UnpassableTransferCoding { return malformed(label: label, responseStarted: responseStarted) }
         if reusedConnection, idempotent, !sentBody, !responseStarted { return .retry }
         if responseStarted { return .closeClient }
         let reason = error.map { ": \($0)" } ?? ": it closed the connection"
