@@ -55,6 +55,11 @@ public struct AppConfig: Sendable {
     /// The gateway abandons an exchange with an app that neither sends a byte nor takes one
     /// of the request for this long (nginx's proxy read and send timeouts in one).
     public var gatewayIdleTimeout: Duration = .seconds(3600)
+    /// A connection to an app waits this long in the gateway's pool for the next request to
+    /// that app, then closes (nginx's upstream `keepalive_timeout`; never longer than
+    /// `gatewayIdleTimeout`): an app that keeps a thread or a process per connection is not
+    /// left holding them for the gateway's idle timeout after a burst of requests.
+    public var gatewayKeepAliveTimeout: Duration = .seconds(60)
     /// A client connection that keeps the hub waiting this long (sending nothing between
     /// requests, stalling in the middle of one, or taking longer over a request's head from
     /// its first bytes) is closed; nil never closes one. nginx's

@@ -81,7 +81,7 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
     TemplateController(templates: templates).addRoutes(to: routes)
     let gateway = Gateway(
         store: store, templates: templates, sessions: sessions, activity: lifecycle.activity, idleTimeout: config.gatewayIdleTimeout,
-        trustedProxies: config.trustedProxies, adminAppAccess: config.adminAppAccess, origins: config.appOrigins,
+        keepAliveTimeout: config.gatewayKeepAliveTimeout, trustedProxies: config.trustedProxies, adminAppAccess: config.adminAppAccess, origins: config.appOrigins,
         metrics: metrics)
     gateway.addRoutes(to: router)
     WebController(assets: webAssets).addRoutes(to: router)

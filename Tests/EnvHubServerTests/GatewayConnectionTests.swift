@@ -474,6 +474,35 @@ import Testing
         }
     }
 
+    /// A connection to an app waits in the pool for the keep-alive timeout, not the idle
+    /// timeout; an exchange in which the app is silent for longer than the keep-alive timeout
+    /// (but not the idle timeout) is not cut short by it, and the connection it went over
+    /// still closes on time once it waits in the pool.
+    @Test func aPooledAppConnectionClosesAfterTheKeepAliveTimeout() async throws {
+        try await GatewayTests.withActiveProject("probe", configure: {
+            $0.gatewayIdleTimeout = .seconds(60)
+            $0.gatewayKeepAliveTimeout = .seconds(3)  // as above: well beyond the checks right after an answer
+        }) { _, token, port in
+            let socket = try RawSocket(port: port)
+            let fields = "Host: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n"
+            socket.send("GET /u/admin/web/peer HTTP/1.1\r\n\(fields)")
+            let text = try await socket.receive { Self.bodies($0).count == 1 }
+            let body = try #require(Self.bodies(text).last, "\(text)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Int], "\(body)")
+            let app = try #require(json["port"]), gateway = try #require(json["peer"])
+            #expect(try Self.isEstablished(from: gateway, to: app))
+            // Over the same connection to the app, unless it closed meanwhile: the app is
+            // silent through a check of the keep-alive timeout and beyond it.
+            socket.send("GET /u/admin/web/slow?s=5 HTTP/1.1\r\n\(fields)")
+            let slow = try await socket.receive { Self.bodies($0).count == 2 }
+            #expect(slow.components(separatedBy: "HTTP/1.1 ").last?.hasPrefix("200 ") == true,
+                    "an exchange was cut short by the keep-alive timeout: \(slow)")
+            _ = try await waitFor("the pooled connection to close", timeout: .seconds(20)) {
+                try Self.isEstablished(from: gateway, to: app) ? nil : true
+            }
+        }
+    }
+
     /// Whether a TCP connection on 127.0.0.1 from local port `from` to port `to` is
     /// established, as the kernel's table (/proc/net/tcp) says.
     static func isEstablished(from: Int, to: Int) throws -> Bool {

@@ -108,7 +108,8 @@ extension ExchangeForwarder {
         }
         exchange.reusedConnection = false
         pool.newConnection(
-            to: exchange.target.upstream, on: eventLoop, idleTimeout: gateway.idleTimeout, wanted: { self.exchange === exchange }
+            to: exchange.target.upstream, on: eventLoop, idleTimeout: gateway.idleTimeout, keepAliveTimeout: gateway.keepAliveTimeout,
+            wanted: { self.exchange === exchange }
         ) { result in
             switch result {
             case .success(let connection):

@@ -24,6 +24,8 @@ struct Gateway: Sendable {
     let activity: ActivityTracker
     /// How long an app may neither send a byte nor take one of the request before its exchange is abandoned.
     let idleTimeout: Duration
+    /// How long a connection to an app waits in the pool for the next request (`AppConfig.gatewayKeepAliveTimeout`).
+    let keepAliveTimeout: Duration
     let trustedProxies: TrustedProxies
     /// Admins pass into other users' apps (`AppConfig.adminAppAccess`).
     let adminAppAccess: Bool
@@ -33,13 +35,14 @@ struct Gateway: Sendable {
 
     init(
         store: any HubStore, templates: TemplateCatalog, sessions: SessionAuthority, activity: ActivityTracker,
-        idleTimeout: Duration, trustedProxies: TrustedProxies = .none, adminAppAccess: Bool = true, origins: AppOrigins? = nil,
+        idleTimeout: Duration, keepAliveTimeout: Duration, trustedProxies: TrustedProxies = .none, adminAppAccess: Bool = true, origins: AppOrigins? = nil,
         metrics: HubMetrics? = nil
     ) {
         self.routes = RouteTable(store: store, templates: templates)
         self.sessions = sessions
         self.activity = activity
         self.idleTimeout = idleTimeout
+        self.keepAliveTimeout = keepAliveTimeout
         self.trustedProxies = trustedProxies
         self.adminAppAccess = adminAppAccess
         self.origins = origins

@@ -10,19 +10,26 @@ import NIOCore
 /// (an object with a weak reference to it takes the slow path on every retain and release).
 /// Used on the owner's event loop only.
 struct IdleClock {
-    let timeout: TimeAmount
+    /// How long a wait may last. The owner may change it at a check, before `hasRunOut`
+    /// (an app's connection may wait less in the pool than in an exchange).
+    var timeout: TimeAmount
+    /// The longest time between two checks: a timeout lowered at a check then counts from the
+    /// wait's start, not from when the check before it was scheduled.
+    private let longestGap: TimeAmount
     /// When the wait being timed began.
     private var since = NIODeadline.now()
     private var check: Scheduled<Void>?
 
-    init(timeout: TimeAmount) {
+    /// `longestGap`: at most this long between checks (by default `timeout`).
+    init(timeout: TimeAmount, checkingAtLeastEvery longestGap: TimeAmount? = nil) {
         self.timeout = timeout
+        self.longestGap = min(longestGap ?? timeout, timeout)
     }
 
-    /// Starts timing: `check` runs `timeout` from now.
+    /// Starts timing: `check` runs `timeout` from now, or sooner (`longestGap`).
     mutating func start(on eventLoop: any EventLoop, _ check: @escaping () -> Void) {
         since = .now()
-        schedule(at: since + timeout, on: eventLoop, check)
+        schedule(at: since + longestGap, on: eventLoop, check)
     }
 
     /// A new wait begins now.
@@ -38,14 +45,16 @@ struct IdleClock {
 
     /// For `check` to call: true when the time counts as idleness (`counting`) and the wait
     /// has lasted `timeout` (the owner then ends the connection); otherwise `check` runs again
-    /// when the wait could next be due, or a whole timeout from now while the time does not count.
+    /// when the wait could next be due, or a whole timeout from now while the time does not
+    /// count (in either case `longestGap` from now at the latest).
     mutating func hasRunOut(counting: Bool, on eventLoop: any EventLoop, _ check: @escaping () -> Void) -> Bool {
+        let now = NIODeadline.now()
         let due = since + timeout
-        if counting, due <= .now() {
+        if counting, due <= now {
             self.check = nil
             return true
         }
-        schedule(at: counting ? due : .now() + timeout, on: eventLoop, check)
+        schedule(at: min(counting ? due : now + timeout, now + longestGap), on: eventLoop, check)
         return false
     }
 

@@ -34,26 +34,30 @@ final class UpstreamConnection<Request, Response>: ChannelDuplexHandler {
     var reusable = true
     private var context: ChannelHandlerContext?
     private var pendingRead = false
-    /// How long the app may send nothing (nor take any of a request) before the connection
-    /// closes, and the clock of it, restarted by every read and send (here rather than in NIO's
+    /// How long the app may send nothing (nor take any of a request) during an exchange before
+    /// the connection closes, how long the connection may wait in the pool between exchanges,
+    /// and the clock of both, restarted by every read and send (here rather than in NIO's
     /// `IdleStateHandler`: one handler less for every read and write of every exchange to pass
     /// through).
     private let idleTimeout: TimeAmount
+    private let keepAliveTimeout: TimeAmount
     private var idleClock: IdleClock?
 
-    private init(upstream: Endpoint, idleTimeout: TimeAmount) {
+    private init(upstream: Endpoint, idleTimeout: TimeAmount, keepAliveTimeout: TimeAmount) {
         self.upstream = upstream
         self.idleTimeout = idleTimeout
+        self.keepAliveTimeout = min(keepAliveTimeout, idleTimeout)
     }
 
     /// Connects to the app on `eventLoop`: 5 s to connect, then `idleTimeout` in which the app
-    /// neither sends a byte nor takes one closes the connection (its owner hears of it first).
-    /// `codec` adds what goes between the socket and this handler.
+    /// neither sends a byte nor takes one closes the connection during an exchange (its owner
+    /// hears of it first), and `keepAliveTimeout` (at most `idleTimeout`) closes it while it
+    /// waits in the pool. `codec` adds what goes between the socket and this handler.
     static func connect(
-        to upstream: Endpoint, on eventLoop: any EventLoop, idleTimeout: Duration,
+        to upstream: Endpoint, on eventLoop: any EventLoop, idleTimeout: Duration, keepAliveTimeout: Duration,
         codec: @escaping @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void
     ) -> EventLoopFuture<UpstreamConnection> {
-        let timeout = TimeAmount.nanoseconds(Int64(clamping: idleTimeout.components.seconds) &* 1_000_000_000)
+        let timeout = TimeAmount(idleTimeout), keepAlive = TimeAmount(keepAliveTimeout)
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(5))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -64,7 +68,7 @@ final class UpstreamConnection<Request, Response>: ChannelDuplexHandler {
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try codec(pipeline)
-                    try pipeline.addHandler(UpstreamConnection(upstream: upstream, idleTimeout: timeout))
+                    try pipeline.addHandler(UpstreamConnection(upstream: upstream, idleTimeout: timeout, keepAliveTimeout: keepAlive))
                 }
             }
             .connect(host: upstream.host, port: upstream.port)
@@ -139,16 +143,18 @@ final class UpstreamConnection<Request, Response>: ChannelDuplexHandler {
 
     private func startIdleClock() {
         guard idleClock == nil, let context else { return }
-        idleClock = IdleClock(timeout: idleTimeout)
+        idleClock = IdleClock(timeout: idleTimeout, checkingAtLeastEvery: keepAliveTimeout)
         idleClock?.start(on: context.eventLoop, checkIdle)
     }
 
     /// Closes the connection when the app has sent nothing, nor taken anything, for
-    /// `idleTimeout` (its owner hears of it first).
+    /// `idleTimeout` during an exchange (its owner hears of it first), or for
+    /// `keepAliveTimeout` while the connection waits in the pool. Checks come at least every
+    /// `keepAliveTimeout`, so a connection put back in the pool is closed on time.
     private func checkIdle() {
-        guard let context, context.channel.isActive,
-              idleClock?.hasRunOut(counting: true, on: context.eventLoop, checkIdle) == true
-        else { return }
+        guard let context, context.channel.isActive else { return }
+        idleClock?.timeout = owner == nil ? keepAliveTimeout : idleTimeout
+        guard idleClock?.hasRunOut(counting: true, on: context.eventLoop, checkIdle) == true else { return }
         reusable = false
         if let owner {
             self.owner = nil
@@ -216,10 +222,10 @@ final class UpstreamPool<Request, Response> {
     /// `UpstreamConnection.connect`). `done` is not called when `wanted` no longer holds by
     /// then (the new connection is closed instead).
     func newConnection(
-        to upstream: Endpoint, on eventLoop: any EventLoop, idleTimeout: Duration, wanted: @escaping () -> Bool,
-        _ done: @escaping (Result<Connection, any Error>) -> Void
+        to upstream: Endpoint, on eventLoop: any EventLoop, idleTimeout: Duration, keepAliveTimeout: Duration,
+        wanted: @escaping () -> Bool, _ done: @escaping (Result<Connection, any Error>) -> Void
     ) {
-        Connection.connect(to: upstream, on: eventLoop, idleTimeout: idleTimeout, codec: codec)
+        Connection.connect(to: upstream, on: eventLoop, idleTimeout: idleTimeout, keepAliveTimeout: keepAliveTimeout, codec: codec)
             .assumeIsolated().whenComplete { result in
                 guard wanted() else {
                     if case .success(let connection) = result { connection.close() }
