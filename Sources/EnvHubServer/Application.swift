@@ -80,8 +80,9 @@ public func buildHub(_ config: AppConfig, logger: Logger? = nil) async throws ->
         .addRoutes(to: routes)
     TemplateController(templates: templates).addRoutes(to: routes)
     let gateway = Gateway(
-        store: store, templates: templates, sessions: sessions, activity: lifecycle.activity, idleTimeout: config.gatewayIdleTimeout,
-        keepAliveTimeout: config.gatewayKeepAliveTimeout, trustedProxies: config.trustedProxies, adminAppAccess: config.adminAppAccess, origins: config.appOrigins,
+        store: store, templates: templates, sessions: sessions, activity: lifecycle.activity,
+        idleTimeout: config.gatewayIdleTimeout, keepAliveTimeout: config.gatewayKeepAliveTimeout,
+        trustedProxies: config.trustedProxies, adminAppAccess: config.adminAppAccess, origins: config.appOrigins,
         metrics: metrics)
     gateway.addRoutes(to: router)
     WebController(assets: webAssets).addRoutes(to: router)

@@ -35,8 +35,8 @@ struct Gateway: Sendable {
 
     init(
         store: any HubStore, templates: TemplateCatalog, sessions: SessionAuthority, activity: ActivityTracker,
-        idleTimeout: Duration, keepAliveTimeout: Duration, trustedProxies: TrustedProxies = .none, adminAppAccess: Bool = true, origins: AppOrigins? = nil,
-        metrics: HubMetrics? = nil
+        idleTimeout: Duration, keepAliveTimeout: Duration, trustedProxies: TrustedProxies = .none, adminAppAccess: Bool = true,
+        origins: AppOrigins? = nil, metrics: HubMetrics? = nil
     ) {
         self.routes = RouteTable(store: store, templates: templates)
         self.sessions = sessions
