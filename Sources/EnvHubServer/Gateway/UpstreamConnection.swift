@@ -29,6 +29,8 @@ final class UpstreamConnection<Request, Response>: ChannelDuplexHandler {
     let upstream: Endpoint
     /// The client side of the exchange in progress; nil while pooled.
     var owner: (any UpstreamOwner<Response>)?
+    /// The pool the connection goes back to between exchanges, told when it closes there.
+    fileprivate var pool: UpstreamPool<Request, Response>?
     /// Set false by the owner once a response shows the connection cannot carry another
     /// request, and here when it ends.
     var reusable = true
@@ -180,7 +182,11 @@ final class UpstreamConnection<Request, Response>: ChannelDuplexHandler {
 
     private func ended(_ error: (any Error)?) {
         reusable = false
-        guard let owner else { return }
+        guard let owner else {
+            pool?.forget(self)  // if it closed while waiting there
+            pool = nil
+            return
+        }
         self.owner = nil
         owner.upstreamEnded(self, error: error)
     }
@@ -231,6 +237,7 @@ final class UpstreamPool<Request, Response> {
                     if case .success(let connection) = result { connection.close() }
                     return
                 }
+                if case .success(let connection) = result { connection.pool = self }
                 done(result)
             }
     }
@@ -248,4 +255,17 @@ final class UpstreamPool<Request, Response> {
         guard kept.connections.count < Self.maxIdlePerUpstream else { return connection.close() }
         kept.connections.append(connection)
     }
+
+    /// Lets go of a connection that closed while it waited here (the keep-alive timeout, or
+    /// the app closed it), and of its app's entry once that is empty: an app that stopped, or
+    /// started again on another port, may never be asked for again.
+    fileprivate func forget(_ connection: Connection) {
+        guard let kept = idle[connection.upstream],
+              let index = kept.connections.firstIndex(where: { $0 === connection }) else { return }
+        kept.connections.remove(at: index)
+        if kept.connections.isEmpty { idle[connection.upstream] = nil }
+    }
+
+    /// How many connections wait here, by app (closed ones included until they are let go of).
+    var waiting: [Endpoint: Int] { idle.mapValues(\.connections.count) }
 }
