@@ -40,7 +40,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-active-per-user"), help: "Starting or active environments per user. Env: ENVHUB_MAX_ACTIVE_PER_USER. Default: 5")
     var maxActivePerUser: Int?
 
-    @Option(name: .customLong("gateway-idle-timeout"), help: "The gateway gives up on an app that neither sends nor takes a byte for this long: seconds, or with s, m or h. Env: ENVHUB_GATEWAY_IDLE_TIMEOUT. Default: 1h")
+    @Option(name: .customLong("gateway-idle-timeout"), help: "The gateway gives up on an app that neither sends nor takes a byte for this long (a kept-alive connection to an app waits at most 60 s, or this when shorter): seconds, or with s, m or h. Env: ENVHUB_GATEWAY_IDLE_TIMEOUT. Default: 1h")
     var gatewayIdleTimeout: String?
 
     @Option(name: .customLong("client-idle-timeout"), help: "Close a client connection that keeps the hub waiting this long, sending nothing between requests, stalling in one, or taking longer over a request's head (not one waiting for its answer or for the app to take its upload, nor a WebSocket or event stream): seconds, or with s, m or h; 0 never. Env: ENVHUB_CLIENT_IDLE_TIMEOUT. Default: 75s")
