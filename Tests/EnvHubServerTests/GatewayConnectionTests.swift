@@ -459,10 +459,7 @@ import Testing
                 socket.send("GET /u/admin/web/peer HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n")
                 answered += 1
                 let count = answered
-                let text = try await socket.receive { Self.bodies($0).count == count }
-                let body = try #require(Self.bodies(text).last, "\(text)")
-                let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Int], "\(body)")
-                return (try #require(json["port"]), try #require(json["peer"]))
+                return try Self.peer(in: try await socket.receive { Self.bodies($0).count == count })
             }
             let first = try await peer()
             #expect(try Self.isEstablished(from: first.gateway, to: first.app))
@@ -486,10 +483,7 @@ import Testing
             let socket = try RawSocket(port: port)
             let fields = "Host: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n"
             socket.send("GET /u/admin/web/peer HTTP/1.1\r\n\(fields)")
-            let text = try await socket.receive { Self.bodies($0).count == 1 }
-            let body = try #require(Self.bodies(text).last, "\(text)")
-            let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Int], "\(body)")
-            let app = try #require(json["port"]), gateway = try #require(json["peer"])
+            let (app, gateway) = try Self.peer(in: try await socket.receive { Self.bodies($0).count == 1 })
             #expect(try Self.isEstablished(from: gateway, to: app))
             // Over the same connection to the app, unless it closed meanwhile: the app is
             // silent through a check of the keep-alive timeout and beyond it.
@@ -501,6 +495,14 @@ import Testing
                 try Self.isEstablished(from: gateway, to: app) ? nil : true
             }
         }
+    }
+
+    /// The app's port and the gateway's end of the connection, from the last answer of the test
+    /// app's `/peer` in `text`.
+    static func peer(in text: String) throws -> (app: Int, gateway: Int) {
+        let body = try #require(bodies(text).last, "\(text)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Int], "\(body)")
+        return (try #require(json["port"]), try #require(json["peer"]))
     }
 
     /// Whether a TCP connection on 127.0.0.1 from local port `from` to port `to` is

@@ -78,9 +78,9 @@ import Testing
     /// An app whose answer is not HTTP/1.1 (its lines end in a bare LF, and it keeps the
     /// connection), or is in a transfer coding no client asked for (gzip, not chunked: the
     /// client could not undo it; or `chunked,` and `chunked<TAB>`, which NIO's parser and
-    /// clients built on llhttp read as another coding), gets the client a 502 at once, on both gateway paths, as
-    /// nginx does; and the request is not sent to the app a second time, even over a pooled
-    /// connection, since the app did get it.
+    /// clients built on llhttp read as another coding), gets the client a 502 at once, on both
+    /// gateway paths, as nginx does; and the request is not sent to the app a second time, even
+    /// over a pooled connection, since the app did get it.
     @Test(arguments: [GatewayConnectionTests.Opening.none, .parserForGood], ["/bare-lf", "/unknown-coding", "/chunked-comma", "/chunked-tab"])
     func anAppsMalformedAnswerIsA502AndNeverARetry(after opening: GatewayConnectionTests.Opening, path: String) async throws {
         try await GatewayTests.withActiveProject("probe") { _, token, port in

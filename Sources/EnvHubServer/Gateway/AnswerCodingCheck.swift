@@ -11,7 +11,7 @@ import NIOHTTP1
 /// would come out of it as `chunked`, and the client would be sent the chunk framing as the
 /// body. The refusal travels as an error, which `UpstreamTrouble` turns into a 502 (or the
 /// answer cut short), and nothing of the answer is passed on.
-final class AnswerCodingCheck: ChannelInboundHandler, RemovableChannelHandler {
+final class AnswerCodingCheck: ChannelInboundHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias InboundOut = HTTPClientResponsePart
 
