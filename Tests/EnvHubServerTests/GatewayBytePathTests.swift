@@ -213,21 +213,45 @@ import Testing
             + "Set-Cookie: a=1; Path=/u/alice/web/\r\nContent-Length: 0\r\nX-Kept: yes\r\n\r\n")
     }
 
-    /// What the client is written for an answer that arrives in one read: the rewritten head
-    /// and the body, in one buffer when the body is small, else the body as it came after it;
-    /// the bytes after the answer are the app's, never the client's.
-    @Test(arguments: [5, UpstreamResponseHead.roomForBody + 1])
-    func anAnswerReachesTheClientWholeAndASmallOneInOneWrite(bodyLength: Int) throws {
+    /// A head with nothing to change reaches the client as the app sent it; one with a change
+    /// is written anew, the lines before the change as they came.
+    @Test func aHeadWithNothingToChangePassesAsItCame() throws {
+        let plain = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Empty:\r\nContent-Length: 2\r\n\r\n"
+        let response = try #require(Self.response(plain))
+        #expect(response.asItCame)
+        #expect(String(buffer: response.clientHead) == plain)
+        let before = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-A: 1\r\n"
+        for (line, forClient) in [
+            ("Keep-Alive: timeout=5\r\n", ""),
+            ("X-Trailing: 1 \r\n", "X-Trailing: 1\r\n"),
+            ("Location: /next\r\n", "Location: /u/alice/web/next\r\n"),
+            ("Set-Cookie: a=1; Path=/\r\n", "Set-Cookie: a=1; Path=/u/alice/web/\r\n"),
+        ] {
+            let response = try #require(Self.response(before + line + "Content-Length: 0\r\n\r\n"))
+            #expect(!response.asItCame, "\(line)")
+            #expect(String(buffer: response.clientHead) == before + forClient + "Content-Length: 0\r\n\r\n")
+        }
+        #expect(Self.response("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n")?.asItCame == false)
+        #expect(Self.response("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", closeClient: true)?.asItCame == false)
+    }
+
+    /// What the client is written for an answer that arrives in one read: a head as it came
+    /// and the body after it in one write of the bytes read; a rewritten head and the body in
+    /// one buffer when the body is small, else the body as it came after it. The bytes after
+    /// the answer are the app's, never the client's.
+    @Test(arguments: [5, UpstreamResponseHead.roomForBody + 1], [false, true])
+    func anAnswerReachesTheClientWholeAndASmallOneInOneWrite(bodyLength: Int, rewritten: Bool) throws {
         let exchange = ByteExchange(
             target: Self.target, head: ByteBuffer(), bodyLength: 0, method: .get, activity: ActivityTracker().common)
         let body = String(repeating: "b", count: bodyLength)
+        let dropped = rewritten ? "Keep-Alive: timeout=5\r\n" : ""
         var writes: [String] = []
         let relayed = exchange.relay(
-            ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: \(bodyLength)\r\n\r\n\(body)HTTP/1.1 stray"),
+            ByteBuffer(string: "HTTP/1.1 200 OK\r\n\(dropped)Content-Length: \(bodyLength)\r\n\r\n\(body)HTTP/1.1 stray"),
             closeClient: false) { writes.append(String(buffer: $0)) }
         guard case .ended(extraBytes: true) = relayed else { Issue.record("relayed \(relayed)"); return }
         let head = "HTTP/1.1 200 OK\r\nContent-Length: \(bodyLength)\r\n\r\n"
-        #expect(writes == (bodyLength <= UpstreamResponseHead.roomForBody ? [head + body] : [head, body]))
+        #expect(writes == (!rewritten || bodyLength <= UpstreamResponseHead.roomForBody ? [head + body] : [head, body]))
     }
 
     @Test func framingFollowsRFC9112() throws {

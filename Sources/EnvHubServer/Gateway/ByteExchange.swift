@@ -39,6 +39,9 @@ final class ByteExchange: ForwardedExchange<ByteBuffer, ByteBuffer> {
         var bytes = bytes
         /// The response's head, when it arrived with these bytes: written with the first of the body.
         var clientHead: ByteBuffer?
+        /// The bytes from the app's head on, when the head goes to the client as it came: then it
+        /// and the body after it go on as one slice of them.
+        var headAsItCame: ByteBuffer?
         if response == nil {
             if var collected = headBytes {
                 collected.writeBuffer(&bytes)
@@ -54,13 +57,18 @@ final class ByteExchange: ForwardedExchange<ByteBuffer, ByteBuffer> {
                     upstream?.reusable = false
                     return .malformed
                 case .head(var head):
+                    let fromHead = bytes
                     bytes.moveReaderIndex(forwardBy: head.headLength)
                     guard !head.isInformational else {
                         write(head.clientHead)
                         continue
                     }
-                    clientHead = head.clientHead
-                    head.clientHead = ByteBuffer()  // `clientHead` alone holds it: the body goes into its room in place
+                    if head.asItCame {
+                        headAsItCame = fromHead
+                    } else {
+                        clientHead = head.clientHead
+                    }
+                    head.clientHead = ByteBuffer()  // one reference less: the body goes into the written head's room in place
                     responseStarted = true
                     response = head
                     if case .length(let length) = head.framing { lengthRemaining = length }
@@ -90,14 +98,18 @@ final class ByteExchange: ForwardedExchange<ByteBuffer, ByteBuffer> {
             case .malformed:
                 // With the head in these same bytes, nothing of the answer has gone out: the
                 // client can still be told (502) instead of losing the connection.
-                if clientHead != nil { responseStarted = false }
+                if clientHead != nil || headAsItCame != nil { responseStarted = false }
                 return .malformed
             }
         case .untilClose:
             body = bytes
             relayed = .more
         }
-        Self.write(head: &clientHead, body: body, to: write)
+        if var headAsItCame {
+            write(headAsItCame.readSlice(length: response.headLength + body.readableBytes)!)
+        } else {
+            Self.write(head: &clientHead, body: body, to: write)
+        }
         return relayed
     }
 

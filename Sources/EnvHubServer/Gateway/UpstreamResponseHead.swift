@@ -24,10 +24,14 @@ struct UpstreamResponseHead {
     let framing: Framing
     /// The app's connection may carry another request afterwards.
     let reusable: Bool
-    /// The head for the client, with room after it for a body of a known length up to
+    /// The head for the client. When it is the app's, byte for byte (`asItCame`), a slice of
+    /// the bytes read; else written anew, with room after it for a body of a known length up to
     /// `roomForBody` (`ByteExchange` then writes both at once, taking the buffer out of here:
     /// a second reference would make that write copy it).
     var clientHead: ByteBuffer
+    /// Nothing in the app's head needed changing for the client: `ByteExchange` passes the
+    /// bytes read on as they are, head and body in one write, without copying them.
+    let asItCame: Bool
 
     static let roomForBody = 4096
 
@@ -51,8 +55,10 @@ struct UpstreamResponseHead {
             case .notYet: return .incomplete
             case .never: return .malformed
             case .at(let length):
-                return parse(bytes, headLength: length, target: target, headRequest: headRequest, closeClient: closeClient)
-                    .map { .head($0) } ?? .malformed
+                guard var head = parse(bytes, headLength: length, target: target, headRequest: headRequest, closeClient: closeClient)
+                else { return .malformed }
+                if head.asItCame { head.clientHead = buffer.getSlice(at: buffer.readerIndex, length: length)! }
+                return .head(head)
             }
         }
     }
@@ -108,37 +114,58 @@ struct UpstreamResponseHead {
             && !ForwardedHeaders.announcesForbiddenBody(
                 status: status, contentLength: contentLength, transferEncoding: transferEncoding != nil)
 
-        var head = HeadText(capacity: headLength + 64)
-        head.append("HTTP/1.1")
-        head.append(UnsafeRawBufferPointer(rebasing: bytes[8..<12]))
-        head.append(UnsafeRawBufferPointer(rebasing: bytes[reason]))
-        if reason.isEmpty { head.append(" ") }  // status-line = version SP code SP [reason]
-        head.append("\r\n")
+        // The client's head is the app's, byte for byte, until a line must change: only then
+        // is it written anew, from a copy of the bytes up to that line.
+        var rewritten: HeadText?
+        func rewriting(from offset: Int) {
+            guard rewritten == nil else { return }
+            rewritten = HeadText(capacity: headLength + 64)
+            rewritten?.append(UnsafeRawBufferPointer(rebasing: bytes[..<offset]))
+        }
+        if minor != UInt8(ascii: "1") || reason.isEmpty {
+            rewritten = HeadText(capacity: headLength + 64)
+            rewritten?.append("HTTP/1.1")
+            rewritten?.append(UnsafeRawBufferPointer(rebasing: bytes[8..<12]))
+            rewritten?.append(UnsafeRawBufferPointer(rebasing: bytes[reason]))
+            if reason.isEmpty { rewritten?.append(" ") }  // status-line = version SP code SP [reason]
+            rewritten?.append("\r\n")
+        }
         for line in lines {
+            let dropped: Bool
             if HeadBytes.equals(bytes, line.name, "transfer-encoding") {
-                if framing == .chunked { head.appendLine(line, of: bytes) }  // the body passes on as it came
-                continue
+                dropped = framing != .chunked  // a chunked body passes on as it came
+            } else if status < 200 || status == 204, HeadBytes.equals(bytes, line.name, "content-length") {
+                dropped = true  // RFC 9110 §8.6: none on a 1xx or 204, whatever the app said
+            } else {
+                dropped = ForwardedHeaders.hopByHop.contains(where: { HeadBytes.equals(bytes, line.name, $0) })
+                    || connectionOptions.contains(where: { HeadBytes.equals(bytes, line.name, $0) })
             }
-            // RFC 9110 §8.6: no Content-Length on a 1xx or 204, whatever the app said.
-            if status < 200 || status == 204, HeadBytes.equals(bytes, line.name, "content-length") { continue }
-            if ForwardedHeaders.hopByHop.contains(where: { HeadBytes.equals(bytes, line.name, $0) })
-                || connectionOptions.contains(where: { HeadBytes.equals(bytes, line.name, $0) }) {
-                continue
-            }
-            if HeadBytes.equals(bytes, line.name, "location") {
-                head.appendField("Location", ForwardedHeaders.location(
+            if dropped {
+                rewriting(from: line.name.lowerBound)
+            } else if HeadBytes.equals(bytes, line.name, "location") {
+                rewriting(from: line.name.lowerBound)
+                rewritten?.appendField("Location", ForwardedHeaders.location(
                     HeadBytes.string(bytes, line.value), prefix: target.prefix, upstream: target.upstreamURL,
                     prefixStripped: target.prefixStripped))
             } else if HeadBytes.equals(bytes, line.name, "set-cookie") {
+                rewriting(from: line.name.lowerBound)
                 let value = HeadBytes.string(bytes, line.value)
                 if ForwardedHeaders.setsSessionCookie(value) { continue }
-                head.appendField("Set-Cookie", target.prefixStripped ? ForwardedHeaders.cookie(value, prefix: target.prefix) : value)
+                rewritten?.appendField("Set-Cookie", target.prefixStripped ? ForwardedHeaders.cookie(value, prefix: target.prefix) : value)
             } else {
-                head.appendLine(line, of: bytes)
+                // White space after the value is left out.
+                if bytes[line.value.upperBound] != HeadBytes.cr { rewriting(from: line.name.lowerBound) }
+                rewritten?.appendLine(line, of: bytes)
             }
         }
-        if status >= 200, closeClient || framing == .untilClose { head.append("Connection: close\r\n") }
-        head.append("\r\n")
-        return UpstreamResponseHead(status: status, headLength: headLength, framing: framing, reusable: reusable, clientHead: head.buffer(reserving: framing.length.map { $0 <= roomForBody ? $0 : 0 } ?? 0))
+        if status >= 200, closeClient || framing == .untilClose {
+            rewriting(from: headLength - 2)
+            rewritten?.append("Connection: close\r\n")
+        }
+        rewritten?.append("\r\n")
+        let room = framing.length.map { $0 <= roomForBody ? $0 : 0 } ?? 0
+        return UpstreamResponseHead(
+            status: status, headLength: headLength, framing: framing, reusable: reusable,
+            clientHead: rewritten?.buffer(reserving: room) ?? ByteBuffer(), asItCame: rewritten == nil)
     }
 }
