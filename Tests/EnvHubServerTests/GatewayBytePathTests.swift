@@ -175,6 +175,20 @@ import Testing
         }
     }
 
+    /// The byte path's hop-by-hop check and the list the HTTPFields path uses name the same fields.
+    @Test func hopByHopNamesAreTheSameAsBytes() {
+        func isHopByHop(_ name: String) -> Bool {
+            name.utf8.withContiguousStorageIfAvailable { ForwardedHeaders.isHopByHop(UnsafeRawBufferPointer($0)) } ?? false
+        }
+        for name in ForwardedHeaders.hopByHop {
+            #expect(isHopByHop(name) && isHopByHop(name.uppercased()), "\(name)")
+            #expect(!isHopByHop(String(name.dropLast())) && !isHopByHop(name + "s") && !isHopByHop("x" + name.dropFirst()), "\(name)")
+        }
+        for name in ["", "t", "content-length", "cookie", "proxy-authorizatio", "keep_alive"] {
+            #expect(!isHopByHop(name), "\(name)")
+        }
+    }
+
     @Test func anAcceptFieldAsksForHTMLWhereverTextHTMLStands() {
         for accept in ["text/html", "text/html,application/xhtml+xml", "application/json, text/html;q=0.9", "ttext/html"] {
             #expect(Gateway.wantsHTML(accept: accept), "\(accept)")

@@ -11,6 +11,23 @@ enum ForwardedHeaders {
         "proxy-authenticate", "proxy-authorization",
     ]
 
+    /// Whether the name `name` (the bytes of a head, any case) is one of `hopByHop`: by its
+    /// length first, then as bytes (for every field of every request on the byte path, with no
+    /// `String` to make or hold).
+    static func isHopByHop(_ name: UnsafeRawBufferPointer) -> Bool {
+        func `is`(_ lowercased: StaticString) -> Bool { HeadBytes.equals(name, 0..<name.count, lowercased) }
+        switch name.count {
+        case 2: return `is`("te")
+        case 7: return `is`("trailer") || `is`("upgrade")
+        case 10: return `is`("connection") || `is`("keep-alive")
+        case 16: return `is`("proxy-connection")
+        case 17: return `is`("transfer-encoding")
+        case 18: return `is`("proxy-authenticate")
+        case 19: return `is`("proxy-authorization")
+        default: return false
+        }
+    }
+
     /// What the app receives: the client's fields without hop-by-hop ones, the hub's
     /// credentials (Authorization and the session cookie) removed, and X-Forwarded-For,
     /// -Proto, -Host and -Prefix set (`forwardedFields`; the client's own X-Forwarded fields
@@ -72,8 +89,7 @@ enum ForwardedHeaders {
                 && HeadBytes.equals(name, 0..<forwardedPrefix.utf8CodeUnitCount, forwardedPrefix)) {
             return .drop
         }
-        if hopByHop.contains(where: { HeadBytes.equals(name, whole, $0) })
-            || connectionOptions.contains(where: { HeadBytes.equals(name, whole, $0) }) {
+        if isHopByHop(name) || connectionOptions.contains(where: { HeadBytes.equals(name, whole, $0) }) {
             return keepUpgrade && (`is`("connection") || `is`("upgrade")) ? .forward : .drop
         }
         return `is`("cookie") ? .cookie : .forward

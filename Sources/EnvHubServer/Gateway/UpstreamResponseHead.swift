@@ -137,7 +137,7 @@ struct UpstreamResponseHead {
             } else if status < 200 || status == 204, HeadBytes.equals(bytes, line.name, "content-length") {
                 dropped = true  // RFC 9110 §8.6: none on a 1xx or 204, whatever the app said
             } else {
-                dropped = ForwardedHeaders.hopByHop.contains(where: { HeadBytes.equals(bytes, line.name, $0) })
+                dropped = ForwardedHeaders.isHopByHop(UnsafeRawBufferPointer(rebasing: bytes[line.name]))
                     || connectionOptions.contains(where: { HeadBytes.equals(bytes, line.name, $0) })
             }
             if dropped {
