@@ -123,7 +123,7 @@ struct UpstreamResponseHead {
             rewritten?.append(UnsafeRawBufferPointer(rebasing: bytes[..<offset]))
         }
         if minor != UInt8(ascii: "1") || reason.isEmpty {
-            rewritten = HeadText(capacity: headLength + 64)
+            rewriting(from: 0)
             rewritten?.append("HTTP/1.1")
             rewritten?.append(UnsafeRawBufferPointer(rebasing: bytes[8..<12]))
             rewritten?.append(UnsafeRawBufferPointer(rebasing: bytes[reason]))
